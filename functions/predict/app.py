@@ -1,0 +1,36 @@
+"""Predict function: the FastAPI app behind API Gateway, through Mangum.
+
+Clients, the champion cache and the app are built once per container; the model itself
+loads on the first request that needs it (not in a lifespan hook: Mangum runs with
+lifespan="off").
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from mangum import Mangum
+
+from churnguard.bootstrap import build_api, build_provider, build_services
+from churnguard.settings import get_settings
+
+logger = Logger()
+metrics = Metrics()
+
+_services = build_services(get_settings())
+_provider = build_provider(_services, on_fallback=lambda reason: metrics.add_metric("ModelFallback", MetricUnit.Count, 1))
+app = build_api(_services, _provider)
+_asgi = Mangum(app, lifespan="off")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = _asgi(event, context)
+    status = response.get("statusCode", 500)
+    if status >= 500:
+        metrics.add_metric(name="Prediction5xx", unit=MetricUnit.Count, value=1)
+    elif status >= 400:
+        metrics.add_metric(name="Prediction4xx", unit=MetricUnit.Count, value=1)
+    return response

@@ -1,0 +1,240 @@
+"""The model registry in DynamoDB.
+
+One table, keys ``pk``/``sk``. Per model name (``MODEL#churn``):
+- ``VERSION#{version}``: status (candidate | production | archived | rejected | failed), metrics,
+  S3 location, checksums, lineage, timestamps;
+- ``ALIAS#champion``: the version in production, the stack of previous champions and a
+  ``revision`` counter. Every switch is one transaction conditioned on the revision it read,
+  so of two concurrent promotions exactly one wins and the other gets PromotionConflictError.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ModelNotFoundError, PromotionConflictError, StorageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_ser = TypeSerializer()
+_de = TypeDeserializer()
+
+STATUSES = ("candidate", "production", "archived", "rejected", "failed")
+CHAMPION = "champion"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _to_item(d: dict[str, Any]) -> dict[str, Any]:
+    # DynamoDB numbers must be Decimals; NaN is not storable, so it becomes null.
+    clean = json.loads(json.dumps(d, default=str).replace("NaN", "null"), parse_float=Decimal)
+    return {k: _ser.serialize(v) for k, v in clean.items()}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps({k: _de.deserialize(v) for k, v in item.items()}, default=_decimal))
+
+
+def _decimal(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, set):
+        return sorted(v)
+    raise TypeError(type(v))
+
+
+@dataclass
+class ModelVersion:
+    version: str
+    status: str
+    location: str
+    manifest_sha256: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str | None = None
+    promoted_at: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_item(cls, d: dict[str, Any]) -> "ModelVersion":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class DynamoRegistry:
+    def __init__(self, table: str, model_name: str = "churn", dynamodb_client: "DynamoDBClient | None" = None) -> None:
+        if dynamodb_client is None:
+            import boto3
+
+            dynamodb_client = boto3.client("dynamodb")
+        self.table = table
+        self.pk = f"MODEL#{model_name}"
+        self.ddb = dynamodb_client
+
+    # ----- versions -------------------------------------------------------------------
+    def register(self, mv: ModelVersion) -> ModelVersion:
+        item = _to_item({"pk": self.pk, "sk": f"VERSION#{mv.version}", **mv.to_dict()})
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                raise StorageError(f"version {mv.version} is already registered") from e
+            raise StorageError(f"cannot register {mv.version}: {e}") from e
+        except BotoCoreError as e:
+            raise StorageError(f"cannot register {mv.version}: {e}") from e
+        return mv
+
+    def get(self, version: str) -> ModelVersion:
+        try:
+            resp = self.ddb.get_item(
+                TableName=self.table, Key=_to_item({"pk": self.pk, "sk": f"VERSION#{version}"}), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot read version {version}: {e}") from e
+        if "Item" not in resp:
+            raise ModelNotFoundError(f"no model version {version!r}")
+        return ModelVersion.from_item(_from_item(resp["Item"]))
+
+    def list(self) -> list[ModelVersion]:
+        out: list[ModelVersion] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :v)",
+            "ExpressionAttributeValues": _to_item({":pk": self.pk, ":v": "VERSION#"}),
+        }
+        try:
+            while True:
+                resp = self.ddb.query(**kwargs)
+                out.extend(ModelVersion.from_item(_from_item(i)) for i in resp.get("Items", []))
+                if "LastEvaluatedKey" not in resp:
+                    break
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot list model versions: {e}") from e
+        return sorted(out, key=lambda m: m.created_at)
+
+    def set_status(self, version: str, status: str, reason: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        values = {":s": status, ":u": now_iso(), ":r": reason}
+        sets = "#st = :s, updated_at = :u, reason = :r"
+        for i, (k, v) in enumerate((extra or {}).items()):
+            sets += f", {k} = :x{i}"
+            values[f":x{i}"] = v
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_to_item({"pk": self.pk, "sk": f"VERSION#{version}"}),
+                UpdateExpression="SET " + sets,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=_to_item(values),
+            )
+        except ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                raise ModelNotFoundError(f"no model version {version!r}") from e
+            raise StorageError(f"cannot update {version}: {e}") from e
+
+    # ----- the champion alias ---------------------------------------------------------
+    def alias(self, name: str = CHAMPION) -> dict[str, Any] | None:
+        try:
+            resp = self.ddb.get_item(
+                TableName=self.table, Key=_to_item({"pk": self.pk, "sk": f"ALIAS#{name}"}), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot read alias {name}: {e}") from e
+        return _from_item(resp["Item"]) if "Item" in resp else None
+
+    def champion(self) -> ModelVersion:
+        alias = self.alias()
+        if not alias:
+            raise ModelNotFoundError("no champion model has been promoted yet")
+        return self.get(alias["version"])
+
+    def promote(self, version: str, reason: str = "manual", expected_revision: int | None = None) -> dict[str, Any]:
+        """Make ``version`` the champion. Raises PromotionConflictError if the alias moved meanwhile."""
+        target = self.get(version)
+        if target.status in ("rejected", "failed"):
+            raise PromotionConflictError(f"version {version} is {target.status}: it cannot be promoted")
+        current = self.alias()
+        if current and current["version"] == version:
+            raise PromotionConflictError(f"version {version} is already the champion")
+        previous = ([current["version"]] + current.get("previous", [])) if current else []
+        return self._switch(version, current, previous[:20], reason, expected_revision)
+
+    def rollback(self, reason: str = "rollback") -> dict[str, Any]:
+        """Restore the previous champion; the current one is archived."""
+        current = self.alias()
+        if not current or not current.get("previous"):
+            raise ModelNotFoundError("there is no previous champion to roll back to")
+        target, rest = current["previous"][0], current["previous"][1:]
+        return self._switch(target, current, rest, reason, None)
+
+    def _switch(
+        self, version: str, current: dict[str, Any] | None, previous: list[str], reason: str, expected_revision: int | None
+    ) -> dict[str, Any]:
+        revision = int(current["revision"]) if current else 0
+        if expected_revision is not None and expected_revision != revision:
+            raise PromotionConflictError(f"champion is at revision {revision}, not {expected_revision}")
+        ts = now_iso()
+        alias = {
+            "pk": self.pk,
+            "sk": f"ALIAS#{CHAMPION}",
+            "version": version,
+            "previous": previous,
+            "revision": revision + 1,
+            "updated_at": ts,
+            "reason": reason,
+        }
+        put: dict[str, Any] = {"TableName": self.table, "Item": _to_item(alias)}
+        if current:
+            put["ConditionExpression"] = "revision = :rev"
+            put["ExpressionAttributeValues"] = _to_item({":rev": revision})
+        else:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        items: list[dict[str, Any]] = [
+            {"Put": put},
+            {"Update": self._status_update(version, "production", ts, promoted=True)},
+        ]
+        if current:
+            items.append({"Update": self._status_update(current["version"], "archived", ts)})
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as e:
+            if _code(e) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+                raise PromotionConflictError(
+                    f"the champion changed while promoting {version}; nothing was written, read it again"
+                ) from e
+            raise StorageError(f"cannot switch the champion to {version}: {e}") from e
+        except BotoCoreError as e:
+            raise StorageError(f"cannot switch the champion to {version}: {e}") from e
+        return {k: v for k, v in alias.items() if k not in ("pk", "sk")}
+
+    def _status_update(self, version: str, status: str, ts: str, promoted: bool = False) -> dict[str, Any]:
+        expr = "SET #st = :s, updated_at = :u" + (", promoted_at = :u" if promoted else "")
+        return {
+            "TableName": self.table,
+            "Key": _to_item({"pk": self.pk, "sk": f"VERSION#{version}"}),
+            "UpdateExpression": expr,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": _to_item({":s": status, ":u": ts}),
+        }
+
+
+def _code(e: ClientError) -> str:
+    return e.response.get("Error", {}).get("Code", "")

@@ -1,0 +1,281 @@
+"""``churn``: the command line. Talks to AWS, LocalStack or the embedded emulator through the
+usual ``AWS_ENDPOINT_URL``; bucket and table come from MODEL_BUCKET and REGISTRY_TABLE.
+
+    churn schema infer --data customers.csv --target Churn > schema.yaml
+    churn train --data ../shared/data/telco-customer-churn.csv --json
+    churn models list
+    churn promote v20261121-101500-a1b2c3
+    churn predict --json '{"tenure": 2, ...}'
+    churn demo
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ChurnGuardError, DataValidationError
+from .settings import ConfigurationError, Settings
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _schema(path: str | None):  # type: ignore[no-untyped-def]
+    from .schema import Schema
+
+    return Schema.load(path) if path else Schema.default()
+
+
+def _services():  # type: ignore[no-untyped-def]
+    from .bootstrap import build_services
+
+    return build_services(Settings.from_env())
+
+
+def _read_data(source: str) -> bytes:
+    if source.startswith("s3://"):
+        import boto3
+
+        from .s3uri import read_s3_uri
+
+        return read_s3_uri(boto3.client("s3"), source)
+    try:
+        return Path(source).read_bytes()
+    except OSError as e:
+        raise DataValidationError(f"cannot read {source}: {e}") from e
+
+
+def _progress(stage: str, i: int, n: int) -> None:
+    width = 20
+    done = int(width * i / max(n, 1))
+    sys.stderr.write(f"\r{stage:<18} [{'#' * done}{'.' * (width - done)}] {i}/{n}")
+    if i >= n:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+# ----- commands ---------------------------------------------------------------------------
+def cmd_schema_infer(a: argparse.Namespace) -> int:
+    from .schema import Schema
+    from .training import read_csv
+
+    schema, warnings = Schema.infer(read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    text = schema.dump_yaml()
+    if a.out:
+        Path(a.out).write_text(text)
+        print(f"wrote {a.out} ({len(schema.features)} features)", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_schema_validate(a: argparse.Namespace) -> int:
+    from .training import read_csv
+
+    report = _schema(a.schema).validate_frame(read_csv(a.data))
+    if a.json:
+        _print_json(report.to_dict())
+    else:
+        print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .service import train_and_register, train_from_bytes
+    from .training import TrainingConfig
+
+    import yaml
+
+    schema = _schema(a.schema)
+    config = TrainingConfig.from_dict(yaml.safe_load(Path(a.config).read_text()) or {}) if a.config else TrainingConfig()
+    data = _read_data(a.data)
+    progress = None if a.quiet else _progress
+    settings = Settings.from_env()
+    if settings.model_bucket and settings.registry_table:
+        services = _services()
+        summary = train_and_register(data, schema, config, services.store, services.registry, source=a.data, progress=progress)
+        if a.promote:
+            summary["champion"] = services.registry.promote(summary["version"], reason="cli --promote")["version"]
+    else:
+        result = train_from_bytes(data, schema, config, progress)
+        summary = {
+            "version": None,
+            "status": "not registered (set MODEL_BUCKET and REGISTRY_TABLE to store and register the model)",
+            "metrics": {k: v for k, v in result.metrics.items() if k != "folds"},
+            "warnings": result.warnings,
+            "seconds": round(result.seconds, 2),
+        }
+    for w in summary["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    if a.json:
+        _print_json(summary)
+    else:
+        m = summary["metrics"]
+        print(f"version      {summary['version']}  ({summary['status']})")
+        print(f"CV ROC-AUC   {m['cv_roc_auc']:.4f} ± {m['cv_roc_auc_std']:.4f}")
+        print(f"CV PR-AUC    {m['cv_pr_auc']:.4f}")
+        print(f"Brier        {m['brier']:.4f}")
+        print(f"calib. error {m['calibration_error']:.4f}")
+        print(f"threshold    {m['threshold']:.3f} ({m['threshold_method']}), F1 {m['f1']:.3f}")
+        print(f"took         {summary['seconds']:.1f} s")
+    return 0
+
+
+def cmd_models_list(a: argparse.Namespace) -> int:
+    s = _services()
+    alias = s.registry.alias()
+    champion = alias["version"] if alias else None
+    versions = s.registry.list()
+    if a.json:
+        _print_json({"champion": champion, "versions": [v.to_dict() for v in versions]})
+        return 0
+    print(f"{'version':<28} {'status':<11} {'cv_roc_auc':>10} {'brier':>7}  created")
+    for v in versions:
+        mark = " *" if v.version == champion else ""
+        auc, brier = v.metrics.get("cv_roc_auc"), v.metrics.get("brier")
+        print(f"{v.version:<28} {v.status:<11} {auc if auc is None else f'{auc:.4f}':>10} "
+              f"{brier if brier is None else f'{brier:.4f}':>7}  {v.created_at}{mark}")
+    return 0
+
+
+def cmd_models_show(a: argparse.Namespace) -> int:
+    _print_json(_services().registry.get(a.version).to_dict())
+    return 0
+
+
+def cmd_promote(a: argparse.Namespace) -> int:
+    from .service import promote
+
+    _print_json(promote(_services().registry, a.version, reason=a.reason))
+    return 0
+
+
+def cmd_rollback(a: argparse.Namespace) -> int:
+    from .service import rollback
+
+    _print_json(rollback(_services().registry, reason=a.reason))
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from .bootstrap import build_provider
+
+    if a.json:
+        payload = json.loads(a.json)
+    elif a.file:
+        payload = json.loads(Path(a.file).read_text())
+    else:
+        payload = json.load(sys.stdin)
+    records = payload if isinstance(payload, list) else [payload]
+    provider = build_provider(_services())
+    predictor = provider.version(a.version) if a.version else provider.champion()
+    _print_json(predictor.predict_records(records))
+    return 0
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .bootstrap import build_api
+
+    uvicorn.run(build_api(_services()), host=a.host, port=a.port, log_level="warning")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .local.demo import run_demo
+
+    return run_demo(data=a.data, host=a.host, port=a.port, serve=not a.no_serve, rows=a.rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="churn", description="Serverless churn prediction: train, register, promote, serve.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    schema = sub.add_parser("schema", help="infer or check a data contract").add_subparsers(dest="schema_cmd", required=True)
+    s = schema.add_parser("infer", help="write a schema for a churn CSV")
+    s.add_argument("--data", required=True)
+    s.add_argument("--target", required=True)
+    s.add_argument("--positive", help="the label meaning 'churned' (guessed if omitted)")
+    s.add_argument("--id", help="the id column (guessed if omitted)")
+    s.add_argument("--name", default="churn")
+    s.add_argument("--out", help="file to write (default: stdout)")
+    s.set_defaults(func=cmd_schema_infer)
+    s = schema.add_parser("validate", help="check a CSV against a schema")
+    s.add_argument("--data", required=True)
+    s.add_argument("--schema")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_schema_validate)
+
+    s = sub.add_parser("train", help="train, store and register a candidate")
+    s.add_argument("--data", required=True, help="CSV file or s3://bucket/key")
+    s.add_argument("--schema", help="schema YAML (default: the Telco schema)")
+    s.add_argument("--config", help="training settings YAML (see TrainingConfig)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.add_argument("--promote", action="store_true", help="promote the new version straight away")
+    s.add_argument("--quiet", action="store_true", help="no progress display")
+    s.set_defaults(func=cmd_train)
+
+    models = sub.add_parser("models", help="the registry").add_subparsers(dest="models_cmd", required=True)
+    s = models.add_parser("list")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models_list)
+    s = models.add_parser("show")
+    s.add_argument("version")
+    s.set_defaults(func=cmd_models_show)
+
+    s = sub.add_parser("promote", help="make a version the champion")
+    s.add_argument("version")
+    s.add_argument("--reason", default="manual")
+    s.set_defaults(func=cmd_promote)
+    s = sub.add_parser("rollback", help="restore the previous champion")
+    s.add_argument("--reason", default="rollback")
+    s.set_defaults(func=cmd_rollback)
+
+    s = sub.add_parser("predict", help="score customers (JSON object or list) with the champion")
+    s.add_argument("--json", help="inline JSON")
+    s.add_argument("--file", help="JSON file (default: stdin)")
+    s.add_argument("--version", help="a named version instead of the champion")
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("serve", help="serve the API with uvicorn")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("demo", help="emulator + train + promote + serve, all local")
+    s.add_argument("--data", default=os.environ.get("DATA") or None, help="a churn CSV (default: generated Telco-like data)")
+    s.add_argument("--rows", type=int, default=5000, help="rows to generate when no --data")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--no-serve", action="store_true", help="stop after the first prediction")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DataValidationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        if getattr(e, "report", None) is not None and getattr(args, "json", False):
+            _print_json({"error": str(e).splitlines()[0], "report": e.report.to_dict()})
+        return 2
+    except (ChurnGuardError, ConfigurationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

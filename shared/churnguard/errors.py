@@ -1,0 +1,49 @@
+"""Domain errors. Adapters translate library errors into these; entry points map them to responses."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ChurnGuardError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class SchemaError(ChurnGuardError):
+    """A schema file is malformed or contradicts itself."""
+
+
+class DataValidationError(ChurnGuardError):
+    """Input data breaks the schema; `report` says where."""
+
+    def __init__(self, message: str, report: Any | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class RecordValidationError(ChurnGuardError):
+    """One record breaks the schema; `problems` lists (field, value, what is allowed)."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
+        super().__init__(f"invalid record: {summary}")
+
+
+class ModelNotFoundError(ChurnGuardError):
+    """No such model version, or no champion has been promoted yet."""
+
+
+class ArtifactIntegrityError(ChurnGuardError):
+    """A model file does not match the checksum recorded for it."""
+
+
+class ModelUnavailableError(ChurnGuardError):
+    """The champion cannot be loaded and no last-known-good model is cached."""
+
+
+class PromotionConflictError(ChurnGuardError):
+    """Another promotion or rollback changed the champion first."""
+
+
+class StorageError(ChurnGuardError):
+    """S3 or DynamoDB failed in a way the caller cannot fix by changing input."""

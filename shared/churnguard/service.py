@@ -1,0 +1,124 @@
+"""Use cases: one function each, taking primitives plus the adapters they need.
+
+    summary = train_and_register(csv_bytes, schema, TrainingConfig(), store, registry, source="s3://b/k.csv")
+    promote(registry, summary["version"], reason="manual")
+"""
+from __future__ import annotations
+
+import io
+import platform
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from .adapters.model_store import S3ModelStore
+from .adapters.registry import DynamoRegistry, ModelVersion
+from .bundle import ModelBundle, sha256_hex
+from .errors import DataValidationError, StorageError
+from .predictor import RiskBands
+from .schema import Schema
+from .training import Progress, TrainingConfig, TrainingResult, read_csv, train
+
+
+def new_version_id() -> str:
+    return datetime.now(timezone.utc).strftime("v%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def library_versions() -> dict[str, str]:
+    import lightgbm
+    import numpy
+
+    out = {"python": platform.python_version(), "lightgbm": lightgbm.__version__, "numpy": numpy.__version__}
+    try:
+        import sklearn
+
+        out["scikit-learn"] = sklearn.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def build_bundle(version: str, result: TrainingResult, schema: Schema, data_sha256: str, source: str) -> ModelBundle:
+    bands = RiskBands.for_threshold(result.threshold)
+    metadata: dict[str, Any] = {
+        "version": version,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "schema": schema.to_dict(),
+        "schema_sha256": schema.sha256,
+        "metrics": result.metrics,
+        "threshold": result.threshold,
+        "threshold_method": result.threshold_method,
+        "risk_bands": {"medium": bands.medium, "high": bands.high},
+        "calibration": result.calibration.to_dict(),
+        "reference_profile": result.profile,
+        "feature_importance": result.feature_importance,
+        "training": {
+            "data_sha256": data_sha256,
+            "source": source,
+            "rows": result.metrics["rows"],
+            "num_rounds": result.num_rounds,
+            "config": result.config,
+            "seconds": round(result.seconds, 2),
+            "warnings": result.warnings,
+        },
+        "libraries": library_versions(),
+    }
+    return ModelBundle(version=version, model_text=result.model_text, metadata=metadata)
+
+
+def train_from_bytes(
+    data: bytes, schema: Schema, config: TrainingConfig | None = None, progress: Progress | None = None
+) -> TrainingResult:
+    try:
+        df = read_csv(io.BytesIO(data))
+    except Exception as e:  # pandas raises many types for unreadable CSV
+        raise DataValidationError(f"training data is not a readable CSV: {e}") from e
+    return train(df, schema, config, progress)
+
+
+def train_and_register(
+    data: bytes,
+    schema: Schema,
+    config: TrainingConfig | None,
+    store: S3ModelStore,
+    registry: DynamoRegistry,
+    source: str,
+    lineage: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train on CSV bytes, store the bundle, register a candidate. Nothing is written if the data is bad."""
+    result = train_from_bytes(data, schema, config, progress)
+    version = new_version_id()
+    data_sha = sha256_hex(data)
+    bundle = build_bundle(version, result, schema, data_sha, source)
+    stored = store.put(bundle)
+    mv = ModelVersion(
+        version=version,
+        status="candidate",
+        location=stored["location"],
+        manifest_sha256=stored["manifest_sha256"],
+        checksums=stored["files"],
+        metrics={k: v for k, v in result.metrics.items() if k != "folds"},
+        lineage={"data_source": source, "data_sha256": data_sha, "schema_sha256": schema.sha256, **(lineage or {})},
+    )
+    try:
+        registry.register(mv)
+    except StorageError:
+        store.delete(version)  # leave no orphan bundle behind a failed registration
+        raise
+    return {
+        "version": version,
+        "status": mv.status,
+        "location": mv.location,
+        "metrics": mv.metrics,
+        "warnings": result.warnings,
+        "seconds": round(result.seconds, 2),
+    }
+
+
+def promote(registry: DynamoRegistry, version: str, reason: str = "manual") -> dict[str, Any]:
+    return registry.promote(version, reason=reason)
+
+
+def rollback(registry: DynamoRegistry, reason: str = "rollback") -> dict[str, Any]:
+    return registry.rollback(reason=reason)

@@ -1,0 +1,67 @@
+"""Configuration, read once from the environment (never at import time).
+
+Every environment variable the platform reads is named here. An explicit argument beats
+the environment: ``Settings.from_env({"MODEL_BUCKET": "b", "REGISTRY_TABLE": "t"})``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ChurnGuardError
+
+ENV_MODEL_BUCKET = "MODEL_BUCKET"
+ENV_REGISTRY_TABLE = "REGISTRY_TABLE"
+ENV_MODEL_NAME = "MODEL_NAME"
+ENV_MODEL_PREFIX = "MODEL_PREFIX"
+ENV_CHAMPION_TTL = "CHAMPION_TTL_SECONDS"
+ENV_SCHEMA_PATH = "SCHEMA_PATH"
+ENV_MAX_BATCH = "MAX_BATCH_SIZE"
+ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
+
+
+class ConfigurationError(ChurnGuardError):
+    """A required setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_bucket: str | None = None
+    registry_table: str | None = None
+    model_name: str = "churn"
+    model_prefix: str = "models"
+    champion_ttl_s: float = 30.0
+    schema_path: Path | None = None
+    max_batch: int = 1000
+    max_body_bytes: int = 2_000_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        try:
+            return cls(
+                model_bucket=env.get(ENV_MODEL_BUCKET) or None,
+                registry_table=env.get(ENV_REGISTRY_TABLE) or None,
+                model_name=env.get(ENV_MODEL_NAME, "churn"),
+                model_prefix=env.get(ENV_MODEL_PREFIX, "models"),
+                champion_ttl_s=float(env.get(ENV_CHAMPION_TTL, "30")),
+                schema_path=Path(env[ENV_SCHEMA_PATH]) if env.get(ENV_SCHEMA_PATH) else None,
+                max_batch=int(env.get(ENV_MAX_BATCH, "1000")),
+                max_body_bytes=int(env.get(ENV_MAX_BODY_BYTES, "2000000")),
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed setting: {e}") from e
+
+    def require_storage(self) -> tuple[str, str]:
+        missing = [n for n, v in ((ENV_MODEL_BUCKET, self.model_bucket), (ENV_REGISTRY_TABLE, self.registry_table)) if not v]
+        if missing:
+            raise ConfigurationError(f"set {' and '.join(missing)} (the model bucket and registry table)")
+        return self.model_bucket, self.registry_table  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
