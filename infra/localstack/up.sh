@@ -32,6 +32,8 @@ if [[ -z "${LOCAL_LAMBDA_PYTHON:-}" ]]; then
     fi
 fi
 
+# State is in memory; what an earlier run unpacked (function code, layers, sandboxes) is garbage now.
+rm -rf "$LOCALSTACK_STATE_DIR/tmp"
 mkdir -p "$LOCALSTACK_STATE_DIR/tmp" "$LOCALSTACK_STATE_DIR/filesystem"
 echo "Starting LocalStack at $LOCALSTACK_URL (functions run by $LOCAL_LAMBDA_PYTHON)"
 started_ns=$(date +%s%N)

@@ -9,6 +9,7 @@ python3.12 runtime does.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -207,6 +208,7 @@ class Stack:
         self.outputs = outputs
         self.timings = timings
 
+    @functools.cache  # noqa: B019 - one client per service for the module's stack; keeps invoke timings honest
     def client(self, service: str):
         return boto3.client(
             service, endpoint_url=self.endpoint, region_name=REGION,
@@ -230,7 +232,9 @@ def localstack():
         **os.environ,
         "LOCALSTACK_STATE_DIR": str(STATE_DIR),
         "LOCALSTACK_PORT": str(port),
-        "LOCAL_LAMBDA_PYTHON": sys.executable,
+        # boto3 is part of the AWS python runtime; this test's interpreter has it. Set LOCAL_LAMBDA_PYTHON to try
+        # another one (e.g. a Python 3.12 venv holding only boto3, to match the runtime).
+        "LOCAL_LAMBDA_PYTHON": os.environ.get("LOCAL_LAMBDA_PYTHON") or sys.executable,
     }
     started = time.perf_counter()
     subprocess.run(["bash", str(SCRIPTS / "up.sh")], env=env, check=True, timeout=600)

@@ -150,13 +150,13 @@ def _serve_invocations(port: int, invocations: queue.Queue) -> None:
     class InvokeHandler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path != "/invoke":
-                self.send_response(404)
-            else:
-                invocations.put(json.loads(body))
-                self.send_response(200)
+            self.send_response(200 if self.path == "/invoke" else 404)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            self.wfile.flush()
+            # Only now: a handler that kills the process must not cut this answer off.
+            if self.path == "/invoke":
+                invocations.put(json.loads(body))
 
         def log_message(self, *args) -> None:  # keep the function's log to what the function prints
             pass

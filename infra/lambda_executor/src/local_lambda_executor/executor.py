@@ -222,10 +222,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         future: Future[InvocationResult] = Future()
         self.endpoint.invocation_future = future
         self.endpoint.logs = None
-        response = requests.post(
-            f"http://{HOST}:{self.endpoint.container_port}/invoke", json=payload, proxies=NO_PROXY, timeout=10
-        )
-        response.raise_for_status()
+        try:
+            response = requests.post(
+                f"http://{HOST}:{self.endpoint.container_port}/invoke", json=payload, proxies=NO_PROXY, timeout=10
+            )
+            response.raise_for_status()
+        except requests.ConnectionError:
+            if self.process.poll() is None:
+                raise
+            # The runtime died while taking the invocation: _watch reports it as Runtime.ExitError.
         timeout = float(self.function_version.config.timeout)
         try:
             return future.result(timeout=timeout)
