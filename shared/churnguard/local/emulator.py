@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the demo
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
+        # moto keeps its state per process: start every emulator from an empty account.
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
         for k, v in FAKE_CREDENTIALS.items():
             os.environ.setdefault(k, v)
         session = boto3.session.Session(

@@ -1,0 +1,57 @@
+# churnguard: two commands matter. `make demo` runs the platform locally; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SAM_VENV := .venv-sam
+SAM    := $(SAM_VENV)/bin/sam
+PYTEST := $(BIN)/python -m pytest
+export SAM_CLI_TELEMETRY := 0
+# pip must not stall on a slow mirror forever.
+export PIP_DEFAULT_TIMEOUT ?= 60
+
+include infra/localstack.mk
+
+.PHONY: help venv demo test test-unit test-functional test-infra lint validate clean
+
+help:
+	@echo "make demo    train on generated (or DATA=file.csv) customers, promote, serve on 127.0.0.1:8000"
+	@echo "make test    every test: lint, unit, functional (moto), LocalStack executor and end-to-end"
+	@echo "make bench   measure latency, cold start, throughput, package sizes, cost -> bench/results.json"
+	@echo "make localstack-up / localstack-down   LocalStack on the host, no Docker"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q "aws-sam-cli>=1.120"
+	touch $@
+
+demo: venv
+	$(BIN)/churn demo $(if $(DATA),--data $(DATA))
+
+test: lint test-unit test-functional test-infra
+
+test-unit: venv
+	$(PYTEST) tests/unit -q
+
+test-functional: venv
+	$(PYTEST) tests/functional -q
+
+test-infra: venv
+	$(PYTEST) infra/lambda_executor/tests -q
+
+lint: venv $(SAM_VENV)/.installed
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache build

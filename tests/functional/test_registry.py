@@ -1,0 +1,103 @@
+"""S3 model store and DynamoDB registry against moto, with resources created from template.yaml."""
+import threading
+
+import boto3
+import pytest
+
+from churnguard.adapters.registry import ModelVersion
+from churnguard.bundle import ModelBundle
+from churnguard.errors import ArtifactIntegrityError, ModelNotFoundError, PromotionConflictError
+from churnguard.predictor import Predictor
+
+
+def register(services, bundle, version):
+    b = ModelBundle(version=version, model_text=bundle.model_text, metadata={**bundle.metadata, "version": version})
+    stored = services.store.put(b)
+    return services.registry.register(
+        ModelVersion(version=version, status="candidate", location=stored["location"],
+                     manifest_sha256=stored["manifest_sha256"], checksums=stored["files"],
+                     metrics={"cv_roc_auc": 0.84})
+    )
+
+
+def test_bundle_round_trip_through_s3(services, trained):
+    mv = register(services, trained[0], "v1")
+    bundle = services.store.get("v1", mv.manifest_sha256)
+    assert Predictor(bundle).version == "v1"
+    assert services.registry.get("v1").checksums == mv.checksums
+
+
+def test_tampered_object_in_s3_is_refused(services, trained, aws):
+    mv = register(services, trained[0], "v1")
+    s3 = boto3.client("s3")
+    key = "models/v1/model.txt"
+    text = s3.get_object(Bucket=aws["MODEL_BUCKET"], Key=key)["Body"].read()
+    s3.put_object(Bucket=aws["MODEL_BUCKET"], Key=key, Body=text.replace(b"leaf_value=", b"leaf_value=9", 1))
+    with pytest.raises(ArtifactIntegrityError):
+        services.store.get("v1", mv.manifest_sha256)
+
+
+def test_promote_and_rollback_keep_statuses_consistent(services, trained):
+    for v in ("v1", "v2", "v3"):
+        register(services, trained[0], v)
+    reg = services.registry
+    with pytest.raises(ModelNotFoundError):
+        reg.champion()
+    reg.promote("v1")
+    reg.promote("v2")
+    reg.promote("v3")
+    assert reg.champion().version == "v3"
+    assert {m.version: m.status for m in reg.list()} == {"v1": "archived", "v2": "archived", "v3": "production"}
+    reg.rollback()
+    assert reg.champion().version == "v2"
+    assert {m.version: m.status for m in reg.list()} == {"v1": "archived", "v2": "production", "v3": "archived"}
+    assert reg.alias()["previous"] == ["v1"]
+
+
+def test_stale_revision_is_refused(services, trained):
+    register(services, trained[0], "v1")
+    register(services, trained[0], "v2")
+    services.registry.promote("v1")
+    with pytest.raises(PromotionConflictError):
+        services.registry.promote("v2", expected_revision=0)
+    assert services.registry.champion().version == "v1"
+
+
+def test_unknown_or_rejected_versions_cannot_be_promoted(services, trained):
+    with pytest.raises(ModelNotFoundError):
+        services.registry.promote("nope")
+    register(services, trained[0], "v1")
+    services.registry.set_status("v1", "rejected", reason="AUC below the champion")
+    with pytest.raises(PromotionConflictError, match="rejected"):
+        services.registry.promote("v1")
+
+
+def test_concurrent_promotions_exactly_one_wins(services, trained):
+    contenders = [f"v{i:02d}" for i in range(20)]
+    register(services, trained[0], "base")
+    services.registry.promote("base")
+    for v in contenders:
+        register(services, trained[0], v)
+    barrier = threading.Barrier(len(contenders))
+    wins, conflicts = [], []
+    alias_before = services.registry.alias()
+
+    def attempt(v):
+        barrier.wait()
+        try:
+            services.registry.promote(v, expected_revision=int(alias_before["revision"]))
+            wins.append(v)
+        except PromotionConflictError:
+            conflicts.append(v)
+
+    threads = [threading.Thread(target=attempt, args=(v,)) for v in contenders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(conflicts) == 19
+    statuses = {m.version: m.status for m in services.registry.list()}
+    assert services.registry.champion().version == wins[0]
+    assert [v for v, s in statuses.items() if s == "production"] == wins
+    assert statuses["base"] == "archived"
+    assert sum(s == "candidate" for s in statuses.values()) == 19

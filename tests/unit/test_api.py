@@ -1,0 +1,133 @@
+"""The API through FastAPI's test client, with the champion handed in directly (no AWS)."""
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from churnguard.api import create_app
+from churnguard.errors import ModelUnavailableError
+from tests.conftest import load_event
+
+
+@pytest.fixture(scope="module")
+def client(schema, predictor):
+    return TestClient(create_app(schema, champion=lambda: predictor, max_batch=5, max_body_bytes=50_000))
+
+
+def body(name):
+    return json.loads(load_event(name)["body"])
+
+
+def test_predict_a_telco_row(client):
+    r = client.post("/predict", json=body("predict"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert 0 < out["churn_probability"] < 1
+    assert out["risk_level"] in {"low", "medium", "high"}
+    assert len(out["reasons"]) == 3
+    assert out["recommendation"]
+
+
+def test_a_raw_csv_row_with_strings_and_blank_total_is_accepted(client):
+    row = {k: str(v) for k, v in body("predict").items()}
+    row.update(TotalCharges=" ", tenure="0", Churn="No")
+    r = client.post("/predict", json=row)
+    assert r.status_code == 200, r.text
+
+
+def test_invalid_fields_get_422_naming_field_value_and_allowed(client):
+    r = client.post("/predict", json=body("predict_invalid"))
+    assert r.status_code == 422
+    problems = {p["field"]: p for p in r.json()["problems"]}
+    assert problems["Contract"]["value"] == "Weekly"
+    assert "Month-to-month" in problems["Contract"]["problem"]
+    assert problems["tenure"]["value"] == -4
+    assert "greater than or equal to 0" in problems["tenure"]["problem"]
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"tenure": 1.5}, "tenure"),
+        ({"MonthlyCharges": "lots"}, "MonthlyCharges"),
+        ({"MonthlyCharges": 1e300}, "MonthlyCharges"),
+        ({"gender": None}, "gender"),
+        ({"favourite_colour": "blue"}, "favourite_colour"),
+        ({"Contract": "Månad-till-månad ✓"}, "Contract"),
+    ],
+)
+def test_each_kind_of_bad_field_is_named(client, change, field):
+    r = client.post("/predict", json={**body("predict"), **change})
+    assert r.status_code == 422
+    assert field in [p["field"] for p in r.json()["problems"]]
+
+
+def test_missing_field_is_named(client):
+    row = body("predict")
+    del row["Contract"]
+    r = client.post("/predict", json=row)
+    assert r.status_code == 422
+    assert r.json()["problems"][0]["field"] == "Contract"
+
+
+@pytest.mark.parametrize("raw", ["", "not json", "[]", "null", '{"tenure": NaN}', '{"a": Infinity}'])
+def test_malformed_bodies_get_4xx(client, raw):
+    r = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_nan_value_is_refused(client):
+    raw = json.dumps(body("predict")).replace('"tenure": 1', '"tenure": NaN')
+    r = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_batch_scores_every_customer(client):
+    r = client.post("/predict/batch", json=body("predict_batch"))
+    assert r.status_code == 200
+    preds = r.json()["predictions"]
+    assert len(preds) == 3
+    single = client.post("/predict", json=body("predict_batch")["customers"][1]).json()
+    assert preds[1] == single
+
+
+def test_empty_and_oversize_batches_get_422(client):
+    assert client.post("/predict/batch", json={"customers": []}).status_code == 422
+    r = client.post("/predict/batch", json={"customers": [body("predict")] * 6})
+    assert r.status_code == 422
+    assert "at most 5" in r.json()["problems"][0]["problem"]
+
+
+def test_body_over_the_limit_gets_413(client):
+    r = client.post("/predict/batch", content=b"{" + b" " * 60_000 + b"}", headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
+
+
+def test_reasons_opt_out(client):
+    r = client.post("/predict?reasons=false", json=body("predict"))
+    assert r.status_code == 200 and r.json()["reasons"] == []
+
+
+def test_openapi_shows_the_schema_fields(client, schema):
+    spec = client.get("/openapi.json").json()
+    props = spec["components"]["schemas"]["Customer"]["properties"]
+    assert set(schema.feature_names) <= set(props)
+    assert props["Contract"]["enum"] == ["Month-to-month", "One year", "Two year"]
+
+
+def test_model_endpoint_shows_metrics(client):
+    out = client.get("/model").json()
+    assert out["version"] == "v-test-1"
+    assert 0.5 < out["metrics"]["cv_roc_auc"] <= 1
+
+
+def test_no_champion_gets_503_not_500(schema):
+    def unavailable():
+        raise ModelUnavailableError("no champion model has been promoted yet")
+
+    c = TestClient(create_app(schema, champion=unavailable))
+    r = c.post("/predict", json=body("predict"))
+    assert r.status_code == 503
+    assert "no champion" in r.json()["detail"]
+    assert c.get("/health").status_code == 200

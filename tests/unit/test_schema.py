@@ -1,0 +1,100 @@
+import pandas as pd
+import pytest
+
+from churnguard.errors import SchemaError
+from churnguard.schema import CategoricalFeature, NumericFeature, Schema
+
+TELCO_COLUMNS = [
+    "gender", "SeniorCitizen", "Partner", "Dependents", "tenure", "PhoneService", "MultipleLines",
+    "InternetService", "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport", "StreamingTV",
+    "StreamingMovies", "Contract", "PaperlessBilling", "PaymentMethod", "MonthlyCharges", "TotalCharges",
+]
+
+
+def test_default_schema_describes_the_telco_columns(schema):
+    assert schema.id_column == "customerID"
+    assert (schema.target, schema.positive_label) == ("Churn", "Yes")
+    assert schema.feature_names == TELCO_COLUMNS
+    assert schema.feature("TotalCharges").nullable
+    assert schema.feature("Contract").categories == ("Month-to-month", "One year", "Two year")
+
+
+def test_yaml_round_trip_keeps_the_hash(schema):
+    again = Schema.from_yaml(schema.dump_yaml())
+    assert again == schema
+    assert again.sha256 == schema.sha256
+
+
+def test_hash_changes_when_the_contract_changes(schema):
+    d = schema.to_dict()
+    d["features"][0]["values"] = ["Female", "Male", "Other"]
+    assert Schema.from_dict(d).sha256 != schema.sha256
+
+
+def test_validate_reports_column_value_and_count(schema):
+    from tests.conftest import synth_frame
+
+    df = synth_frame(200)
+    df.loc[0:2, "tenure"] = "abc"
+    df.loc[5, "Contract"] = "Monthly"
+    df.loc[6, "MonthlyCharges"] = "-5"
+    df.loc[7, "gender"] = ""
+    report = schema.validate_frame(df)
+    assert not report.ok
+    problems = {(p.column, p.problem, p.value): p.count for p in report.problems}
+    assert problems[("tenure", "not a number", "abc")] == 3
+    assert any(c == "Contract" and v == "Monthly" for c, _, v in problems)
+    assert problems[("MonthlyCharges", "must be >= 0", "-5")] == 1
+    assert problems[("gender", "missing value not allowed", "")] == 1
+    assert report.bad_rows == 6
+
+
+def test_validate_names_missing_columns(schema):
+    from tests.conftest import synth_frame
+
+    report = schema.validate_frame(synth_frame(20).drop(columns=["Churn", "tenure"]))
+    assert set(report.missing_columns) == {"Churn", "tenure"}
+    assert not report.ok
+
+
+def test_blank_total_charges_is_allowed_missing(schema):
+    from tests.conftest import synth_frame
+
+    df = synth_frame(50)
+    df.loc[0, "TotalCharges"] = " "
+    assert schema.validate_frame(df).ok
+
+
+def test_infer_finds_id_types_and_target():
+    df = pd.DataFrame(
+        {
+            "account": [f"A{i:04d}" for i in range(100)],
+            "plan": ["basic", "pro"] * 50,
+            "seats": [str(i % 7) for i in range(100)],
+            "spend": [f"{i * 1.5:.2f}" if i % 10 else "" for i in range(100)],
+            "churned": ["yes", "no", "no", "no"] * 25,
+        }
+    )
+    schema, warnings = Schema.infer(df, target="churned")
+    assert schema.id_column == "account"
+    assert schema.positive_label == "yes"
+    assert isinstance(schema.feature("plan"), CategoricalFeature)
+    seats = schema.feature("seats")
+    assert isinstance(seats, NumericFeature) and seats.integer
+    assert schema.feature("spend").nullable
+    assert any("identifier" in w for w in warnings)
+    assert schema.validate_frame(df).ok
+
+
+def test_infer_rejects_unknown_target():
+    with pytest.raises(SchemaError, match="not in the data"):
+        Schema.infer(pd.DataFrame({"a": ["1"]}), target="Churn")
+
+
+def test_malformed_schema_is_refused():
+    with pytest.raises(SchemaError):
+        Schema.from_yaml("name: x\ntarget: {column: y, positive: '1'}\nfeatures: [{name: a, type: text}]\n")
+    with pytest.raises(SchemaError, match="more than once"):
+        Schema.from_yaml(
+            "target: {column: y, positive: '1'}\nfeatures: [{name: a, type: numeric}, {name: a, type: numeric}]\n"
+        )
