@@ -21,6 +21,7 @@ ENV_CHAMPION_TTL = "CHAMPION_TTL_SECONDS"
 ENV_SCHEMA_PATH = "SCHEMA_PATH"
 ENV_MAX_BATCH = "MAX_BATCH_SIZE"
 ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
+ENV_CUSTOMER_ID_HASH_KEY = "CUSTOMER_ID_HASH_KEY"
 
 
 class ConfigurationError(ChurnGuardError):
@@ -37,6 +38,8 @@ class Settings:
     schema_path: Path | None = None
     max_batch: int = 1000
     max_body_bytes: int = 2_000_000
+    # A local default keeps the demo working; deployments pass a secret through the template.
+    customer_id_hash_key: str = "local-development-key"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -51,6 +54,7 @@ class Settings:
                 schema_path=Path(env[ENV_SCHEMA_PATH]) if env.get(ENV_SCHEMA_PATH) else None,
                 max_batch=int(env.get(ENV_MAX_BATCH, "1000")),
                 max_body_bytes=int(env.get(ENV_MAX_BODY_BYTES, "2000000")),
+                customer_id_hash_key=env.get(ENV_CUSTOMER_ID_HASH_KEY) or "local-development-key",
             )
         except ValueError as e:
             raise ConfigurationError(f"malformed setting: {e}") from e
