@@ -1,0 +1,71 @@
+"""Reads the prediction log back from S3 (``predictions/dt=YYYY-MM-DD/*``), for drift checks,
+evaluation and per-variant comparison.
+
+    reader = S3PredictionLogReader(bucket, s3_client)
+    for rec in reader.records(date(2026, 5, 1), date(2026, 5, 7)):
+        ...
+
+Firehose writes objects without an extension (and may gzip them when configured to); both
+plain and gzip objects are read. A line that is not JSON is skipped and counted in
+``reader.skipped`` rather than failing the whole read.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import StorageError
+from ..prediction_log import PREFIX, partition_prefix
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+class S3PredictionLogReader:
+    def __init__(self, bucket: str, s3_client: "S3Client", prefix: str = PREFIX) -> None:
+        self.bucket = bucket
+        self.s3 = s3_client
+        self.prefix = prefix
+        self.skipped = 0
+
+    def keys(self, start: date, end: date) -> list[str]:
+        """Object keys of every day from ``start`` to ``end`` inclusive."""
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        keys: list[str] = []
+        day = start
+        try:
+            paginator = self.s3.get_paginator("list_objects_v2")
+            while day <= end:
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=partition_prefix(day, self.prefix)):
+                    keys.extend(o["Key"] for o in page.get("Contents", []))
+                day += timedelta(days=1)
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot list the prediction log in s3://{self.bucket}/{self.prefix}/: {e}") from e
+        return sorted(keys)
+
+    def records(self, start: date, end: date) -> Iterator[dict[str, Any]]:
+        import json
+
+        for key in self.keys(start, end):
+            try:
+                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except (ClientError, BotoCoreError) as e:
+                raise StorageError(f"cannot read s3://{self.bucket}/{key}: {e}") from e
+            if body[:2] == b"\x1f\x8b":
+                body = gzip.decompress(body)
+            for line in body.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    self.skipped += 1
+            if self.skipped:
+                log.warning("prediction log: %d unreadable lines skipped so far", self.skipped)
