@@ -15,6 +15,7 @@ import numpy as np
 from .bundle import ModelBundle
 from .calibration import CalibrationMap
 from .errors import ArtifactIntegrityError
+from .booster import NativeBooster
 from .features import FeatureEncoder
 from .schema import Schema
 
@@ -47,8 +48,6 @@ class Predictor:
     """Scores records with one model version. ``Predictor(bundle).predict_record(row)``."""
 
     def __init__(self, bundle: ModelBundle) -> None:
-        import lightgbm as lgb
-
         meta = bundle.metadata
         self.version = bundle.version
         self.metadata = meta
@@ -64,17 +63,23 @@ class Predictor:
             raise ArtifactIntegrityError(f"metadata of {bundle.version} is incomplete: {e}") from e
         self.encoder = FeatureEncoder(self.schema)
         try:
-            self.booster = lgb.Booster(model_str=bundle.model_text)
-        except lgb.basic.LightGBMError as e:
+            # lib_lightgbm through ctypes: the same numbers as lightgbm.Booster, without scipy/pandas/sklearn.
+            self.booster = NativeBooster(bundle.model_text)
+        except ArtifactIntegrityError as e:
             raise ArtifactIntegrityError(f"model of {bundle.version} cannot be parsed: {e}") from e
         if self.booster.num_feature() != self.encoder.n_features:
             raise ArtifactIntegrityError(
                 f"model of {bundle.version} expects {self.booster.num_feature()} features, schema has {self.encoder.n_features}"
             )
+        # Precomputed once so a request allocates nothing it can avoid.
+        self._cal_x = np.asarray(self.calibration.x, dtype=np.float64)
+        self._cal_y = np.asarray(self.calibration.y, dtype=np.float64)
+        self._names = list(self.encoder.names)
+        self._n = self.encoder.n_features
 
     # ----- matrices -------------------------------------------------------------------
     def probabilities(self, X: np.ndarray) -> np.ndarray:
-        return self.calibration.apply(self.booster.predict(X))
+        return np.interp(self.booster.predict(X), self._cal_x, self._cal_y)  # == self.calibration.apply
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature log-odds contributions (last column is the bias)."""
@@ -84,6 +89,8 @@ class Predictor:
     def predict_records(
         self, records: Sequence[Mapping[str, Any]], reasons: bool = True, validated: bool = False, top: int = DEFAULT_TOP_REASONS
     ) -> list[dict[str, Any]]:
+        if len(records) == 1:
+            return [self._predict_one(records[0], reasons, validated, top)]
         X = np.empty((len(records), self.encoder.n_features), dtype=np.float64)
         encode = self.encoder.encode_valid_record if validated else self.encoder.encode_record
         for i, r in enumerate(records):
@@ -91,7 +98,63 @@ class Predictor:
         return self.predict_matrix(X, reasons=reasons, top=top)
 
     def predict_record(self, record: Mapping[str, Any], reasons: bool = True, validated: bool = False) -> dict[str, Any]:
-        return self.predict_records([record], reasons=reasons, validated=validated)[0]
+        return self._predict_one(record, reasons, validated, DEFAULT_TOP_REASONS)
+
+    def _predict_one(self, record: Mapping[str, Any], reasons: bool, validated: bool, top: int) -> dict[str, Any]:
+        """One record through LightGBM's single-row fast path; the same result as ``predict_matrix``."""
+        booster = self.booster
+        with booster.lock:
+            x = booster.row
+            if validated:
+                self.encoder.encode_valid_record(record, x)
+            else:
+                self.encoder.encode_record(record, out=x)
+            raw = booster.score_row()
+            contrib = booster.contrib_row() if reasons else None
+            xs = x.tolist() if reasons else None
+        p = float(np.interp(raw, self._cal_x, self._cal_y))
+        risk = self.bands.level(p)
+        if contrib is None:
+            why: list[dict[str, Any]] = []
+            driver = "none identified"
+        else:
+            why, driver = self._top_reasons(xs, contrib, top)  # type: ignore[arg-type]
+        return {
+            "churn_probability": round(p, 4),
+            "will_churn": p >= self.threshold,
+            "risk_level": risk,
+            "reasons": why,
+            "recommendation": RECOMMENDATIONS[risk].format(driver=driver),
+            "model_version": self.version,
+        }
+
+    def _top_reasons(self, x: list[float], contrib: list[float], top: int) -> tuple[list[dict[str, Any]], str]:
+        """``reasons(x, contrib)[:top]`` and the driver ``recommend`` names, without building every reason.
+
+        Filtering before a stable sort keeps the order of ``np.argsort(-abs, kind="stable")`` over
+        the non-zero, non-NaN contributions (NaN is never equal to itself).
+        """
+        n = self._n
+        order = sorted((j for j in range(n) if contrib[j] != 0 and contrib[j] == contrib[j]), key=lambda j: -abs(contrib[j]))
+        decode = self.encoder.decode
+        names = self._names
+        out = []
+        for j in order[:top]:
+            v = contrib[j]
+            out.append(
+                {
+                    "feature": names[j],
+                    "value": decode(j, x[j]),
+                    "effect": "increases risk" if v > 0 else "decreases risk",
+                    "contribution": round(v, 4),
+                }
+            )
+        driver = "none identified"
+        for j in order:
+            if round(contrib[j], 4) > 0:
+                driver = f"{names[j]} = {decode(j, x[j])}"
+                break
+        return out, driver
 
     def predict_matrix(self, X: np.ndarray, reasons: bool = True, top: int = DEFAULT_TOP_REASONS) -> list[dict[str, Any]]:
         probs = self.probabilities(X)
