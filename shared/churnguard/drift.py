@@ -1,0 +1,553 @@
+"""Drift: recent traffic against the champion's reference profile, and performance once outcomes exist.
+
+A feature counts as drifted only when the shift is both *large* and *real*:
+- large: its population stability index (PSI, over the reference bins plus a "missing" bin) is at
+  least ``psi`` (0.1 by default: "moderate shift" in the usual reading; 0.2 would miss a
+  Month-to-month share rising 20 points, whose PSI is about 0.18);
+- real: its test (two-sample Kolmogorov-Smirnov against the stored reference sample for numeric
+  features, chi-square homogeneity against the reference counts for categorical ones) is
+  significant after a Bonferroni correction over every test in the check (``alpha`` / tests).
+
+PSI alone flags small samples by chance and tests alone flag trivial shifts on large samples; the
+pair keeps the false-alarm rate on unshifted resamples near zero (tests/unit/test_drift_rates.py
+measures it). Below ``min_rows`` recent rows no verdict is given: the report says the data is
+insufficient instead of alarming.
+
+    report = check_drift(profile, schema, X, scores, DriftThresholds())
+    report.decision   # "ok" | "retrain" | "insufficient_data"
+    report.reasons    # ["tenure drifted: PSI 0.84, KS p=1.2e-40", ...]
+
+Pure numpy (the p-values are computed here), so the drift function needs no scipy or LightGBM.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import metrics as M
+from .profile import categorical_frequencies, numeric_frequencies
+from .schema import CategoricalFeature, Schema
+
+# Proportions are floored at this before PSI's logarithm, so an empty bin costs a finite amount.
+PSI_FLOOR = 1e-4
+
+DECISIONS = ("ok", "retrain", "insufficient_data")
+
+
+# ----- configuration ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a drift check alarms. ``DriftThresholds.from_dict({"psi": 0.15})``."""
+
+    min_rows: int = 500
+    psi: float = 0.1
+    alpha: float = 0.05
+    # Higher for scores: the reference scores are out-of-fold while served ones come from the final
+    # model, which alone gives a score PSI of 0.05-0.08 on unshifted data (tests/unit/test_drift_rates.py).
+    score_psi: float = 0.15
+    min_outcomes: int = 200
+    min_class_count: int = 20
+    max_auc_drop: float = 0.05
+    max_calibration_error: float = 0.1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.min_rows < 1 or self.min_outcomes < 1 or self.min_class_count < 1:
+            problems.append("min_rows, min_outcomes and min_class_count must be >= 1")
+        if not 0 < self.alpha < 1:
+            problems.append("alpha must be in (0, 1)")
+        if self.psi <= 0 or self.score_psi <= 0:
+            problems.append("psi and score_psi must be > 0")
+        if self.max_auc_drop < 0 or not 0 < self.max_calibration_error <= 1:
+            problems.append("max_auc_drop must be >= 0 and max_calibration_error in (0, 1]")
+        if problems:
+            raise ValueError("drift thresholds: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DriftThresholds":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown drift thresholds: {sorted(unknown)} (known: {sorted(known)})")
+        kinds = {k: type(getattr(cls(), k)) for k in known}
+        return cls(**{k: kinds[k](v) for k, v in data.items() if v is not None})
+
+
+# ----- statistics --------------------------------------------------------------------------------
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """Population stability index of two distributions over the same bins (each sums to 1)."""
+    e = np.maximum(np.asarray(expected, dtype=np.float64), PSI_FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=np.float64), PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def kolmogorov_sf(x: float) -> float:
+    """P(K > x) for the Kolmogorov distribution (the large-sample law of sqrt(n) * D)."""
+    if x <= 0.1:
+        return 1.0
+    if x < 1.0:
+        # The alternating series converges slowly here; Jacobi's dual form is fast.
+        k = np.arange(1, 20)
+        cdf = math.sqrt(2 * math.pi) / x * float(np.sum(np.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8 * x * x))))
+        return float(min(1.0, max(0.0, 1.0 - cdf)))
+    k = np.arange(1, 101)
+    return float(min(1.0, max(0.0, 2.0 * np.sum((-1.0) ** (k - 1) * np.exp(-2.0 * k * k * x * x)))))
+
+
+def ks_2samp(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic and asymptotic p-value (as scipy's ``method="asymp"``)."""
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    y = np.sort(np.asarray(y, dtype=np.float64))
+    n, m = len(x), len(y)
+    if n == 0 or m == 0:
+        return 0.0, 1.0
+    grid = np.concatenate((x, y))
+    d = float(np.max(np.abs(np.searchsorted(x, grid, side="right") / n - np.searchsorted(y, grid, side="right") / m)))
+    return d, kolmogorov_sf(math.sqrt(n * m / (n + m)) * d)
+
+
+def chi2_sf(x: float, dof: int) -> float:
+    """P(X > x) for a chi-square variable with ``dof`` degrees of freedom (regularised upper gamma)."""
+    if dof <= 0:
+        return 1.0
+    if x <= 0:
+        return 1.0
+    a, z = dof / 2.0, x / 2.0
+    log_front = -z + a * math.log(z) - math.lgamma(a)
+    if z < a + 1:  # series for the lower function P(a, z)
+        term = total = 1.0 / a
+        ap = a
+        for _ in range(1000):
+            ap += 1
+            term *= z / ap
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return float(min(1.0, max(0.0, 1.0 - total * math.exp(log_front))))
+    # Lentz's continued fraction for the upper function Q(a, z).
+    tiny = 1e-300
+    b = z + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
+    for i in range(1, 1000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-15:
+            break
+    return float(min(1.0, max(0.0, math.exp(log_front) * h)))
+
+
+def chi2_homogeneity(a: np.ndarray, b: np.ndarray) -> tuple[float, int, float]:
+    """Chi-square test that two count vectors come from one distribution: (statistic, dof, p)."""
+    table = np.vstack((np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)))
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return 0.0, 0, 1.0
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    stat = float(np.sum((table - expected) ** 2 / expected))
+    dof = table.shape[1] - 1
+    return stat, dof, chi2_sf(stat, dof)
+
+
+def auc_standard_error(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley and McNeil's (1982) standard error of a ROC-AUC."""
+    if n_pos == 0 or n_neg == 0 or not math.isfinite(auc):
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return math.sqrt(max(var, 0.0))
+
+
+# ----- report ------------------------------------------------------------------------------------
+@dataclass
+class FeatureDrift:
+    name: str
+    kind: str  # numeric | categorical | score
+    psi: float
+    test: str  # ks | chi2
+    statistic: float
+    p_value: float
+    drifted: bool
+    rows: int
+    bins: list[str]
+    reference: list[float]
+    recent: list[float]
+    invalid: int = 0
+
+
+@dataclass
+class PerformanceCheck:
+    status: str  # ok | degraded | insufficient_data
+    labelled: int
+    positives: int
+    roc_auc: float | None = None
+    roc_auc_se: float | None = None
+    calibration_error: float | None = None
+    reference_roc_auc: float | None = None
+    reference_calibration_error: float | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DriftReport:
+    decision: str
+    reasons: list[str]
+    rows: int
+    thresholds: dict[str, Any]
+    tests: int
+    features: list[FeatureDrift]
+    score: FeatureDrift | None = None
+    performance: PerformanceCheck | None = None
+    champion_version: str | None = None
+    window: dict[str, str] | None = None
+    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.name for f in self.features if f.drifted]
+
+    @property
+    def max_psi(self) -> float:
+        return max((f.psi for f in self.features), default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["drifted_features"] = self.drifted_features
+        return _finite(d)
+
+
+def _finite(obj: Any) -> Any:
+    # JSON has no NaN: a statistic that could not be computed is null.
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+# ----- the checks --------------------------------------------------------------------------------
+def _numeric_bins(edges: Sequence[float]) -> list[str]:
+    if not edges:
+        return ["all"]
+    labels = [f"< {edges[0]:g}"]
+    labels += [f"{a:g} to < {b:g}" for a, b in zip(edges, edges[1:])]
+    labels.append(f">= {edges[-1]:g}")
+    return labels
+
+
+def _with_missing(freqs: Sequence[float], missing: float) -> np.ndarray:
+    return np.append(np.asarray(freqs, dtype=np.float64) * (1 - missing), missing)
+
+
+def _numeric_drift(name: str, kind: str, ref: Mapping[str, Any], col: np.ndarray, alpha_each: float, th: DriftThresholds,
+                   psi_limit: float) -> FeatureDrift:
+    edges = list(ref.get("edges") or [])
+    freqs, missing = numeric_frequencies(col, edges)
+    ref_missing = float(ref.get("missing") or 0.0)
+    expected = _with_missing(ref["frequencies"], ref_missing)
+    actual = _with_missing(freqs, missing)
+    value = psi(expected, actual)
+    stat, p = ks_2samp(col[np.isfinite(col)], np.asarray(ref.get("sample") or [], dtype=np.float64))
+    if ref_missing > 0 or missing > 0:
+        # KS sees only present values; a change in the missing share is tested on its own, and the
+        # smaller p-value is doubled (Bonferroni within the feature).
+        ref_rows = float(ref.get("rows") or len(col))
+        _, _, p_missing = chi2_homogeneity(np.round([ref_rows * (1 - ref_missing), ref_rows * ref_missing]),
+                                           np.array([1 - missing, missing]) * len(col))
+        p = min(1.0, 2 * min(p, p_missing))
+    return FeatureDrift(
+        name=name, kind=kind, psi=value, test="ks", statistic=stat, p_value=p,
+        drifted=bool(value >= psi_limit and p < alpha_each), rows=int(len(col)),
+        bins=_numeric_bins(edges) + ["missing"], reference=expected.tolist(), recent=actual.tolist(),
+    )
+
+
+def _categorical_drift(name: str, ref: Mapping[str, Any], col: np.ndarray, reference_rows: int, alpha_each: float,
+                       th: DriftThresholds) -> FeatureDrift:
+    categories = list(ref["categories"])
+    freqs, missing = categorical_frequencies(col, len(categories))
+    expected = _with_missing(ref["frequencies"], float(ref.get("missing") or 0.0))
+    actual = _with_missing(freqs, missing)
+    value = psi(expected, actual)
+    # Homogeneity against the reference *counts*: treating the reference shares as exact would
+    # ignore their own sampling noise and raise the false-alarm rate.
+    stat, _, p = chi2_homogeneity(np.round(expected * reference_rows), actual * len(col))
+    return FeatureDrift(
+        name=name, kind="categorical", psi=value, test="chi2", statistic=stat, p_value=p,
+        drifted=bool(value >= th.psi and p < alpha_each), rows=int(len(col)),
+        bins=categories + ["missing"], reference=expected.tolist(), recent=actual.tolist(),
+    )
+
+
+def check_drift(
+    profile: Mapping[str, Any],
+    schema: Schema,
+    X: np.ndarray,
+    scores: np.ndarray | None,
+    thresholds: DriftThresholds | None = None,
+    *,
+    performance: PerformanceCheck | None = None,
+    invalid: Mapping[str, int] | None = None,
+    champion_version: str | None = None,
+    window: dict[str, str] | None = None,
+) -> DriftReport:
+    """Compare encoded recent rows ``X`` (schema order) and their ``scores`` with a reference profile."""
+    th = thresholds or DriftThresholds()
+    rows = int(X.shape[0])
+    ref_features = profile.get("features", {})
+    names = [f.name for f in schema.features if f.name in ref_features]
+    has_scores = scores is not None and len(scores) > 0 and "scores" in profile
+    n_tests = len(names) + (1 if has_scores else 0)
+    alpha_each = th.alpha / max(n_tests, 1)
+    notes: list[str] = []
+    missing_profile = [f.name for f in schema.features if f.name not in ref_features]
+    if missing_profile:
+        notes.append(f"no reference profile for {', '.join(missing_profile)}: not checked")
+
+    features: list[FeatureDrift] = []
+    score_drift: FeatureDrift | None = None
+    enough = rows >= th.min_rows
+    if enough:
+        ref_rows = int(profile.get("rows") or 0) or rows
+        for j, f in enumerate(schema.features):
+            if f.name not in ref_features:
+                continue
+            ref = ref_features[f.name]
+            if isinstance(f, CategoricalFeature):
+                fd = _categorical_drift(f.name, ref, X[:, j], ref_rows, alpha_each, th)
+            else:
+                fd = _numeric_drift(f.name, "numeric", {**ref, "rows": ref_rows}, X[:, j], alpha_each, th, th.psi)
+            fd.invalid = int((invalid or {}).get(f.name, 0))
+            features.append(fd)
+        if has_scores:
+            score_ref = dict(profile["scores"], missing=0.0)
+            score_drift = _numeric_drift("churn_probability", "score", score_ref, np.asarray(scores, dtype=np.float64),
+                                         alpha_each, th, th.score_psi)
+
+    reasons: list[str] = []
+    for fd in features + ([score_drift] if score_drift else []):
+        if fd.drifted:
+            what = "the score distribution" if fd.kind == "score" else fd.name
+            reasons.append(f"{what} drifted: PSI {fd.psi:.3f} >= {th.score_psi if fd.kind == 'score' else th.psi:g}, "
+                           f"{fd.test.upper()} p={fd.p_value:.2g} < {alpha_each:.2g} (alpha {th.alpha:g} / {n_tests} tests)")
+    if performance is not None and performance.status == "degraded":
+        reasons.extend(performance.reasons)
+
+    if reasons:
+        decision = "retrain"
+    elif not enough:
+        decision = "insufficient_data"
+        reasons.append(f"only {rows} predictions in the window; at least {th.min_rows} are needed to judge drift")
+    else:
+        decision = "ok"
+    if performance is not None and performance.status == "insufficient_data":
+        notes.append(performance.reasons[0] if performance.reasons else "too few outcomes to judge performance")
+    return DriftReport(
+        decision=decision, reasons=reasons, rows=rows, thresholds=asdict(th), tests=n_tests, features=features,
+        score=score_drift, performance=performance, champion_version=champion_version, window=window, notes=notes,
+    )
+
+
+def assess_performance(
+    y: np.ndarray, p: np.ndarray, reference_metrics: Mapping[str, Any], thresholds: DriftThresholds | None = None
+) -> PerformanceCheck:
+    """ROC-AUC and calibration of the champion on labelled recent predictions, against its training figures.
+
+    Degraded when the AUC is below the reference by more than ``max_auc_drop`` even at the upper end of
+    a one-sided 95% interval (so a small sample's noise does not alarm), or when the calibration error
+    exceeds ``max_calibration_error``.
+    """
+    th = thresholds or DriftThresholds()
+    y = np.asarray(y).astype(bool)
+    p = np.asarray(p, dtype=np.float64)
+    n, pos = int(len(y)), int(y.sum())
+    ref_auc = reference_metrics.get("cv_roc_auc")
+    ref_ece = reference_metrics.get("calibration_error")
+    if n < th.min_outcomes or min(pos, n - pos) < th.min_class_count:
+        return PerformanceCheck(
+            status="insufficient_data", labelled=n, positives=pos, reference_roc_auc=ref_auc,
+            reference_calibration_error=ref_ece,
+            reasons=[f"only {n} labelled predictions ({pos} churned); performance needs at least {th.min_outcomes} "
+                     f"with {th.min_class_count} of each outcome"],
+        )
+    auc = M.roc_auc(y, p)
+    se = auc_standard_error(auc, pos, n - pos)
+    ece = M.calibration_error(y, p)
+    reasons = []
+    if ref_auc is not None and auc + 1.645 * se < float(ref_auc) - th.max_auc_drop:
+        reasons.append(f"ROC-AUC on {n} labelled predictions is {auc:.3f} (± {se:.3f}), below the training "
+                       f"{float(ref_auc):.3f} by more than {th.max_auc_drop:g}")
+    if ece > th.max_calibration_error:
+        reasons.append(f"calibration error on {n} labelled predictions is {ece:.3f} > {th.max_calibration_error:g}")
+    return PerformanceCheck(
+        status="degraded" if reasons else "ok", labelled=n, positives=pos, roc_auc=auc, roc_auc_se=se,
+        calibration_error=ece, reference_roc_auc=ref_auc, reference_calibration_error=ref_ece, reasons=reasons,
+    )
+
+
+# ----- the prediction log ------------------------------------------------------------------------
+def parse_ts(value: Any) -> datetime | None:
+    """A log record's ``ts`` as an aware UTC datetime, or None when unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def encode_logged_features(schema: Schema, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, dict[str, int]]:
+    """Encode the ``features`` of log records column by column; values the schema does not allow
+    become missing and are counted per feature (the API validates, so these should be rare)."""
+    X = np.full((len(records), len(schema.features)), np.nan)
+    invalid: dict[str, int] = {}
+    feats = [r.get("features") or {} for r in records]
+    for j, f in enumerate(schema.features):
+        bad = 0
+        if isinstance(f, CategoricalFeature):
+            codes = {c: i for i, c in enumerate(f.categories)}
+            for i, fr in enumerate(feats):
+                v = fr.get(f.name)
+                if v is None or (isinstance(v, str) and not v.strip()):
+                    continue
+                c = codes.get(v if isinstance(v, str) else str(v))
+                if c is None:
+                    bad += 1
+                else:
+                    X[i, j] = c
+        else:
+            for i, fr in enumerate(feats):
+                v = fr.get(f.name)
+                if v is None or isinstance(v, bool) or (isinstance(v, str) and not v.strip()):
+                    bad += isinstance(v, bool)
+                    continue
+                try:
+                    x = float(v)
+                except (TypeError, ValueError):
+                    bad += 1
+                    continue
+                if math.isfinite(x):
+                    X[i, j] = x
+                else:
+                    bad += 1
+        if bad:
+            invalid[f.name] = bad
+    return X, invalid
+
+
+Outcome = tuple[str, bool, Any]  # (customer_key, churned, observed date)
+
+
+def join_outcomes(
+    predictions: Iterable[Mapping[str, Any]],
+    outcomes: Iterable[Outcome],
+    model_version: str | None = None,
+    max_age_days: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Point-in-time join: each outcome takes the latest prediction for its customer made *before*
+    the day the outcome was observed (never on or after it), optionally no older than ``max_age_days``.
+
+    Returns (churned, churn_probability) arrays of the matched pairs. Shadow-variant records and,
+    when ``model_version`` is given, other versions' records are ignored.
+    """
+    by_key: dict[str, list[tuple[datetime, float]]] = {}
+    for r in predictions:
+        key = r.get("customer_key")
+        if not key or r.get("variant") == "shadow":
+            continue
+        if model_version is not None and r.get("model_version") != model_version:
+            continue
+        ts = parse_ts(r.get("ts"))
+        p = r.get("churn_probability")
+        if ts is None or not isinstance(p, (int, float)) or isinstance(p, bool):
+            continue
+        by_key.setdefault(key, []).append((ts, float(p)))
+    for v in by_key.values():
+        v.sort(key=lambda t: t[0])
+    ys: list[bool] = []
+    ps: list[float] = []
+    seen: set[tuple[str, date]] = set()
+    for key, churned, observed in outcomes:
+        day = _as_date(observed)
+        if day is None or key not in by_key or (key, day) in seen:
+            continue
+        seen.add((key, day))
+        cutoff = datetime.combine(day, time.min, tzinfo=timezone.utc)
+        earliest = cutoff.timestamp() - max_age_days * 86400 if max_age_days is not None else -math.inf
+        best = None
+        for ts, p in by_key[key]:
+            if ts >= cutoff:
+                break
+            if ts.timestamp() >= earliest:
+                best = p
+        if best is not None:
+            ys.append(bool(churned))
+            ps.append(best)
+    return np.asarray(ys, dtype=bool), np.asarray(ps, dtype=np.float64)
+
+
+def check_prediction_log(
+    metadata: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    outcomes: Iterable[Outcome] = (),
+    thresholds: DriftThresholds | None = None,
+    *,
+    since: datetime | None = None,
+    window: dict[str, str] | None = None,
+    max_outcome_age_days: int | None = None,
+) -> DriftReport:
+    """The drift check over prediction-log records, against a champion bundle's ``metadata``.
+
+    Features come from every record except the shadow variant's (those duplicate served requests)
+    made at or after ``since``; scores only from the champion version's own records (another
+    version's scores are not comparable with this reference). Outcomes are joined point-in-time
+    against all of the champion's records given.
+    """
+    th = thresholds or DriftThresholds()
+    schema = Schema.from_dict(metadata["schema"])
+    version = metadata.get("version")
+    recent = [r for r in records if r.get("variant") != "shadow" and (since is None or (parse_ts(r.get("ts")) or since) >= since)]
+    X, invalid = encode_logged_features(schema, recent)
+    scores = np.asarray(
+        [float(r["churn_probability"]) for r in recent
+         if r.get("model_version") == version and isinstance(r.get("churn_probability"), (int, float))],
+        dtype=np.float64,
+    )
+    outcomes = list(outcomes)
+    performance = None
+    if outcomes:
+        y, p = join_outcomes(records, outcomes, model_version=version, max_age_days=max_outcome_age_days)
+        performance = assess_performance(y, p, metadata.get("metrics") or {}, th)
+    return check_drift(
+        metadata["reference_profile"], schema, X, scores, th, performance=performance, invalid=invalid,
+        champion_version=version, window=window,
+    )
