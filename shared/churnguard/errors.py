@@ -47,3 +47,7 @@ class PromotionConflictError(ChurnGuardError):
 
 class StorageError(ChurnGuardError):
     """S3 or DynamoDB failed in a way the caller cannot fix by changing input."""
+
+
+class OutcomeConflictError(ChurnGuardError):
+    """An outcome for this customer and date is already stored with the opposite value."""

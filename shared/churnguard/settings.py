@@ -21,6 +21,9 @@ ENV_CHAMPION_TTL = "CHAMPION_TTL_SECONDS"
 ENV_SCHEMA_PATH = "SCHEMA_PATH"
 ENV_MAX_BATCH = "MAX_BATCH_SIZE"
 ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
+# The retraining loop: ground truth, and the Firehose stream of the prediction log (unset: no log).
+ENV_OUTCOMES_TABLE = "OUTCOMES_TABLE"
+ENV_PREDICTION_LOG_STREAM = "PREDICTION_LOG_STREAM"
 ENV_CUSTOMER_ID_HASH_KEY = "CUSTOMER_ID_HASH_KEY"
 
 
@@ -38,6 +41,8 @@ class Settings:
     schema_path: Path | None = None
     max_batch: int = 1000
     max_body_bytes: int = 2_000_000
+    outcomes_table: str | None = None
+    prediction_log_stream: str | None = None
     # A local default keeps the demo working; deployments pass a secret through the template.
     customer_id_hash_key: str = "local-development-key"
 
@@ -54,6 +59,8 @@ class Settings:
                 schema_path=Path(env[ENV_SCHEMA_PATH]) if env.get(ENV_SCHEMA_PATH) else None,
                 max_batch=int(env.get(ENV_MAX_BATCH, "1000")),
                 max_body_bytes=int(env.get(ENV_MAX_BODY_BYTES, "2000000")),
+                outcomes_table=env.get(ENV_OUTCOMES_TABLE) or None,
+                prediction_log_stream=env.get(ENV_PREDICTION_LOG_STREAM) or None,
                 customer_id_hash_key=env.get(ENV_CUSTOMER_ID_HASH_KEY) or "local-development-key",
             )
         except ValueError as e:
@@ -64,6 +71,12 @@ class Settings:
         if missing:
             raise ConfigurationError(f"set {' and '.join(missing)} (the model bucket and registry table)")
         return self.model_bucket, self.registry_table  # type: ignore[return-value]
+
+
+    def require_outcomes(self) -> str:
+        if not self.outcomes_table:
+            raise ConfigurationError(f"set {ENV_OUTCOMES_TABLE} (the table of observed outcomes)")
+        return self.outcomes_table
 
 
 @lru_cache(maxsize=1)

@@ -28,6 +28,7 @@ _de = TypeDeserializer()
 
 STATUSES = ("candidate", "production", "archived", "rejected", "failed")
 CHAMPION = "champion"
+CANARY = "canary"
 
 
 def now_iso() -> str:
@@ -164,6 +165,41 @@ class DynamoRegistry:
         if not alias:
             raise ModelNotFoundError("no champion model has been promoted yet")
         return self.get(alias["version"])
+
+    # ----- the canary / shadow challenger (churnguard.canary) ------------------------------
+    def canary(self) -> dict[str, Any] | None:
+        """``{"version", "share", "shadow", "updated_at", "reason"}`` of the challenger, or None."""
+        alias = self.alias(CANARY)
+        return {k: v for k, v in alias.items() if k not in ("pk", "sk")} if alias else None
+
+    def set_canary(self, version: str, share: float, shadow: bool = False, reason: str = "manual") -> dict[str, Any]:
+        """Let ``version`` answer ``share`` of customers (or, with ``shadow``, score every request unseen)."""
+        from ..canary import CanaryConfig
+
+        config = CanaryConfig(version=version, share=share, shadow=shadow)  # ValueError names a bad share
+        target = self.get(version)
+        if target.status in ("rejected", "failed"):
+            raise PromotionConflictError(f"version {version} is {target.status}: it cannot serve as a canary")
+        current = self.alias()
+        if current and current["version"] == version:
+            raise PromotionConflictError(f"version {version} is the champion: a canary must be another version")
+        item = {"pk": self.pk, "sk": f"ALIAS#{CANARY}", **config.to_dict(), "updated_at": now_iso(), "reason": reason}
+        try:
+            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot set the canary: {e}") from e
+        return {k: v for k, v in item.items() if k not in ("pk", "sk")}
+
+    def clear_canary(self) -> dict[str, Any] | None:
+        """Stop the canary or shadow; returns what was configured (None if nothing was)."""
+        try:
+            resp = self.ddb.delete_item(
+                TableName=self.table, Key=_to_item({"pk": self.pk, "sk": f"ALIAS#{CANARY}"}), ReturnValues="ALL_OLD"
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot clear the canary: {e}") from e
+        old = resp.get("Attributes")
+        return {k: v for k, v in _from_item(old).items() if k not in ("pk", "sk")} if old else None
 
     def promote(self, version: str, reason: str = "manual", expected_revision: int | None = None) -> dict[str, Any]:
         """Make ``version`` the champion. Raises PromotionConflictError if the alias moved meanwhile."""

@@ -1,0 +1,84 @@
+"""Feedback parsing (API body and bulk CSV) and the point-in-time join of outcomes to predictions."""
+from datetime import date, datetime, timezone
+
+import pytest
+
+from churnguard.errors import RecordValidationError
+from churnguard.feedback import Outcome, join_point_in_time, parse_feedback, parse_feedback_csv
+from churnguard.identity import customer_key
+from churnguard.prediction_log import prediction_record
+
+KEY = b"k"
+TODAY = date(2026, 5, 10)
+
+
+@pytest.mark.parametrize("churned, expected", [("yes", True), ("No", False), (True, True), ("0", False), (1, True)])
+def test_a_valid_body_becomes_a_hashed_outcome(churned, expected):
+    o = parse_feedback({"customer_id": " 7590-VHVEG ", "churned": churned, "observed_date": "2026-05-01"}, KEY, TODAY)
+    assert o == Outcome(customer_key("7590-VHVEG", KEY), expected, date(2026, 5, 1))
+
+
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"churned": "yes", "observed_date": "2026-05-01"}, "customer_id", "required"),
+        ({"customer_id": "", "churned": "yes", "observed_date": "2026-05-01"}, "customer_id", "required"),
+        ({"customer_id": "x" * 129, "churned": "yes", "observed_date": "2026-05-01"}, "customer_id", "longer"),
+        ({"customer_id": "c", "churned": "maybe", "observed_date": "2026-05-01"}, "churned", "yes or no"),
+        ({"customer_id": "c", "churned": 2, "observed_date": "2026-05-01"}, "churned", "yes or no"),
+        ({"customer_id": "c", "churned": "yes", "observed_date": "01/05/2026"}, "observed_date", "YYYY-MM-DD"),
+        ({"customer_id": "c", "churned": "yes", "observed_date": "2026-06-01"}, "observed_date", "future"),
+        ({"customer_id": "c", "churned": "yes", "observed_date": "1970-01-01"}, "observed_date", "before"),
+        ({"customer_id": "c", "churned": "yes", "observed_date": "2026-05-01", "score": 1}, "score", "unknown"),
+    ],
+)
+def test_each_malformed_field_is_named(body, field, words):
+    with pytest.raises(RecordValidationError) as e:
+        parse_feedback(body, KEY, TODAY)
+    assert [p["field"] for p in e.value.problems] == [field]
+    assert words in e.value.problems[0]["problem"]
+
+
+def test_csv_keeps_good_rows_reports_bad_ones_and_collapses_repeats():
+    data = (
+        "customerID,Churn,observed_date\n"
+        "a,Yes,2026-05-01\n"
+        "b,No,2026-05-02\n"
+        "c,perhaps,2026-05-02\n"
+        "\n"
+        "a,Yes,2026-05-01\n"
+        "b,Yes,2026-05-02\n"
+        "d,No,tomorrow\n"
+    ).encode()
+    good, bad = parse_feedback_csv(data, KEY, TODAY)
+    assert [(n, o.customer_key, o.churned) for n, o in good] == [(2, customer_key("a", KEY), True), (3, customer_key("b", KEY), False)]
+    assert [(b["row"], b["field"]) for b in bad] == [(4, "churned"), (7, "churned"), (8, "observed_date")]
+    assert "contradicts row 3" in bad[1]["problem"]
+
+
+def test_csv_without_the_needed_columns_is_refused_whole():
+    with pytest.raises(RecordValidationError, match="missing column observed_date"):
+        parse_feedback_csv(b"customer_id,churned\na,yes\n", KEY, TODAY)
+    with pytest.raises(RecordValidationError, match="UTF-8"):
+        parse_feedback_csv(b"\xff\xfe\x00bad", KEY, TODAY)
+
+
+def _pred(key, ts, variant="champion", p=0.8, version="v1"):
+    return prediction_record(features={}, prediction={"churn_probability": p, "will_churn": p >= 0.5, "model_version": version},
+                             variant=variant, customer_key=key, request_id="r", ts=ts)
+
+
+def test_join_uses_only_predictions_made_before_the_outcome_date():
+    k = customer_key("a", KEY)
+    preds = [
+        _pred(k, datetime(2026, 4, 1, tzinfo=timezone.utc), p=0.2),
+        _pred(k, datetime(2026, 4, 30, 23, 59, tzinfo=timezone.utc), p=0.9),  # the latest before: counts
+        _pred(k, datetime(2026, 5, 1, 0, 0, tzinfo=timezone.utc), p=0.1),  # on the outcome date: too late
+        _pred(k, datetime(2026, 4, 20, tzinfo=timezone.utc), variant="shadow", p=0.4, version="v2"),
+        _pred(customer_key("other", KEY), datetime(2026, 4, 1, tzinfo=timezone.utc)),
+        _pred(None, datetime(2026, 4, 1, tzinfo=timezone.utc)),
+    ]
+    rows = join_point_in_time(preds, [Outcome(k, True, date(2026, 5, 1)), Outcome(customer_key("z", KEY), False, date(2026, 5, 1))])
+    assert [(r["variant"], r["churn_probability"], r["model_version"]) for r in rows] == [("champion", 0.9, "v1"), ("shadow", 0.4, "v2")]
+    assert all(r["churned"] is True and r["observed_date"] == "2026-05-01" for r in rows)
+    assert join_point_in_time(preds, [Outcome(k, True, date(2026, 4, 1))]) == []
