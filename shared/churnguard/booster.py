@@ -165,6 +165,11 @@ class NativeBooster:
         """The input buffer of the one-row path: write features here while holding ``lock``."""
         return self._row
 
+    @property
+    def score(self) -> np.ndarray:
+        """The output buffer of ``score_row`` (one element); read while holding ``lock``."""
+        return self._score
+
     def score_row(self) -> float:
         """Probability for the row in ``row``; call while holding ``lock``."""
         rc = self._fast(self._fast_normal, self._row_ptr, self._out_len_ref, self._score_ptr)

@@ -72,14 +72,17 @@ class Predictor:
                 f"model of {bundle.version} expects {self.booster.num_feature()} features, schema has {self.encoder.n_features}"
             )
         # Precomputed once so a request allocates nothing it can avoid.
-        self._cal_x = np.asarray(self.calibration.x, dtype=np.float64)
-        self._cal_y = np.asarray(self.calibration.y, dtype=np.float64)
+        self._calibrate = self.calibration.apply
+        if isinstance(self.calibration, CalibrationMap):
+            xa = np.asarray(self.calibration.x, dtype=np.float64)
+            ya = np.asarray(self.calibration.y, dtype=np.float64)
+            self._calibrate = lambda raw: np.interp(raw, xa, ya)  # == CalibrationMap.apply, arrays built once
         self._names = list(self.encoder.names)
         self._n = self.encoder.n_features
 
     # ----- matrices -------------------------------------------------------------------
     def probabilities(self, X: np.ndarray) -> np.ndarray:
-        return np.interp(self.booster.predict(X), self._cal_x, self._cal_y)  # == self.calibration.apply
+        return self._calibrate(self.booster.predict(X))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature log-odds contributions (last column is the bias)."""
@@ -109,10 +112,11 @@ class Predictor:
                 self.encoder.encode_valid_record(record, x)
             else:
                 self.encoder.encode_record(record, out=x)
-            raw = booster.score_row()
+            booster.score_row()
+            # Calibrated as a one-element array, exactly as the matrix path does.
+            p = float(self._calibrate(booster.score)[0])
             contrib = booster.contrib_row() if reasons else None
             xs = x.tolist() if reasons else None
-        p = float(np.interp(raw, self._cal_x, self._cal_y))
         risk = self.bands.level(p)
         if contrib is None:
             why: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ Example::
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -239,7 +240,7 @@ class Schema:
     def default(cls) -> "Schema":
         return cls.load(DEFAULT_SCHEMA_PATH)
 
-    @property
+    @functools.cached_property  # a schema is immutable; the API compares hashes on every request
     def sha256(self) -> str:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
