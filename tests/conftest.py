@@ -16,7 +16,7 @@ EVENTS = ROOT / "events"
 TELCO_CSV = ROOT.parent / "shared" / "data" / "telco-customer-churn.csv"
 
 # Fast but real training settings for tests that need a model, not a benchmark.
-FAST = {"n_folds": 3, "max_rounds": 400, "early_stopping_rounds": 40}
+FAST = {"n_folds": 3, "inner_folds": 3, "max_rounds": 400, "early_stopping_rounds": 40}
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 ``train(df, schema, config)`` validates the data against the schema, estimates quality by
 stratified K-fold cross-validation (early stopping and calibration use only each fold's
-training part), fits the final booster on all rows, calibrates it on out-of-fold
-predictions, picks the decision threshold on those same out-of-fold predictions, and
-profiles features and scores for later drift checks.
+training part, through inner folds), fits the served booster on all rows the same way,
+calibrates it on its inner out-of-fold predictions, picks the decision threshold on those
+same predictions, and profiles features and scores for later drift checks.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from . import metrics as M
-from .calibration import CalibrationMap
+from .calibration import Calibration, fit_calibration
 from .errors import DataValidationError
 from .features import FeatureEncoder
 from .profile import build_profile
@@ -26,35 +26,40 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int, int], None]
 
+# Chosen on the Telco data by a search of ~60 variants (leaves 2-8, min_data 30-200, learning rate
+# 0.01-0.03, feature/bagging fractions, L2 0-50, categorical smoothing, monotone constraints,
+# linear trees, DART, engineered ratios and counts): this small, regularised model was the best
+# single booster; the rest were within +-0.0005 ROC-AUC of it or worse.
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "learning_rate": 0.02,
-    "num_leaves": 8,
-    "max_depth": 4,
+    "num_leaves": 4,
     "min_data_in_leaf": 50,
-    "feature_fraction": 0.8,
+    "feature_fraction": 0.7,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
-    "lambda_l2": 5.0,
-    "cat_smooth": 20.0,
-    "cat_l2": 10.0,
-    "min_data_per_group": 50,
-    "max_cat_to_onehot": 4,
+    "lambda_l2": 10.0,
     "verbose": -1,
-    "num_threads": 2,
+    # One thread: on data of this size OpenMP gains little, and on a busy 2-core machine two
+    # threads measured 8x slower than one (46.8 s against 5.7 s for one calibrated fit).
+    "num_threads": 1,
 }
 
 
 @dataclass
 class TrainingConfig:
     n_folds: int = 5
+    # Folds inside each training set for early stopping and calibration (no outer row is used).
+    inner_folds: int = 5
     seed: int = 0
-    max_rounds: int = 3000
-    early_stopping_rounds: int = 150
-    validation_fraction: float = 0.2
-    # Reweight positives by (negatives / positives) ** imbalance_power: 0 ignores the imbalance,
-    # 1 balances fully. Calibration undoes the shift in probabilities either way.
-    imbalance_power: float = 0.5
+    max_rounds: int = 2000
+    early_stopping_rounds: int = 100
+    # Class imbalance: the decision threshold is chosen on calibrated out-of-fold scores (by F1 or
+    # retention value), which is what handles the imbalance. Re-weighting positives by
+    # (negatives/positives) ** imbalance_power is available, but on the Telco data full weighting
+    # gave Brier 0.1354 against 0.1332 unweighted at equal ROC-AUC, so it is off by default.
+    imbalance_power: float = 0.0
+    calibration: str = "platt"
     params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     # Retention economics: when both are set the threshold maximises expected value.
     offer_cost: float | None = None
@@ -70,13 +75,17 @@ class TrainingConfig:
             raise ValueError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
         cfg = cls(**{k: v for k, v in data.items() if k != "params"})
         cfg.params.update(data.get("params") or {})
+        if cfg.n_folds < 2 or cfg.inner_folds < 2:
+            raise ValueError("n_folds and inner_folds must be at least 2")
+        if cfg.calibration not in ("platt", "isotonic"):
+            raise ValueError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
         return cfg
 
 
 @dataclass
 class TrainingResult:
     model_text: str
-    calibration: CalibrationMap
+    calibration: Calibration
     threshold: float
     threshold_method: str
     metrics: dict[str, Any]
@@ -117,20 +126,11 @@ def leakage_warnings(schema: Schema, X: np.ndarray, y: np.ndarray, limit: float)
     return out
 
 
-def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
-    """Fold index arrays with the positive share preserved, like StratifiedKFold(shuffle=True)."""
+def _folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs with the positive share preserved, shuffled with ``seed``."""
     from sklearn.model_selection import StratifiedKFold
 
-    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [test for _, test in skf.split(np.zeros(len(y)), y)]
-
-
-def _inner_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(y))
-    fit, val = train_test_split(idx, test_size=fraction, stratify=y, random_state=seed)
-    return np.sort(fit), np.sort(val)
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
 def _fit(cfg: TrainingConfig, X, y, cats, rounds, valid=None):
@@ -139,7 +139,8 @@ def _fit(cfg: TrainingConfig, X, y, cats, rounds, valid=None):
     neg, pos = float((~y).sum()), float(y.sum())
     params = dict(cfg.params)
     params["seed"] = cfg.seed
-    params["scale_pos_weight"] = (neg / max(pos, 1.0)) ** cfg.imbalance_power
+    if cfg.imbalance_power:
+        params["scale_pos_weight"] = (neg / max(pos, 1.0)) ** cfg.imbalance_power
     train_set = lgb.Dataset(X, label=y.astype(float), categorical_feature=cats, free_raw_data=False)
     kwargs: dict[str, Any] = {}
     if valid is not None:
@@ -148,6 +149,24 @@ def _fit(cfg: TrainingConfig, X, y, cats, rounds, valid=None):
         kwargs["callbacks"] = [lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)]
         params["metric"] = "binary_logloss"
     return lgb.train(params, train_set, num_boost_round=rounds, **kwargs)
+
+
+def fit_calibrated(cfg: TrainingConfig, X: np.ndarray, y: np.ndarray, cats: list[int]):
+    """One model from (X, y) alone: inner K-fold early stopping gives out-of-fold scores (for the
+    calibration) and the round count; the booster is then refitted on all of (X, y).
+
+    Returns (booster, calibration, out-of-fold uncalibrated probabilities, rounds).
+    """
+    oof = np.empty(len(y))
+    iters: list[int] = []
+    for fit_idx, val_idx in _folds(y, cfg.inner_folds, cfg.seed):
+        b = _fit(cfg, X[fit_idx], y[fit_idx], cats, cfg.max_rounds, valid=(X[val_idx], y[val_idx]))
+        best = b.best_iteration or b.current_iteration()
+        iters.append(best)
+        oof[val_idx] = b.predict(X[val_idx], num_iteration=best)
+    rounds = max(1, int(round(float(np.mean(iters)))))
+    booster = _fit(cfg, X, y, cats, rounds)
+    return booster, fit_calibration(cfg.calibration, oof, y), oof, rounds
 
 
 def train(
@@ -165,48 +184,37 @@ def train(
     encoder = FeatureEncoder(schema)
     X = encoder.encode_frame(df)
     y = split_labels(df, schema)
-    if y.sum() < cfg.n_folds * 2 or (~y).sum() < cfg.n_folds * 2:
+    need = cfg.n_folds * cfg.inner_folds
+    if y.sum() < need or (~y).sum() < need:
         raise DataValidationError(
-            f"too few examples of each class to cross-validate: {int(y.sum())} positive, {int((~y).sum())} negative"
+            f"too few examples of each class to cross-validate ({cfg.n_folds}x{cfg.inner_folds} folds need "
+            f"{need} of each): {int(y.sum())} positive, {int((~y).sum())} negative"
         )
     warnings = leakage_warnings(schema, X, y, cfg.leakage_auc)
     cats = encoder.categorical_indices
     report_progress = progress or (lambda stage, i, n: None)
 
-    oof_raw = np.empty(len(y))
-    oof_cal = np.empty(len(y))
+    # Outer CV: each fold's model sees only the other folds, for honest quality figures.
     fold_metrics: list[dict[str, float]] = []
-    best_iters: list[int] = []
-    folds = _stratified_folds(y, cfg.n_folds, cfg.seed)
-    for i, test in enumerate(folds):
+    for i, (train_idx, test) in enumerate(_folds(y, cfg.n_folds, cfg.seed)):
         report_progress("cross-validation", i, cfg.n_folds)
-        train_idx = np.setdiff1d(np.arange(len(y)), test)
-        fit_rel, val_rel = _inner_split(y[train_idx], cfg.validation_fraction, cfg.seed + i)
-        fit_idx, val_idx = train_idx[fit_rel], train_idx[val_rel]
-        booster = _fit(cfg, X[fit_idx], y[fit_idx], cats, cfg.max_rounds, valid=(X[val_idx], y[val_idx]))
-        best = booster.best_iteration or booster.current_iteration()
-        best_iters.append(best)
-        cal = CalibrationMap.fit(booster.predict(X[val_idx], num_iteration=best), y[val_idx])
-        raw = booster.predict(X[test], num_iteration=best)
-        oof_raw[test] = raw
-        oof_cal[test] = cal.apply(raw)
+        booster, cal, _, _ = fit_calibrated(cfg, X[train_idx], y[train_idx], cats)
+        p = cal.apply(booster.predict(X[test]))
         fold_metrics.append(
             {
-                "roc_auc": M.roc_auc(y[test], oof_cal[test]),
-                "brier": M.brier(y[test], oof_cal[test]),
-                "pr_auc": M.average_precision(y[test], oof_cal[test]),
-                "calibration_error": M.calibration_error(y[test], oof_cal[test]),
+                "roc_auc": M.roc_auc(y[test], p),
+                "brier": M.brier(y[test], p),
+                "pr_auc": M.average_precision(y[test], p),
+                "calibration_error": M.calibration_error(y[test], p),
             }
         )
     report_progress("cross-validation", cfg.n_folds, cfg.n_folds)
 
-    # Final model on every row; the fold models stopped on (1 - validation_fraction) of the
-    # training folds, so scale their best round count to the larger sample.
-    rounds = max(10, int(round(float(np.median(best_iters)) / (1 - cfg.validation_fraction))))
+    # The served model: same recipe on every row; its threshold and reference profile come from
+    # its own out-of-fold calibrated scores (rows each inner model did not train on).
     report_progress("final model", 0, 1)
-    final = _fit(cfg, X, y, cats, rounds)
+    final, calibration, oof_raw, rounds = fit_calibrated(cfg, X, y, cats)
     report_progress("final model", 1, 1)
-    calibration = CalibrationMap.fit(oof_raw, y)
     scores = calibration.apply(oof_raw)
 
     if cfg.offer_cost is not None and cfg.customer_value is not None:

@@ -63,3 +63,23 @@ def test_calibration_is_monotone_and_fixes_a_skewed_score():
 def test_calibration_map_refuses_non_monotone_points():
     with pytest.raises(ValueError):
         CalibrationMap((0.0, 0.5, 1.0), (0.0, 0.6, 0.4))
+
+
+def test_platt_keeps_the_ranking_and_calibrates_a_shifted_score():
+    from churnguard.calibration import PlattCalibration, fit_calibration
+
+    rng = np.random.default_rng(1)
+    true_p = rng.beta(1, 3, 20000)
+    y = rng.random(20000) < true_p
+    logit = np.log(true_p) - np.log1p(-true_p)
+    shifted = 1 / (1 + np.exp(-(2.0 * logit + 1.0)))  # overconfident and biased upwards
+    cal = fit_calibration("platt", shifted, y)
+    fixed = cal.apply(shifted)
+    assert M.roc_auc(y, fixed) == pytest.approx(M.roc_auc(y, shifted), abs=1e-12)
+    assert M.calibration_error(y, fixed) < M.calibration_error(y, shifted) / 3
+    assert cal.a == pytest.approx(0.5, rel=0.1)
+    assert CalibrationMap.from_dict(cal.to_dict()) == cal
+    with pytest.raises(ValueError):
+        PlattCalibration(a=-1.0, b=0.0)
+    with pytest.raises(ValueError, match="calibration must be"):
+        fit_calibration("magic", shifted, y)
