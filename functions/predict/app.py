@@ -19,7 +19,15 @@ logger = Logger()
 metrics = Metrics()
 
 _services = build_services(get_settings())
-_provider = build_provider(_services, on_fallback=lambda reason: metrics.add_metric("ModelFallback", MetricUnit.Count, 1))
+_provider = build_provider(
+    _services,
+    on_fallback=lambda reason: metrics.add_metric("ModelFallback", MetricUnit.Count, 1),
+    # A bundle that fails its checksums is refused (never served) and raises the alarm of that name.
+    on_integrity_failure=lambda version, message: (
+        logger.error("model artifact refused", extra={"version": version, "problem": message}),
+        metrics.add_metric("ArtifactIntegrityFailure", MetricUnit.Count, 1),
+    ),
+)
 app = build_api(_services, _provider)
 _asgi = Mangum(app, lifespan="off")
 

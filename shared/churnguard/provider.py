@@ -3,7 +3,14 @@
 The alias is re-read at most every ``ttl_s`` seconds, so a promotion takes effect without a
 redeploy and the hot path costs one clock read. If the registry or the bucket fails, or a
 new bundle does not verify, the last known good model keeps serving; with none cached the
-caller gets ModelUnavailableError (the API answers 503).
+caller gets ModelUnavailableError (the API answers 503), or, when configured, the base-rate
+estimate of churnguard.fallback flagged ``"fallback": true``.
+
+A circuit breaker (churnguard.breaker) guards the refresh: after a few failures in a row the
+bucket and table are left alone for a while (5 s, doubling up to 60 s while they stay down),
+then one trial call decides whether to close it again. A bundle that fails its checksums is
+reported through ``on_integrity_failure`` (the predict function turns it into the
+ArtifactIntegrityFailure metric, which has an alarm) and is never served.
 """
 from __future__ import annotations
 
@@ -14,12 +21,14 @@ from typing import Callable
 
 from .adapters.model_store import S3ModelStore
 from .adapters.registry import DynamoRegistry
+from .breaker import CircuitBreaker, CircuitOpenError
 from .errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, StorageError
+from .fallback import FALLBACK_BASE_RATE, FALLBACK_OFF, BaseRateEstimate, estimate_from_metrics
 from .predictor import Predictor
 
 log = logging.getLogger(__name__)
 
-# After a failed refresh, wait this long before trying the dependency again (a simple breaker).
+# With a last known good model, a failed refresh is retried after this long instead of the TTL.
 RETRY_AFTER_FAILURE_S = 5.0
 
 
@@ -32,6 +41,10 @@ class ChampionProvider:
         clock: Callable[[], float] = time.monotonic,
         on_fallback: Callable[[str], None] | None = None,
         max_cached: int = 4,
+        on_integrity_failure: Callable[[str, str], None] | None = None,
+        breaker: CircuitBreaker | None = None,
+        fallback_mode: str = FALLBACK_OFF,
+        fallback_base_rate: float | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -42,6 +55,17 @@ class ChampionProvider:
         self._champion: Predictor | None = None
         self._next_check = 0.0
         self._by_version: OrderedDict[str, Predictor] = OrderedDict()
+        self.on_integrity_failure = on_integrity_failure or (lambda version, message: None)
+        # Only failures of the dependencies open the circuit; "nothing promoted yet" is an answer.
+        self.breaker = breaker or CircuitBreaker(
+            "model registry and store",
+            clock=clock,
+            counts_as_failure=lambda e: isinstance(e, (StorageError, ArtifactIntegrityError)),
+        )
+        self.fallback_mode = fallback_mode
+        self.fallback_base_rate = fallback_base_rate
+        self._estimate: BaseRateEstimate | None = None
+        self._estimate_next_try = float("-inf")
 
     @property
     def loaded_version(self) -> str | None:
@@ -52,20 +76,49 @@ class ChampionProvider:
         if self._champion is not None and now < self._next_check:
             return self._champion
         try:
-            alias = self.registry.alias()
-            if not alias:
-                raise ModelNotFoundError("no champion model has been promoted yet")
-            if self._champion is None or alias["version"] != self._champion.version:
-                self._champion = self.version(alias["version"])
+            self._champion = self.breaker.call(self._refresh)
             self._next_check = now + self.ttl_s
             return self._champion
-        except (StorageError, ArtifactIntegrityError, ModelNotFoundError) as e:
+        except (StorageError, ArtifactIntegrityError, ModelNotFoundError, CircuitOpenError) as e:
             if self._champion is not None:
                 log.warning("champion refresh failed, serving last known good %s: %s", self._champion.version, e)
                 self.on_fallback(type(e).__name__)
                 self._next_check = now + RETRY_AFTER_FAILURE_S
                 return self._champion
-            raise ModelUnavailableError(f"no model can be served: {e}") from e
+            err = ModelUnavailableError(f"no model can be served: {e}")
+            err.retry_after_s = max(1, round(getattr(e, "retry_after_s", RETRY_AFTER_FAILURE_S)))  # type: ignore[attr-defined]
+            raise err from e
+
+    def _refresh(self) -> Predictor:
+        alias = self.registry.alias()
+        if not alias:
+            raise ModelNotFoundError("no champion model has been promoted yet")
+        if self._champion is not None and alias["version"] == self._champion.version:
+            return self._champion
+        return self.version(alias["version"])
+
+    def fallback_estimate(self) -> BaseRateEstimate | None:
+        """The base-rate estimate when configured (FALLBACK_MODE=base_rate), else None.
+
+        The rate comes from the champion's registry record (the table often answers when the
+        bucket does not, or when a bundle fails its checksums), else from FALLBACK_BASE_RATE.
+        """
+        if self.fallback_mode != FALLBACK_BASE_RATE:
+            return None
+        if self._estimate is None and self.clock() >= self._estimate_next_try:
+            # At most one registry read per RETRY_AFTER_FAILURE_S while it keeps failing.
+            self._estimate_next_try = self.clock() + RETRY_AFTER_FAILURE_S
+            try:
+                alias = self.registry.alias()
+                if alias:
+                    self._estimate = estimate_from_metrics(self.registry.get(alias["version"]).metrics, alias["version"])
+            except (StorageError, ModelNotFoundError) as e:
+                log.warning("cannot read the champion's base rate: %s", e)
+        if self._estimate is not None:
+            return self._estimate
+        if self.fallback_base_rate is not None:
+            return BaseRateEstimate(base_rate=self.fallback_base_rate, source="FALLBACK_BASE_RATE setting")
+        return None
 
     def version(self, version: str) -> Predictor:
         """A named version, verified on load and cached (a few at most)."""
@@ -74,7 +127,12 @@ class ChampionProvider:
             self._by_version.move_to_end(version)
             return cached
         mv = self.registry.get(version)
-        predictor = Predictor(self.store.get(version, mv.manifest_sha256))
+        try:
+            predictor = Predictor(self.store.get(version, mv.manifest_sha256))
+        except ArtifactIntegrityError as e:
+            log.error("refusing model %s: %s", version, e)
+            self.on_integrity_failure(version, str(e))
+            raise
         self._by_version[version] = predictor
         while len(self._by_version) > self.max_cached:
             self._by_version.popitem(last=False)

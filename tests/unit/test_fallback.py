@@ -1,0 +1,38 @@
+"""The base-rate fallback: honest, flagged, the same for everybody, and valid for any schema."""
+import math
+
+import pytest
+
+from churnguard.fallback import FALLBACK_VERSION, BaseRateEstimate, estimate_from_metrics
+
+
+def test_every_customer_gets_the_base_rate_flagged_as_fallback():
+    est = BaseRateEstimate(base_rate=0.2654, threshold=0.31, source="positive_rate of v1")
+    out = est.predict_records([{"tenure": 1}, {"anything": "else"}, {}])
+    assert len(out) == 3
+    for p in out:
+        assert p["fallback"] is True
+        assert p["churn_probability"] == 0.2654
+        assert p["will_churn"] is False
+        assert p["risk_level"] == "low"
+        assert p["reasons"] == []
+        assert p["model_version"] == FALLBACK_VERSION
+        assert "not a personal score" in p["recommendation"] and "26.5%" in p["recommendation"]
+
+
+def test_a_high_base_rate_is_reported_as_such():
+    p = BaseRateEstimate(base_rate=0.7, threshold=0.4, source="s").predict_records([{}])[0]
+    assert p["will_churn"] is True and p["risk_level"] == "high"
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, math.nan, math.inf])
+def test_impossible_rates_are_refused(rate):
+    with pytest.raises(ValueError):
+        BaseRateEstimate(base_rate=rate, source="s")
+
+
+def test_from_registry_metrics():
+    est = estimate_from_metrics({"positive_rate": 0.3, "threshold": 0.35, "rows": 2000}, "v1")
+    assert est.base_rate == 0.3 and est.threshold == 0.35 and "v1" in est.source and "2000" in est.source
+    assert estimate_from_metrics({"cv_roc_auc": 0.8}, "v0") is None
+    assert estimate_from_metrics({"positive_rate": "x"}, "v0") is None
