@@ -68,6 +68,17 @@ class Reason(BaseModel):
     contribution: float
 
 
+class StoredScore(BaseModel):
+    churn_probability: float
+    will_churn: bool
+    risk_level: Literal["low", "medium", "high"]
+    reasons: list[Reason] = Field(description="top reasons; empty when the job computed none for this risk level")
+    reasons_computed: bool
+    model_version: str
+    scored_at: str
+    job_id: str
+
+
 class Prediction(BaseModel):
     churn_probability: float
     will_churn: bool
@@ -125,6 +136,7 @@ def create_app(
     max_body_bytes: int = 2_000_000,
     loaded_version: Callable[[], str | None] = lambda: None,
     title: str = "Churn prediction API",
+    customer_score: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> FastAPI:
     Customer = customer_model(schema)
     schema_sha = schema.sha256
@@ -169,6 +181,27 @@ def create_app(
     def predict_batch(batch: Batch, reasons: bool = Query(True)):  # type: ignore[valid-type]
         preds = _score(batch.customers, reasons)
         return {"predictions": preds, "model_version": preds[0]["model_version"]}
+
+    @app.get(
+        "/customers/{customer_id}/score",
+        response_model=StoredScore,
+        summary="The customer's latest batch score, as stored (never rescored)",
+        responses={404: {"description": "the customer has no stored score"}},
+    )
+    def stored_score(customer_id: str) -> Any:
+        cid = customer_id.strip()
+        if not cid or len(cid) > 128:
+            return JSONResponse({"error": "invalid request", "problems": [
+                {"field": "customer_id", "value": customer_id[:200], "problem": "must be 1 to 128 characters"}]}, status_code=422)
+        if customer_score is None:
+            return JSONResponse({"error": "customer scores unavailable", "detail": "this deployment has no score table"},
+                                status_code=503)
+        found = customer_score(cid)  # StorageError -> 503 above
+        if found is None:
+            return JSONResponse({"error": "customer not scored",
+                                 "detail": "no stored score for this customer id; scores are written by batch scoring jobs"},
+                                status_code=404)
+        return found
 
     @app.get("/health", summary="Liveness, and which model is loaded")
     def health() -> dict[str, Any]:

@@ -95,4 +95,76 @@ def build_api(services: Services, provider: ChampionProvider | None = None) -> A
         max_body_bytes=s.max_body_bytes,
         loaded_version=lambda: provider.loaded_version,
         fallback=provider.fallback_estimate,
+        customer_score=_customer_score_lookup(services, hash_key),
+    )
+
+def _customer_score_lookup(services: Services, hash_key: bytes) -> Any:
+    # The registry's DynamoDB client serves the score table too: no second client at cold start.
+    store = build_score_store(services.settings, services.registry.ddb, hash_key=hash_key)
+    return store.get if store is not None else None
+
+# ----- batch scoring ---------------------------------------------------------------------------------
+def build_score_store(settings: Settings, dynamodb_client: Any = None, hash_key: bytes | None = None) -> Any:
+    """Customers' latest scores (SCORES_TABLE), or None when the stack has no score table."""
+    from .adapters.score_store import DynamoScoreStore
+    from .settings import BatchSettings
+
+    table = BatchSettings.from_env().scores_table
+    if not table:
+        return None
+    if dynamodb_client is None:
+        import boto3
+
+        dynamodb_client = boto3.client("dynamodb", config=aws_client_config(settings))
+    return DynamoScoreStore(table, dynamodb_client, hash_key or customer_hash_key(settings))
+
+
+@dataclass
+class BatchServices:
+    services: Services
+    settings: Any  # BatchSettings
+    io: Any  # S3BatchIO
+    jobs: Any  # DynamoJobStore | None
+    scores: Any  # DynamoScoreStore | None
+    _scorers: dict[str, Any]
+
+    def scorer_for(self, version: str) -> Any:
+        """A BatchScorer for a model version, verified on load and kept for the container's life."""
+        from .batch import BatchScorer
+        from .predictor import Predictor
+
+        scorer = self._scorers.get(version)
+        if scorer is None:
+            mv = self.services.registry.get(version)
+            bundle = self.services.store.get(version, mv.manifest_sha256)
+            scorer = BatchScorer(Predictor(bundle), bundle.model_text, num_threads=self.settings.threads)
+            self._scorers = {version: scorer}  # one model at a time: a job uses one version
+        return scorer
+
+    def resolve(self, version: str | None) -> tuple[str, Any]:
+        """(version, schema): the named version, or the champion now."""
+        from .errors import ModelNotFoundError
+
+        if not version:
+            alias = self.services.registry.alias()
+            if not alias:
+                raise ModelNotFoundError("no champion model has been promoted yet: name a model version")
+            version = alias["version"]
+        return version, self.scorer_for(version).schema
+
+
+def build_batch(services: Services, batch_settings: Any = None, dynamodb_client: Any = None) -> BatchServices:
+    from .adapters.batch_io import S3BatchIO
+    from .adapters.jobs import DynamoJobStore
+    from .settings import BatchSettings
+
+    bs = batch_settings or BatchSettings.from_env()
+    ddb = dynamodb_client or services.registry.ddb
+    return BatchServices(
+        services=services,
+        settings=bs,
+        io=S3BatchIO(services.store.s3),
+        jobs=DynamoJobStore(bs.jobs_table, ddb) if bs.jobs_table else None,
+        scores=build_score_store(services.settings, ddb),
+        _scorers={},
     )

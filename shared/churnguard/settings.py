@@ -82,3 +82,39 @@ class Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_env()
+
+# ----- batch scoring and stored customer scores -------------------------------------------------
+ENV_SCORES_TABLE = "SCORES_TABLE"
+ENV_BATCH_JOBS_TABLE = "BATCH_JOBS_TABLE"
+ENV_BATCH_BUCKET = "BATCH_BUCKET"
+ENV_BATCH_CHUNK_BYTES = "BATCH_CHUNK_BYTES"
+ENV_BATCH_STATE_MACHINE_ARN = "BATCH_STATE_MACHINE_ARN"
+# Threads of LightGBM's batch predict (0: OpenMP's default, one per vCPU).
+ENV_BATCH_THREADS = "BATCH_THREADS"
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Settings of batch scoring. ``BatchSettings.from_env({"SCORES_TABLE": "scores"})``."""
+
+    scores_table: str | None = None
+    jobs_table: str | None = None
+    bucket: str | None = None
+    chunk_bytes: int = 64 * 1024 * 1024
+    state_machine_arn: str | None = None
+    threads: int = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "BatchSettings":
+        env = os.environ if env is None else env
+        try:
+            return cls(
+                scores_table=env.get(ENV_SCORES_TABLE) or None,
+                jobs_table=env.get(ENV_BATCH_JOBS_TABLE) or None,
+                bucket=env.get(ENV_BATCH_BUCKET) or None,
+                chunk_bytes=int(env.get(ENV_BATCH_CHUNK_BYTES) or 64 * 1024 * 1024),
+                state_machine_arn=env.get(ENV_BATCH_STATE_MACHINE_ARN) or None,
+                threads=int(env.get(ENV_BATCH_THREADS) or 0),
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed batch setting: {e}") from e

@@ -1,0 +1,156 @@
+"""Batch scoring use cases, one per step of the state machine; each takes its adapters.
+
+    plan = plan_job("job-1", "s3://in/customers/", "s3://out/job-1", io, jobs, resolve_version)
+    counts = score_chunk(chunk_event, io, scorer_for, scores)     # once per chunk (idempotent)
+    summary = finish_job("job-1", plan, [counts, ...], io, jobs)
+
+Every chunk is written to a key derived from its id, and customer scores are upserts, so a
+chunk that runs twice overwrites its own output instead of duplicating it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from .adapters.batch_io import S3BatchIO
+from .adapters.jobs import DynamoJobStore
+from .adapters.score_store import DynamoScoreStore
+from .batch import DEFAULT_CHUNK_BYTES, BatchOptions, BatchScorer, check_columns, header_columns, plan_chunks, summarize
+from .errors import DataValidationError
+from .s3uri import parse_s3_uri
+from .schema import Schema
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def output_prefix(output: str) -> str:
+    parse_s3_uri(output.rstrip("/") + "/x")  # validates the form
+    return output.rstrip("/")
+
+
+def plan_job(
+    job_id: str,
+    input_uri: str,
+    output_uri: str,
+    io: S3BatchIO,
+    jobs: DynamoJobStore | None,
+    resolve: Callable[[str | None], tuple[str, Schema]],
+    model_version: str | None = None,
+    options: dict[str, Any] | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> dict[str, Any]:
+    """Check every input's header against the model's schema, split inputs into chunks, write the manifest.
+
+    ``resolve(version or None)`` names the model version (the champion now, if None) and its
+    schema: the whole job uses that one version even if a promotion happens meanwhile.
+    """
+    opts = BatchOptions.from_dict(options)
+    out = output_prefix(output_uri)
+    version, schema = resolve(model_version)
+    objects = io.list_inputs(input_uri)
+    for uri, _size in objects:
+        check_columns(header_columns(io.header(uri)), schema, source=uri)
+    chunks = plan_chunks(objects, chunk_bytes)
+    manifest = f"{out}/_job/manifest.json"
+    io.put(manifest, json.dumps(chunks).encode(), content_type="application/json")
+    bucket, key = parse_s3_uri(manifest)
+    plan = {
+        "job_id": job_id,
+        "input": input_uri,
+        "output": out,
+        "model_version": version,
+        "options": opts.to_dict(),
+        "chunks": len(chunks),
+        "input_objects": len(objects),
+        "input_bytes": sum(s for _, s in objects),
+        "manifest": {"bucket": bucket, "key": key},
+        "started_at": _now(),
+        "started_epoch": time.time(),
+    }
+    if jobs is not None:
+        jobs.put(job_id, {**plan, "status": "RUNNING"})
+    return plan
+
+
+def score_chunk(
+    job: dict[str, Any],
+    io: S3BatchIO,
+    scorer_for: Callable[[str], BatchScorer],
+    scores: DynamoScoreStore | None,
+) -> dict[str, Any]:
+    """Score one chunk: ``job`` = {job_id, chunk: {chunk_id, input, start, end, size}, output, model_version, options}."""
+    try:
+        chunk, out, version = job["chunk"], output_prefix(job["output"]), job["model_version"]
+        cid = str(chunk["chunk_id"])
+        start, end, size = int(chunk["start"]), int(chunk["end"]), int(chunk["size"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataValidationError(f"malformed chunk description: {e}") from e
+    options = BatchOptions.from_dict(job.get("options"))
+    started = time.perf_counter()
+    data = io.read_lines(chunk["input"], start, end, size)
+    result = scorer_for(version).score_csv(data, options, source=f"{chunk['input']} bytes {start}-{end}")
+    io.put(f"{out}/scores/part-{cid}.csv", result.scores_csv())
+    if result.rejected:
+        io.put(f"{out}/errors/part-{cid}.csv", result.errors_csv())
+    stored = 0
+    if scores is not None and result.scored:
+        stored = scores.put_many(result.score_items(), job_id=job["job_id"], scored_at=_now(), model_version=version)
+    counts = result.counts()
+    counts.update(
+        chunk_id=cid,
+        input=chunk["input"],
+        bytes=len(data),
+        scores_stored=stored,
+        seconds=round(time.perf_counter() - started, 3),
+        output=f"{out}/scores/part-{cid}.csv",
+    )
+    return counts
+
+
+def finish_job(job_id: str, plan: dict[str, Any], chunk_counts: list[dict[str, Any]], io: S3BatchIO, jobs: DynamoJobStore | None) -> dict[str, Any]:
+    """Add up the chunks, check the counts reconcile, and record the job's summary (S3 and table)."""
+    total = summarize(chunk_counts)
+    if total["chunks"] != plan["chunks"]:
+        raise DataValidationError(f"{plan['chunks']} chunks were planned but {total['chunks']} reported")
+    started = float(plan.get("started_epoch") or time.time())
+    summary = {
+        "job_id": job_id,
+        "status": "SUCCEEDED",
+        "input": plan["input"],
+        "output": plan["output"],
+        "errors": f"{plan['output']}/errors/" if total["rejected"] else None,
+        "model_version": plan["model_version"],
+        "options": plan.get("options"),
+        "reasons": {
+            "computed_for": plan.get("options", {}).get("reasons", "high"),
+            "method": plan.get("options", {}).get("reason_method", "path"),
+            "rows": total["reasons_computed"],
+        },
+        **{k: total[k] for k in ("chunks", "rows_in", "scored", "rejected", "risk_levels")},
+        "started_at": plan.get("started_at"),
+        "finished_at": _now(),
+        "duration_seconds": round(time.time() - started, 3),
+    }
+    io.put(f"{plan['output']}/_job/summary.json", json.dumps(summary, indent=2).encode(), content_type="application/json")
+    if jobs is not None:
+        jobs.put(job_id, summary)
+    return summary
+
+
+def fail_job(job_id: str, error: dict[str, Any] | None, jobs: DynamoJobStore | None) -> dict[str, Any]:
+    """Record why a job failed; the reason is the failing step's error message."""
+    error = error or {}
+    cause = error.get("Cause") or ""
+    try:  # a Lambda error arrives as JSON with errorType and errorMessage
+        parsed = json.loads(cause)
+        reason = f"{parsed.get('errorType', error.get('Error', 'Error'))}: {parsed.get('errorMessage', cause)}"
+    except (ValueError, TypeError, AttributeError):
+        reason = f"{error.get('Error', 'Error')}: {cause}".strip()
+    record = {"status": "FAILED", "reason": reason, "finished_at": _now()}
+    if jobs is not None:
+        jobs.update(job_id, record)
+    return {"job_id": job_id, **record}
