@@ -1,6 +1,15 @@
-"""Promote function: switch the champion alias (conditional write) or roll back.
+"""Promote function: switch the champion alias (conditional write), roll back, or record the end of a
+retraining run that did not promote.
 
-Event: ``{"action": "promote", "version": "v..."}`` or ``{"action": "rollback"}``.
+Events:
+- ``{"action": "promote", "version": "v...", "evaluation": {...}}``: from the retraining state machine; the
+  switch happens only if ``evaluation`` passed the gate and is about this version (GateNotPassedError
+  otherwise). Without ``evaluation`` it is an operator's manual promotion, logged and counted as such.
+- ``{"action": "rollback"}``: restore the previous champion.
+- ``{"action": "reject", "version": "v...", "reasons": [...], "report": "s3://..."}``: the gate failed;
+  the candidate is marked ``rejected`` with the reasons.
+- ``{"action": "fail", "run": {<state>, "error": {"Error", "Cause"}}}``: a step failed; the run's candidate
+  (if one was registered and is still a candidate) is marked ``failed``.
 Not reachable from the public API: only the retraining state machine and operators invoke it.
 """
 from __future__ import annotations
@@ -11,6 +20,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.bootstrap import build_services
+from churnguard.retraining import record_failure, reject_candidate, require_passed_gate
 from churnguard.service import promote, rollback
 from churnguard.settings import get_settings
 
@@ -19,20 +29,45 @@ metrics = Metrics()
 _services = build_services(get_settings())
 
 
+def _version(event: dict[str, Any]) -> str:
+    version = event.get("version")
+    if not isinstance(version, str) or not version:
+        raise ValueError(f"a {event.get('action', 'promote')} event needs 'version'")
+    return version
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action", "promote")
     reason = str(event.get("reason", action))
+    registry = _services.registry
+    if action == "reject":
+        out = reject_candidate(registry, _version(event), event.get("reasons") or [], event.get("report"))
+        metrics.add_metric(name="ModelsRejected", unit=MetricUnit.Count, value=1)
+        logger.info("candidate rejected", extra=out)
+        return out
+    if action == "fail":
+        run = event.get("run") if isinstance(event.get("run"), dict) else {}
+        candidate = run.get("candidate") if isinstance(run.get("candidate"), dict) else {}
+        out = record_failure(registry, candidate.get("version"), run.get("error"), (run.get("execution") or {}).get("id")
+                             if isinstance(run.get("execution"), dict) else None)
+        metrics.add_metric(name="RetrainingFailed", unit=MetricUnit.Count, value=1)
+        logger.error("retraining run failed", extra=out)
+        return out
     if action == "rollback":
-        alias = rollback(_services.registry, reason=reason)
+        alias = rollback(registry, reason=reason)
     elif action == "promote":
-        version = event.get("version")
-        if not isinstance(version, str) or not version:
-            raise ValueError("a promote event needs 'version'")
-        alias = promote(_services.registry, version, reason=reason)
+        version = _version(event)
+        evaluation = event.get("evaluation")
+        if evaluation is not None:
+            require_passed_gate(version, evaluation if isinstance(evaluation, dict) else {})
+        else:
+            logger.warning("manual promotion without an evaluation", extra={"version": version, "reason": reason})
+            metrics.add_metric(name="ManualPromotions", unit=MetricUnit.Count, value=1)
+        alias = promote(registry, version, reason=reason)
     else:
-        raise ValueError(f"unknown action {action!r}: use promote or rollback")
+        raise ValueError(f"unknown action {action!r}: use promote, rollback, reject or fail")
     logger.info("champion switched", extra={"alias": alias})
     metrics.add_metric(name="ChampionSwitched", unit=MetricUnit.Count, value=1)
     return {"champion": alias["version"], "revision": alias["revision"], "previous": alias["previous"]}

@@ -83,6 +83,72 @@ class Settings:
 def get_settings() -> Settings:
     return Settings.from_env()
 
+
+# ----- the retraining loop: drift check, evaluation gate, state machine ---------------------------
+ENV_RETRAIN_STATE_MACHINE_ARN = "RETRAIN_STATE_MACHINE_ARN"
+# Where a drift-triggered retraining reads its labelled training data and its fresh held-out rows.
+ENV_TRAINING_DATA_URI = "TRAINING_DATA_URI"
+ENV_HOLDOUT_DATA_URI = "HOLDOUT_DATA_URI"
+ENV_REPORTS_PREFIX = "REPORTS_PREFIX"
+ENV_DRIFT_WINDOW_DAYS = "DRIFT_WINDOW_DAYS"
+ENV_DRIFT_OUTCOME_WINDOW_DAYS = "DRIFT_OUTCOME_WINDOW_DAYS"
+ENV_DRIFT_MAX_ROWS = "DRIFT_MAX_ROWS"
+# churnguard.drift.DriftThresholds field -> variable.
+DRIFT_THRESHOLD_ENV = {
+    "min_rows": "DRIFT_MIN_ROWS",
+    "psi": "DRIFT_PSI_THRESHOLD",
+    "score_psi": "DRIFT_SCORE_PSI_THRESHOLD",
+    "alpha": "DRIFT_ALPHA",
+    "min_outcomes": "DRIFT_MIN_OUTCOMES",
+    "max_auc_drop": "DRIFT_MAX_AUC_DROP",
+    "max_calibration_error": "DRIFT_MAX_CALIBRATION_ERROR",
+}
+# churnguard.evaluation.GateConfig field -> variable.
+GATE_ENV = {
+    "min_rows": "GATE_MIN_ROWS",
+    "min_auc": "GATE_MIN_AUC",
+    "max_calibration_error": "GATE_MAX_CALIBRATION_ERROR",
+    "auc_margin": "GATE_AUC_MARGIN",
+    "n_bootstrap": "GATE_BOOTSTRAP_RESAMPLES",
+}
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Settings of the drift check and the evaluate step. ``LoopSettings.from_env({"DRIFT_PSI_THRESHOLD": "0.15"})``."""
+
+    retrain_state_machine_arn: str | None = None
+    training_data_uri: str | None = None
+    holdout_data_uri: str | None = None
+    reports_prefix: str = "reports"
+    drift_window_days: int = 7
+    outcome_window_days: int = 90
+    drift_max_rows: int = 100_000
+    drift_thresholds: Mapping[str, str] | None = None
+    gate: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "LoopSettings":
+        env = os.environ if env is None else env
+        try:
+            s = cls(
+                retrain_state_machine_arn=env.get(ENV_RETRAIN_STATE_MACHINE_ARN) or None,
+                training_data_uri=env.get(ENV_TRAINING_DATA_URI) or None,
+                holdout_data_uri=env.get(ENV_HOLDOUT_DATA_URI) or None,
+                reports_prefix=(env.get(ENV_REPORTS_PREFIX) or "reports").strip("/"),
+                drift_window_days=int(env.get(ENV_DRIFT_WINDOW_DAYS, "7")),
+                outcome_window_days=int(env.get(ENV_DRIFT_OUTCOME_WINDOW_DAYS, "90")),
+                drift_max_rows=int(env.get(ENV_DRIFT_MAX_ROWS, "100000")),
+                drift_thresholds={k: env[v] for k, v in DRIFT_THRESHOLD_ENV.items() if env.get(v)},
+                gate={k: env[v] for k, v in GATE_ENV.items() if env.get(v)},
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed setting: {e}") from e
+        if s.drift_window_days < 1 or s.outcome_window_days < 1 or s.drift_max_rows < 1:
+            raise ConfigurationError(f"{ENV_DRIFT_WINDOW_DAYS}, {ENV_DRIFT_OUTCOME_WINDOW_DAYS} and {ENV_DRIFT_MAX_ROWS} must be >= 1")
+        return s
+
+
 # ----- batch scoring and stored customer scores -------------------------------------------------
 ENV_SCORES_TABLE = "SCORES_TABLE"
 ENV_BATCH_JOBS_TABLE = "BATCH_JOBS_TABLE"

@@ -1,0 +1,55 @@
+"""Starts the retraining state machine (Step Functions), at most one execution at a time.
+
+    launcher = StepFunctionsRetrainLauncher(arn, boto3.client("stepfunctions"))
+    launcher.start({"reason": "drift", "drift_report": "s3://...", "data": "s3://..."}, name="drift-20260501-ab12cd")
+    # -> {"started": True, "execution_arn": "..."} or {"started": False, "reason": "already running: ..."}
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Mapping
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ChurnGuardError
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+
+class RetrainLaunchError(ChurnGuardError):
+    """Step Functions refused or failed to start (or list) retraining executions."""
+
+
+class StepFunctionsRetrainLauncher:
+    def __init__(self, state_machine_arn: str, sfn_client: "SFNClient | None" = None) -> None:
+        if sfn_client is None:
+            import boto3
+
+            sfn_client = boto3.client("stepfunctions")
+        self.arn = state_machine_arn
+        self.sfn = sfn_client
+
+    def running(self) -> list[str]:
+        """ARNs of executions still running."""
+        try:
+            resp = self.sfn.list_executions(stateMachineArn=self.arn, statusFilter="RUNNING", maxResults=10)
+        except (ClientError, BotoCoreError) as e:
+            raise RetrainLaunchError(f"cannot list executions of {self.arn}: {e}") from e
+        return [e["executionArn"] for e in resp.get("executions", [])]
+
+    def start(self, execution_input: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """Start an execution unless one is running. Two checks racing past ``running()`` both start one;
+        the state machine tolerates that (the second promotion loses the registry's conditional write)."""
+        running = self.running()
+        if running:
+            return {"started": False, "reason": f"already running: {running[0]}", "execution_arn": running[0]}
+        try:
+            resp = self.sfn.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(execution_input))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return {"started": False, "reason": f"an execution named {name} already exists"}
+            raise RetrainLaunchError(f"cannot start {self.arn}: {e}") from e
+        except BotoCoreError as e:
+            raise RetrainLaunchError(f"cannot start {self.arn}: {e}") from e
+        return {"started": True, "execution_arn": resp["executionArn"]}
