@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM    := $(SAM_VENV)/bin/sam
+# checkov pins its own dependencies (boto3 among them): it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 PYTEST := $(BIN)/python -m pytest
 export SAM_CLI_TELEMETRY := 0
 # pip must not stall on a slow mirror forever.
@@ -38,7 +41,7 @@ $(SAM_VENV)/.installed:
 demo: venv
 	$(BIN)/churn demo $(if $(DATA),--data $(DATA))
 
-test: lint test-unit test-functional test-infra
+test: lint test-unit test-functional test-fuzz test-infra
 
 test-unit: venv
 	$(PYTEST) tests/unit -q
@@ -46,12 +49,22 @@ test-unit: venv
 test-functional: venv
 	$(PYTEST) tests/functional -q
 
+# Property-based fuzzing of the API from its own OpenAPI document (schemathesis), plus explicit bad input.
+test-fuzz: venv
+	$(PYTEST) tests/fuzz -q
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q "checkov>=3.2,<4"
+	touch $@
+
 test-infra: venv
 	$(PYTEST) infra/lambda_executor/tests -q
 
-lint: venv $(SAM_VENV)/.installed
+lint: venv $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint
+	$(CHECKOV) -f template.yaml --config-file .checkov.yaml
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache build
