@@ -35,7 +35,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.02,
     "num_leaves": 4,
     "min_data_in_leaf": 50,
-    "feature_fraction": 0.7,
+    # Every feature at every split: 0.7 did as well on average but made the result depend on the
+    # column order (ROC-AUC 0.8499-0.8504 over three CV seeds against 0.8501-0.8507 with 1.0).
+    "feature_fraction": 1.0,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 10.0,

@@ -66,6 +66,8 @@ class ModelVersion:
     updated_at: str | None = None
     promoted_at: str | None = None
     reason: str | None = None
+    # Set by the evaluate step: the gate's decision and the location of its report.
+    evaluation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
