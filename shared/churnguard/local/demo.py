@@ -26,6 +26,31 @@ def say(msg: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def _start_server(app, host: str, port: int):  # type: ignore[no-untyped-def]
+    """uvicorn in a thread of this process, so the demo can call it and keep serving."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the API server could not start on {host}:{port} (port in use?)")
+        time.sleep(0.05)
+    return server
+
+
+def _post_json(url: str, payload: dict) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
 def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 5000) -> int:
     started = time.perf_counter()
     from .emulator import Emulator
@@ -58,23 +83,26 @@ def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 50
 
         provider = build_provider(services)
         app = build_api(services, provider)
-        from fastapi.testclient import TestClient
-
-        first = TestClient(app).post("/predict", json=EXAMPLE).json()
-        say(f"first prediction after {time.perf_counter() - started:.1f} s:")
-        print(json.dumps(first, indent=2))
+        server = _start_server(app, host, port)
+        url = f"http://{host}:{port}"
+        first = _post_json(f"{url}/predict", EXAMPLE)
+        say(f"first prediction from {url}/predict after {time.perf_counter() - started:.1f} s:")
+        print(json.dumps(first, indent=2), flush=True)
         if not serve:
+            server.should_exit = True
             return 0
-        import uvicorn
-
         body = json.dumps(EXAMPLE)
         print(
-            f"\nServing on http://{host}:{port}  (docs: http://{host}:{port}/docs; Ctrl-C stops)\n"
-            f"  curl -s -X POST http://{host}:{port}/predict -H 'content-type: application/json' \\\n"
+            f"\nServing on {url}  (docs: {url}/docs; Ctrl-C stops)\n"
+            f"  curl -s -X POST {url}/predict -H 'content-type: application/json' \\\n"
             f"       -d '{body}'\n",
             flush=True,
         )
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        try:
+            while server.started and not server.should_exit:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            server.should_exit = True
         return 0
     finally:
         emu.stop()
