@@ -6,13 +6,14 @@ lifespan="off").
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
-from churnguard.bootstrap import build_api, build_provider, build_services
+from churnguard.bootstrap import build_api, build_prediction_log, build_provider, build_services
 from churnguard.settings import get_settings
 
 logger = Logger()
@@ -28,14 +29,22 @@ _provider = build_provider(
         metrics.add_metric("ArtifactIntegrityFailure", MetricUnit.Count, 1),
     ),
 )
-app = build_api(_services, _provider)
+# Every prediction goes to the Firehose log, buffered and sent when due; a loss is counted, never raised.
+_prediction_log = build_prediction_log(
+    _services.settings, on_drop=lambda n: metrics.add_metric("PredictionLogDropped", MetricUnit.Count, n)
+)
+app = build_api(_services, _provider, prediction_log=_prediction_log)
 _asgi = Mangum(app, lifespan="off")
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.perf_counter()
     response = _asgi(event, context)
+    if str(event.get("path") or event.get("rawPath") or "").endswith(("/predict", "/predict/batch")):
+        # The p95 alarm of the dashboard reads this (EMF), as the handler sees it, logging included.
+        metrics.add_metric(name="PredictionLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
     status = response.get("statusCode", 500)
     if status >= 500:
         metrics.add_metric(name="Prediction5xx", unit=MetricUnit.Count, value=1)

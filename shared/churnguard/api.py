@@ -7,17 +7,24 @@ in one place; no input reaches a 500.
 """
 # No `from __future__ import annotations`: FastAPI must see the generated request models, not strings.
 
+import logging
 import math
+import uuid
+from datetime import datetime, timezone
 from typing import Annotated, Any, Callable, Literal, Optional
 
-from fastapi import FastAPI, Query, Request
+from fastapi import BackgroundTasks, Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from .errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, RecordValidationError
+from .errors import OutcomeConflictError, StorageError
+from .identity import customer_key as _hash_customer_id
 from .predictor import Predictor
 from .schema import CategoricalFeature, Schema
+
+_log = logging.getLogger(__name__)
 
 
 def _blank_to_none(v: Any) -> Any:
@@ -136,6 +143,10 @@ def create_app(
     max_body_bytes: int = 2_000_000,
     loaded_version: Callable[[], str | None] = lambda: None,
     title: str = "Churn prediction API",
+    hash_key: bytes | None = None,
+    log_predictions: Callable[[list[dict[str, Any]]], None] | None = None,
+    challenger: Any = None,
+    outcomes: Any = None,
     customer_score: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> FastAPI:
     Customer = customer_model(schema)
@@ -164,6 +175,53 @@ def create_app(
     async def unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
         return JSONResponse({"error": "model unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(OutcomeConflictError)
+    async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> JSONResponse:
+        return JSONResponse({"error": "conflicting outcome", "detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(StorageError)
+    async def storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
+        return JSONResponse({"error": "storage unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    feature_names = schema.feature_names
+    id_column = schema.id_column
+
+    def _key_of(row: dict[str, Any]) -> str | None:
+        cid = row.get(id_column) if id_column else None
+        if hash_key is None or not isinstance(cid, str) or not cid.strip():
+            return None
+        return _hash_customer_id(cid, hash_key)
+
+    def _request_id(request: Request) -> str:
+        event = request.scope.get("aws.event") or {}
+        return str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex)
+
+    # async: a sync background task would cost a worker-thread hop per request under Mangum.
+    async def _after(rows: list[dict[str, Any]], preds: list[dict[str, Any]], variant: str, keys: list[str | None],
+                     request_id: str, ts: datetime, ch: Any) -> None:
+        """Runs after the response is computed: shadow scoring, the log, the challenger refresh. Never raises."""
+        from .prediction_log import prediction_record
+
+        try:
+            if log_predictions is not None and not preds[0].get("fallback"):
+                def record(row: dict[str, Any], pred: dict[str, Any], v: str, key: str | None) -> dict[str, Any]:
+                    return prediction_record(features=row, prediction=pred, variant=v, customer_key=key,
+                                             request_id=request_id, feature_names=feature_names, ts=ts)
+
+                recs = [record(r, p, variant, k) for r, p, k in zip(rows, preds, keys)]
+                if ch is not None and ch.shadow and ch.predictor.version != preds[0]["model_version"]:
+                    try:
+                        same = ch.predictor.schema.sha256 == schema_sha
+                        shadow = ch.predictor.predict_records(rows, reasons=False, validated=same)
+                        recs += [record(r, p, "shadow", k) for r, p, k in zip(rows, shadow, keys)]
+                    except Exception as e:  # noqa: BLE001 - the shadow never affects the answer or the log
+                        _log.warning("shadow scoring failed: %s: %s", type(e).__name__, e)
+                log_predictions(recs)
+        except Exception:  # noqa: BLE001
+            _log.exception("prediction log record not built")
+        if challenger is not None:
+            challenger.refresh_if_due()
+
     def _score(records: list[BaseModel], reasons: bool) -> list[dict[str, Any]]:
         predictor = champion()
         # Rows validated against this app's schema can skip re-validation when the champion shares it.
@@ -174,13 +232,56 @@ def create_app(
     # async: a sync route costs a worker-thread hop per request (~300 us under Mangum, which starts
     # a thread per invocation); scoring one row takes ~0.2 ms of CPU, too short to offload.
     @app.post("/predict", response_model=Prediction, summary="Score one customer")
-    async def predict(customer: Customer, reasons: bool = Query(True, description="include TreeSHAP reasons")):  # type: ignore[valid-type]
-        return _score([customer], reasons)[0]
+    async def predict(  # type: ignore[no-untyped-def]
+        customer: Customer,  # type: ignore[valid-type]
+        request: Request,
+        background: BackgroundTasks,
+        reasons: bool = Query(True, description="include TreeSHAP reasons"),
+    ):
+        row = customer.__dict__
+        key = _key_of(row)
+        ch = challenger.current() if challenger is not None else None
+        pred, variant = None, "champion"
+        if ch is not None and ch.answers(key):
+            try:
+                same = ch.predictor.schema.sha256 == schema_sha
+                pred, variant = ch.predictor.predict_records([row], reasons=reasons, validated=same)[0], "canary"
+            except Exception as e:  # noqa: BLE001 - a failing canary hands the customer back to the champion
+                _log.warning("canary scoring failed, the champion answers: %s: %s", type(e).__name__, e)
+        if pred is None:
+            pred = _score([customer], reasons)[0]
+        if log_predictions is not None or challenger is not None:
+            background.add_task(_after, [row], [pred], variant, [key], _request_id(request), datetime.now(timezone.utc), ch)
+        return pred
 
     @app.post("/predict/batch", response_model=BatchPrediction, summary=f"Score up to {max_batch} customers")
-    def predict_batch(batch: Batch, reasons: bool = Query(True)):  # type: ignore[valid-type]
+    def predict_batch(  # type: ignore[no-untyped-def]
+        batch: Batch, request: Request, background: BackgroundTasks, reasons: bool = Query(True)  # type: ignore[valid-type]
+    ):
+        # A batch is answered by the champion alone (one model_version per response); shadow still applies.
         preds = _score(batch.customers, reasons)
+        if log_predictions is not None or challenger is not None:
+            rows = [c.__dict__ for c in batch.customers]
+            ch = challenger.current() if challenger is not None else None
+            background.add_task(_after, rows, preds, "champion", [_key_of(r) for r in rows], _request_id(request),
+                                datetime.now(timezone.utc), ch)
         return {"predictions": preds, "model_version": preds[0]["model_version"]}
+
+    if outcomes is not None and hash_key is not None:
+
+        @app.post("/feedback", status_code=201, summary="Record what happened to a customer (ground truth)")
+        def feedback(
+            payload: dict[str, Any] = Body(
+                ..., examples=[{"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}]
+            ),
+        ) -> JSONResponse:
+            from .feedback import parse_feedback
+
+            outcome = parse_feedback(payload, hash_key)  # RecordValidationError -> 422 naming each field
+            stored = outcomes.record(outcome, source="api")
+            body = {"stored": stored, "duplicate": not stored, "customer_key": outcome.customer_key,
+                    "observed_date": outcome.observed_date.isoformat(), "churned": outcome.churned}
+            return JSONResponse(body, status_code=201 if stored else 200)
 
     @app.get(
         "/customers/{customer_id}/score",

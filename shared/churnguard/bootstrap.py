@@ -81,12 +81,57 @@ def build_provider(services: Services, on_fallback: Any = None, on_integrity_fai
     )
 
 
-def build_api(services: Services, provider: ChampionProvider | None = None) -> Any:
+def build_prediction_log(settings: Settings, on_drop: Any = None, firehose_client: Any = None) -> Any:
+    """The Firehose prediction log, or None when PREDICTION_LOG_STREAM is unset (nothing is logged)."""
+    if not settings.prediction_log_stream:
+        return None
+    from .adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
+
+    if firehose_client is None:
+        import boto3
+
+        firehose_client = boto3.client("firehose", config=firehose_client_config())
+    return FirehosePredictionLog(settings.prediction_log_stream, firehose_client, on_drop=on_drop)
+
+
+def build_outcome_store(settings: Settings, dynamodb_client: Any = None) -> Any:
+    """The outcomes table adapter, or None when OUTCOMES_TABLE is unset."""
+    if not settings.outcomes_table:
+        return None
+    from .adapters.outcomes import DynamoOutcomeStore
+
+    if dynamodb_client is None:
+        import boto3
+
+        dynamodb_client = boto3.client("dynamodb")
+    return DynamoOutcomeStore(settings.outcomes_table, dynamodb_client)
+
+
+def build_challenger(services: Services, provider: ChampionProvider) -> Any:
+    """The canary/shadow challenger, read from the registry's ALIAS#canary every CHAMPION_TTL_SECONDS."""
+    from .canary import ChallengerProvider
+
+    return ChallengerProvider(services.registry.canary, provider.version, ttl_s=services.settings.champion_ttl_s)
+
+
+def build_api(
+    services: Services,
+    provider: ChampionProvider | None = None,
+    prediction_log: Any = None,
+    challenger: Any = None,
+    outcomes: Any = None,
+    hash_key: bytes | None = None,
+) -> Any:
+    """The FastAPI app. Canary/shadow and POST /feedback are wired from the registry and OUTCOMES_TABLE
+    unless given; predictions are logged only when a ``prediction_log`` (build_prediction_log) is passed."""
     from .api import create_app
     from .schema import Schema
 
     provider = provider or build_provider(services)
     s = services.settings
+    challenger = challenger if challenger is not None else build_challenger(services, provider)
+    outcomes = outcomes if outcomes is not None else build_outcome_store(s)
+    hash_key = hash_key or customer_hash_key(s)
     schema = Schema.load(s.schema_path) if s.schema_path else Schema.default()
     return create_app(
         schema,
@@ -94,6 +139,10 @@ def build_api(services: Services, provider: ChampionProvider | None = None) -> A
         max_batch=s.max_batch,
         max_body_bytes=s.max_body_bytes,
         loaded_version=lambda: provider.loaded_version,
+        hash_key=hash_key,
+        log_predictions=prediction_log.add if prediction_log is not None else None,
+        challenger=challenger,
+        outcomes=outcomes,
         fallback=provider.fallback_estimate,
         customer_score=_customer_score_lookup(services, hash_key),
     )

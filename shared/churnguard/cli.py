@@ -181,6 +181,109 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _one_record(a: argparse.Namespace) -> dict[str, Any]:
+    if a.json:
+        payload = json.loads(a.json)
+    elif a.file:
+        payload = json.loads(Path(a.file).read_text())
+    else:
+        payload = json.load(sys.stdin)
+    if not isinstance(payload, dict):
+        raise DataValidationError("give one customer as a JSON object")
+    return payload
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    """Score one customer with every registered version (a version that cannot load says why)."""
+    from .bootstrap import build_provider
+
+    record = _one_record(a)
+    services = _services()
+    provider = build_provider(services)
+    alias = services.registry.alias()
+    canary = services.registry.canary()
+    rows = []
+    for mv in services.registry.list():
+        row: dict[str, Any] = {"version": mv.version, "status": mv.status,
+                               "champion": bool(alias and alias["version"] == mv.version),
+                               "canary": bool(canary and canary["version"] == mv.version)}
+        try:
+            pred = provider.version(mv.version).predict_record(record, reasons=False)
+            row.update(churn_probability=pred["churn_probability"], will_churn=pred["will_churn"], risk_level=pred["risk_level"])
+        except ChurnGuardError as e:
+            row["error"] = str(e)
+        rows.append(row)
+    if a.as_json:
+        _print_json(rows)
+        return 0
+    print(f"{'version':<28} {'status':<11} {'probability':>11} {'churn':>6}  risk")
+    for r in rows:
+        mark = " *champion" if r["champion"] else " (canary)" if r["canary"] else ""
+        if "error" in r:
+            print(f"{r['version']:<28} {r['status']:<11} error: {r['error']}{mark}")
+        else:
+            print(f"{r['version']:<28} {r['status']:<11} {r['churn_probability']:>11.4f} {str(r['will_churn']):>6}  {r['risk_level']}{mark}")
+    return 0
+
+
+def cmd_canary_set(a: argparse.Namespace) -> int:
+    try:
+        _print_json(_services().registry.set_canary(a.version, share=a.share, shadow=a.shadow, reason=a.reason))
+    except ValueError as e:
+        raise DataValidationError(str(e)) from e
+    return 0
+
+
+def cmd_canary_clear(a: argparse.Namespace) -> int:
+    old = _services().registry.clear_canary()
+    _print_json({"cleared": old})
+    return 0
+
+
+def cmd_canary_show(a: argparse.Namespace) -> int:
+    _print_json({"canary": _services().registry.canary()})
+    return 0
+
+
+def cmd_canary_report(a: argparse.Namespace) -> int:
+    """Per-variant results: outcomes joined point in time to the prediction log, with a significance test."""
+    from datetime import date, timedelta
+
+    import boto3
+
+    from .adapters.prediction_log_reader import S3PredictionLogReader
+    from .bootstrap import build_outcome_store
+    from .canary import compare_variants
+    from .feedback import join_point_in_time
+
+    settings = Settings.from_env()
+    services = _services()
+    store = build_outcome_store(settings)
+    if store is None:
+        raise ConfigurationError("set OUTCOMES_TABLE (the table of observed outcomes)")
+    try:
+        until = date.fromisoformat(a.until) if a.until else date.today()
+        since = date.fromisoformat(a.since) if a.since else until - timedelta(days=90)
+    except ValueError as e:
+        raise DataValidationError(f"--since/--until must be dates written YYYY-MM-DD: {e}") from e
+    outcomes = list(store.outcomes(since=since, until=until))
+    reader = S3PredictionLogReader(services.store.bucket, boto3.client("s3"))
+    report = compare_variants(join_point_in_time(reader.records(since, until), outcomes), alpha=a.alpha)
+    report.update(since=since.isoformat(), until=until.isoformat(), outcomes=len(outcomes))
+    if a.as_json:
+        _print_json(report)
+        return 0
+    print(f"{len(outcomes)} outcomes observed {since} .. {until}")
+    print(f"{'variant':<10} {'n':>6} {'errors':>7} {'error rate':>10} {'brier':>7} {'roc_auc':>8}  versions")
+    for v, s in report["variants"].items():
+        auc = "-" if s["roc_auc"] is None else f"{s['roc_auc']:.4f}"
+        print(f"{v:<10} {s['n']:>6} {s['errors']:>7} {s['error_rate']:>10.4f} {s['brier']:>7.4f} {auc:>8}  {','.join(s['model_versions'])}")
+    for v, t in report["tests"].items():
+        p = "" if t.get("p_value") is None else f" (p = {t['p_value']:.4g}, {t['test']})"
+        print(f"{v} vs champion: {t['verdict']}{p}")
+    return 0
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
     import uvicorn
 
@@ -245,6 +348,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--file", help="JSON file (default: stdin)")
     s.add_argument("--version", help="a named version instead of the champion")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("compare", help="score one customer with every registered version")
+    s.add_argument("--json", help="the customer as inline JSON")
+    s.add_argument("--file", help="JSON file (default: stdin)")
+    s.add_argument("--as-json", dest="as_json", action="store_true", help="print the result as JSON")
+    s.set_defaults(func=cmd_compare)
+
+    canary = sub.add_parser("canary", help="a challenger on live traffic: canary share or shadow").add_subparsers(
+        dest="canary_cmd", required=True
+    )
+    s = canary.add_parser("set", help="VERSION answers --share of customers (sticky), or scores unseen with --shadow")
+    s.add_argument("version")
+    s.add_argument("--share", type=float, default=0.0, help="share of customers, 0..1 (e.g. 0.1)")
+    s.add_argument("--shadow", action="store_true", help="score every request with VERSION, answer with the champion")
+    s.add_argument("--reason", default="manual")
+    s.set_defaults(func=cmd_canary_set)
+    s = canary.add_parser("clear", help="stop the canary or shadow")
+    s.set_defaults(func=cmd_canary_clear)
+    s = canary.add_parser("show", help="the current canary or shadow")
+    s.set_defaults(func=cmd_canary_show)
+    s = canary.add_parser("report", help="per-variant results from feedback, with a significance test")
+    s.add_argument("--since", help="first day (YYYY-MM-DD; default: 90 days before --until)")
+    s.add_argument("--until", help="last day (YYYY-MM-DD; default: today)")
+    s.add_argument("--alpha", type=float, default=0.05)
+    s.add_argument("--json", dest="as_json", action="store_true")
+    s.set_defaults(func=cmd_canary_report)
 
     s = sub.add_parser("serve", help="serve the API with uvicorn")
     s.add_argument("--host", default="127.0.0.1")
