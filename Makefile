@@ -68,3 +68,8 @@ lint: venv $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache build
+
+# Batch scoring throughput of one function instance on 1M generated rows against moto server S3.
+.PHONY: bench-batch
+bench-batch: venv
+	$(BIN)/python bench/batch_bench.py --rows $(or $(ROWS),1000000) --out bench/batch_results.json

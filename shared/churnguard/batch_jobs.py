@@ -28,7 +28,10 @@ def _now() -> str:
 
 
 def output_prefix(output: str) -> str:
-    parse_s3_uri(output.rstrip("/") + "/x")  # validates the form
+    if not isinstance(output, str) or not output.strip():
+        raise DataValidationError("name an output location (s3://bucket/prefix)")
+    if output.startswith("s3://"):
+        parse_s3_uri(output.rstrip("/") + "/x")  # validates the form
     return output.rstrip("/")
 
 
@@ -154,3 +157,78 @@ def fail_job(job_id: str, error: dict[str, Any] | None, jobs: DynamoJobStore | N
     if jobs is not None:
         jobs.update(job_id, record)
     return {"job_id": job_id, **record}
+
+
+class LocalBatchIO:
+    """The S3BatchIO interface over local files, so ``churn score --local`` runs the Lambda's code."""
+
+    def list_inputs(self, path: str) -> list[tuple[str, int]]:
+        from pathlib import Path
+
+        p = Path(path)
+        files = sorted(p.glob("*.csv")) if p.is_dir() else [p]
+        found = [(str(f), f.stat().st_size) for f in files if f.is_file()]
+        if not found:
+            raise DataValidationError(f"input {path} does not exist (no such file, or no .csv files in that folder)")
+        return found
+
+    def read_range(self, path: str, first: int, last: int) -> bytes:
+        with open(path, "rb") as f:
+            f.seek(first)
+            return f.read(max(last - first + 1, 0))
+
+    def header(self, path: str) -> bytes:
+        from .batch import MAX_LINE_BYTES
+
+        head = self.read_range(path, 0, MAX_LINE_BYTES - 1)
+        nl = head.find(b"\n")
+        return head if nl < 0 else head[: nl + 1]
+
+    def read_lines(self, path: str, start: int, end: int, size: int) -> bytes:
+        from .batch import MAX_LINE_BYTES, slice_lines
+
+        buf_start = max(start - 1, 0)
+        last = min(end - 1 + MAX_LINE_BYTES, size - 1)
+        body = slice_lines(self.read_range(path, buf_start, last), buf_start, start, end, at_eof=last >= size - 1)
+        return body if start == 0 else self.header(path) + body
+
+    def put(self, path: str, body: bytes, content_type: str = "") -> None:
+        from pathlib import Path
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_bytes(body)
+        tmp.replace(p)  # a reader never sees half a file
+
+
+def score_local(
+    input_path: str,
+    output_dir: str,
+    scorer: BatchScorer,
+    options: dict[str, Any] | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Score a local CSV file (or folder of CSVs) chunk by chunk, exactly as the Lambda does; write
+    ``scores/part-*.csv``, ``errors/part-*.csv`` and ``_job/summary.json`` under ``output_dir``."""
+    io = LocalBatchIO()
+    opts = BatchOptions.from_dict(options)
+    objects = io.list_inputs(input_path)
+    for path, _ in objects:
+        check_columns(header_columns(io.header(path)), scorer.schema, source=path)
+    chunks = plan_chunks(objects, chunk_bytes)
+    out = output_dir.rstrip("/")
+    plan = {"job_id": "local", "input": input_path, "output": out, "model_version": scorer.predictor.version,
+            "options": opts.to_dict(), "chunks": len(chunks), "started_at": _now(), "started_epoch": time.time()}
+    counts = []
+    for i, chunk in enumerate(chunks):
+        job = {"job_id": "local", "chunk": chunk, "output": out, "model_version": plan["model_version"], "options": plan["options"]}
+        counts.append(_score_chunk_with(job, io, scorer))
+        if progress:
+            progress("scoring", i + 1, len(chunks))
+    return finish_job("local", plan, counts, io, None)  # type: ignore[arg-type]
+
+
+def _score_chunk_with(job: dict[str, Any], io: Any, scorer: BatchScorer) -> dict[str, Any]:
+    return score_chunk(job, io, lambda _v: scorer, None)
