@@ -16,6 +16,7 @@ export SAM_CLI_TELEMETRY := 0
 export PIP_DEFAULT_TIMEOUT ?= 60
 
 include infra/localstack.mk
+include infra/deploy/deploy.mk
 
 .PHONY: help venv demo test test-unit test-functional test-infra lint validate clean
 
@@ -24,6 +25,8 @@ help:
 	@echo "make test    every test: lint, unit, functional (moto), LocalStack executor and end-to-end"
 	@echo "make bench   measure latency, cold start, throughput, package sizes, cost -> bench/results.json"
 	@echo "make localstack-up / localstack-down   LocalStack on the host, no Docker"
+	@echo "make deploy-local   sam build + deploy template.yaml into LocalStack + seed a champion"
+	@echo "make e2e            end-to-end tests through the stack deployed in a LocalStack of their own"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +44,7 @@ $(SAM_VENV)/.installed:
 demo: venv
 	$(BIN)/churn demo $(if $(DATA),--data $(DATA))
 
-test: lint test-unit test-functional test-fuzz test-infra
+test: lint test-unit test-functional test-fuzz test-infra e2e
 
 test-unit: venv
 	$(PYTEST) tests/unit -q

@@ -21,8 +21,13 @@ descendants() {
 }
 
 alive() {
+    # each distinct PID that still runs; a zombie has exited (PID 1 reaps orphans in its own time)
     local p out=()
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && out+=("$p"); done
+    for p in $(printf '%s\n' "$@" | sort -un); do
+        kill -0 "$p" 2>/dev/null || continue
+        [[ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" == Z ]] && continue
+        out+=("$p")
+    done
     echo "${out[@]:-}"
 }
 
@@ -31,7 +36,7 @@ tree="$(descendants "$pid" | tr '\n' ' ')"
 echo "Stopping LocalStack (pid $pid; children: ${tree:-none})"
 kill -TERM "$pid" 2>/dev/null || true
 for _ in $(seq 1 100); do       # LocalStack stops its services and runtimes itself: give it 10 s
-    kill -0 "$pid" 2>/dev/null || break
+    [[ -n "$(alive "$pid")" ]] || break
     tree="$tree $(descendants "$pid" | tr '\n' ' ')"
     sleep 0.1
 done
