@@ -29,9 +29,17 @@ def free_port() -> int:
 
 
 class Emulator:
-    def __init__(self, template: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, template: Path | None = None, port: int | None = None, serial: bool = False) -> None:
+        """``serial=True`` answers one request at a time.
+
+        DynamoDB runs each transaction in isolation. moto does not: it snapshots whole tables at
+        the start of a transaction and restores the snapshot when the transaction is cancelled,
+        wiping writes that other requests made meanwhile. Tests of concurrent clients use a
+        serial emulator so the race they exercise is the clients' own, as it would be on AWS.
+        """
         self.template_path = template
         self.port = port or free_port()
+        self.serial = serial
         self.server: Any = None
         self.env: dict[str, str] = {}
 
@@ -44,7 +52,9 @@ class Emulator:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the demo
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server = (_SerialMotoServer if self.serial else ThreadedMotoServer)(
+            ip_address="127.0.0.1", port=self.port, verbose=False
+        )
         self.server.start()
         # moto keeps its state per process: start every emulator from an empty account.
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
@@ -69,3 +79,24 @@ class Emulator:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _serial_server_class():  # type: ignore[no-untyped-def]
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler, ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    class SerialMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, app, threaded=False, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SerialMotoServer
+
+
+def _SerialMotoServer(**kwargs: Any) -> Any:  # noqa: N802 - a factory standing in for a class
+    return _serial_server_class()(**kwargs)
