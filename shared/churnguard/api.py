@@ -16,6 +16,7 @@ from typing import Annotated, Any, Callable, Literal, Optional
 from fastapi import BackgroundTasks, Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from .errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, RecordValidationError
@@ -32,6 +33,13 @@ def _blank_to_none(v: Any) -> Any:
     return None if isinstance(v, str) and not v.strip() else v
 
 
+def _not_a_bool(v: Any) -> Any:
+    # JSON true/false is not a number, although pydantic would read it as 1/0.
+    if isinstance(v, bool):
+        raise ValueError("must be a number, not true or false")
+    return v
+
+
 def customer_model(schema: Schema) -> type[BaseModel]:
     """A pydantic model with one field per schema column (id and target optional)."""
     fields: dict[str, Any] = {}
@@ -41,7 +49,7 @@ def customer_model(schema: Schema) -> type[BaseModel]:
             info = Field(description=f"one of {', '.join(f.categories)}")
         else:
             base = int if f.integer else float
-            typ = base
+            typ = Annotated[base, BeforeValidator(_not_a_bool)]
             info = Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False, description=f.describe_allowed())
         if f.nullable:
             typ = Annotated[Optional[typ], BeforeValidator(_blank_to_none)]
@@ -162,6 +170,15 @@ def create_app(
 
     # A plain ASGI middleware: @app.middleware("http") (BaseHTTPMiddleware) costs ~300 us a request.
     app.add_middleware(_BodyLimit, max_body_bytes=max_body_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own answers (unparseable body, unknown route, wrong method) in our error shape.
+        detail = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in detail:
+            detail = "the request body is not valid JSON: send one JSON object with Content-Type: application/json"
+        error = {400: "invalid request", 404: "not found", 405: "method not allowed"}.get(exc.status_code, "request refused")
+        return JSONResponse({"error": error, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
