@@ -129,3 +129,14 @@ def test_concurrent_promotions_exactly_one_wins(trained):
         assert statuses["base"] == "archived"
         assert sum(s == "candidate" for s in statuses.values()) == 19
         assert setup.registry.alias()["previous"][0] == "base"
+
+
+def test_promoting_the_canary_ends_the_canary(services, trained):
+    register(services, trained[0], "v1")
+    register(services, trained[0], "v2")
+    services.registry.promote("v1")
+    services.registry.set_canary("v2", share=0.1)
+    assert services.registry.canary()["version"] == "v2"
+    services.registry.promote("v2")
+    assert services.registry.canary() is None
+    assert services.registry.champion().version == "v2"

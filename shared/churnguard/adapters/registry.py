@@ -250,6 +250,19 @@ class DynamoRegistry:
         ]
         if current:
             items.append({"Update": self._status_update(current["version"], "archived", ts)})
+        canary = self.alias(CANARY)
+        if canary and canary.get("version") == version:
+            # The challenger became the champion: its canary split has served its purpose.
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": _to_item({"pk": self.pk, "sk": f"ALIAS#{CANARY}"}),
+                        "ConditionExpression": "version = :v",
+                        "ExpressionAttributeValues": _to_item({":v": version}),
+                    }
+                }
+            )
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as e:
