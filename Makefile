@@ -76,3 +76,13 @@ clean:
 .PHONY: bench-batch
 bench-batch: venv
 	$(BIN)/python bench/batch_bench.py --rows $(or $(ROWS),1000000) --out bench/batch_results.json
+
+# ---------------------------------------------------------------- performance (issue 6)
+.PHONY: package bench
+# Build every function with its layers as `sam build` does; record sizes in infra/packaging/package-sizes.json.
+package: venv
+	$(BIN)/python infra/packaging/package.py build
+
+# Latency (real handler vs naive vs floor), cold start of the packaged predict function, sizes, cost.
+bench: venv package
+	PYTHONPATH=shared:. $(BIN)/python -m bench.run

@@ -6,6 +6,7 @@ lifespan="off").
 """
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -35,6 +36,33 @@ _prediction_log = build_prediction_log(
 )
 app = build_api(_services, _provider, prediction_log=_prediction_log)
 _asgi = Mangum(app, lifespan="off")
+
+
+# ----- SnapStart (template: SnapStart ApplyOn PublishedVersions) ---------------------------------
+# The snapshot is taken after init; loading the champion before it means a restored environment
+# answers its first request without reading S3 or DynamoDB. Restored copies share the snapshot's
+# memory, so randomness is re-seeded and the alias re-read at once (the snapshot may be old).
+# AWS credentials need nothing: SnapStart environments serve them through the container
+# credentials endpoint, which botocore re-reads when they expire.
+def _before_snapshot() -> None:
+    try:
+        _provider.champion()
+    except Exception as e:  # noqa: BLE001 - without a champion the first request loads it (or answers 503)
+        logger.warning("no champion in the snapshot", extra={"error": f"{type(e).__name__}: {e}"})
+
+
+def _after_restore() -> None:
+    random.seed()
+    _provider.expire()
+
+
+try:  # the module ships with Lambda's python3.12+ runtime; absent locally, where nothing is snapshotted
+    from snapshot_restore_py import register_after_restore, register_before_snapshot
+except ImportError:  # pragma: no cover - local runs
+    pass
+else:
+    register_before_snapshot(_before_snapshot)
+    register_after_restore(_after_restore)
 
 
 @metrics.log_metrics

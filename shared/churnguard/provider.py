@@ -71,6 +71,11 @@ class ChampionProvider:
     def loaded_version(self) -> str | None:
         return self._champion.version if self._champion else None
 
+    def expire(self) -> None:
+        """Re-read the champion alias on the next request (e.g. after a SnapStart restore: the snapshot,
+        and the monotonic clock the TTL was set with, may be hours old)."""
+        self._next_check = 0.0
+
     def champion(self) -> Predictor:
         now = self.clock()
         if self._champion is not None and now < self._next_check:

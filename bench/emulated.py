@@ -1,0 +1,108 @@
+"""A champion in the S3/DynamoDB emulator (moto in process), for the in-process benchmarks.
+
+    with champion_in_moto(bundle) as env:   # env: the variables the template gives the functions
+        handler = load_predict_handler()
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+TELCO_CSV = ROOT.parent / "shared" / "data" / "telco-customer-churn.csv"
+
+
+def train_on_telco(csv: Path = TELCO_CSV) -> tuple[Any, Any, float]:
+    """(bundle, training result, seconds) for the default training configuration on the Telco CSV."""
+    import time
+
+    from churnguard.schema import Schema
+    from churnguard.service import build_bundle, sha256_hex, train_from_bytes
+    from churnguard.training import TrainingConfig
+
+    data = csv.read_bytes()
+    schema = Schema.default()
+    started = time.perf_counter()
+    result = train_from_bytes(data, schema, TrainingConfig())
+    seconds = time.perf_counter() - started
+    bundle = build_bundle("v-bench-1", result, schema, data_sha256=sha256_hex(data), source=str(csv.name))
+    return bundle, result, seconds
+
+
+def publish(bundle: Any, s3: Any, dynamodb: Any, env: dict[str, str]) -> None:
+    """Store, register and promote a bundle, as the train and promote functions do."""
+    from churnguard.adapters.model_store import S3ModelStore
+    from churnguard.adapters.registry import DynamoRegistry, ModelVersion
+
+    store = S3ModelStore(env["MODEL_BUCKET"], "models", s3)
+    registry = DynamoRegistry(env["REGISTRY_TABLE"], "churn", dynamodb)
+    stored = store.put(bundle)
+    registry.register(
+        ModelVersion(
+            version=bundle.version,
+            status="candidate",
+            location=stored["location"],
+            manifest_sha256=stored["manifest_sha256"],
+            checksums=stored["files"],
+            metrics={},
+            lineage={"data_source": "bench"},
+        )
+    )
+    registry.promote(bundle.version, reason="bench")
+
+
+@contextlib.contextmanager
+def champion_in_moto(bundle: Any) -> Iterator[dict[str, str]]:
+    from moto import mock_aws
+
+    from churnguard.local.template import create_resources, load_template
+
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_METRICS_NAMESPACE="ChurnGuard", POWERTOOLS_SERVICE_NAME="churnguard",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with mock_aws():
+            import boto3
+
+            s3, ddb = boto3.client("s3"), boto3.client("dynamodb")
+            env = create_resources(load_template(ROOT / "template.yaml"), s3, ddb)
+            os.environ.update(env)
+            publish(bundle, s3, ddb, env)
+            yield env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def load_predict_module() -> Any:
+    """functions/predict/app.py imported fresh, as a Lambda container does at cold start."""
+    from churnguard.settings import get_settings
+
+    get_settings.cache_clear()
+    path = ROOT / "functions" / "predict" / "app.py"
+    spec = importlib.util.spec_from_file_location("predict_app_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+class LambdaContext:
+    function_name = "PredictFunction"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:PredictFunction"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000

@@ -1,0 +1,166 @@
+"""`make bench`: train on the Telco CSV, then measure online latency (real handler, naive path, floor),
+cold start of the packaged predict function, package sizes, batch throughput and cost, and write
+bench/results.json plus a markdown table on stdout.
+
+    python -m bench.run                  # everything
+    python -m bench.run --skip-train BUNDLE.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.emulated import ROOT, TELCO_CSV, train_on_telco
+
+RESULTS = ROOT / "bench" / "results.json"
+WORK = ROOT / "build" / "bench"
+
+# AWS Lambda on-demand prices, us-east-1, x86_64 (https://aws.amazon.com/lambda/pricing/, as published
+# since the 1 ms billing change of December 2020 and unchanged when read in 2025): first pricing tier.
+PRICE_PER_GB_SECOND = 0.0000166667
+PRICE_PER_MILLION_REQUESTS = 0.20
+PRICES_NOTE = "AWS Lambda us-east-1 x86_64 on-demand: $0.0000166667 per GB-s, $0.20 per 1M requests (aws.amazon.com/lambda/pricing, read 2025); billed per 1 ms"
+
+TARGETS = {
+    "online_over_floor": ("<=", 1.3),
+    "naive_over_online": (">=", 8.0),
+    "online_p99_us": ("<=", 3000.0),
+    "cold_start_s": ("<=", 1.0),
+    "max_package_mb": ("<=", 200.0),
+    "usd_per_million_predictions": ("<=", 0.30),
+}
+
+
+def predict_memory_mb() -> int:
+    sys.path.insert(0, str(ROOT / "shared"))
+    from churnguard.local.template import load_template
+
+    t = load_template(ROOT / "template.yaml")
+    props = t["Resources"]["PredictFunction"]["Properties"]
+    return int(props.get("MemorySize") or t.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+
+
+def cost(duration_us: float, memory_mb: int) -> dict[str, Any]:
+    billed_ms = max(1, math.ceil(duration_us / 1000.0))
+    compute = 1e6 * billed_ms / 1000.0 * memory_mb / 1024.0 * PRICE_PER_GB_SECOND
+    return {
+        "usd_per_million_predictions": round(compute + PRICE_PER_MILLION_REQUESTS, 4),
+        "compute_usd": round(compute, 4),
+        "requests_usd": PRICE_PER_MILLION_REQUESTS,
+        "billed_ms": billed_ms,
+        "from_duration_us": duration_us,
+        "memory_mb": memory_mb,
+        "prices": PRICES_NOTE,
+    }
+
+
+def batch_rows_per_s(rows: int = 200_000) -> Any:
+    """Rows per second of batch scoring, from the batch engineer's bench/batch_bench.py when it exists."""
+    script = ROOT / "bench" / "batch_bench.py"
+    if not script.exists():
+        return None
+    import subprocess
+
+    out = WORK / "batch.json"
+    r = subprocess.run([sys.executable, str(script), "--rows", str(rows), "--out", str(out)], capture_output=True, text=True,
+                       cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"})
+    if r.returncode != 0 or not out.exists():
+        print(f"bench/batch_bench.py failed:\n{r.stderr[-2000:]}", file=sys.stderr)
+        return None
+    runs = json.loads(out.read_text()).get("runs") or []
+    return {run["reasons"]: run["rows_per_s"] for run in runs} or None
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, Any]:
+    o = results.get("online") or {}
+    sizes = [f["unzipped_mb"] for f in (results.get("packages") or {}).values() if f.get("unzipped_mb") is not None]
+    values = {
+        "online_over_floor": o.get("online_over_floor"),
+        "naive_over_online": o.get("naive_over_online"),
+        "online_p99_us": o.get("p99_us"),
+        "cold_start_s": results.get("cold_start_s"),
+        "max_package_mb": max(sizes) if sizes else None,
+        "usd_per_million_predictions": (results.get("cost") or {}).get("usd_per_million_predictions"),
+    }
+    out = {}
+    for k, (op, target) in TARGETS.items():
+        v = values[k]
+        ok = None if v is None else (v <= target if op == "<=" else v >= target)
+        out[k] = {"value": v, "target": f"{op} {target:g}", "ok": ok}
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    o = results.get("online") or {}
+    rows = [
+        ("online p50 (real handler, reasons)", f"{o.get('p50_us')} µs", ""),
+        ("online p99", f"{o.get('p99_us')} µs", "<= 3,000 µs"),
+        ("naive p50 (sklearn Pipeline, 1-row DataFrame)", f"{o.get('naive_p50_us')} µs", ""),
+        ("floor p50 (trivial FastAPI+Mangum + Booster predict + pred_contrib)", f"{o.get('floor_p50_us')} µs", ""),
+        ("online / floor", o.get("online_over_floor"), "<= 1.3"),
+        ("naive / online", o.get("naive_over_online"), ">= 8"),
+        ("cold start, packaged predict (s)", results.get("cold_start_s"), "<= 1.0"),
+        ("batch rows/s", (results.get("batch") or {}).get("rows_per_s"), ""),
+        ("train seconds (Telco CSV)", (results.get("train") or {}).get("seconds"), ""),
+        ("USD per million predictions", (results.get("cost") or {}).get("usd_per_million_predictions"), "<= 0.30"),
+    ]
+    for fid, f in sorted((results.get("packages") or {}).items()):
+        rows.append((f"package {fid} (MB unzipped, with layers)", f.get("unzipped_mb"), "<= 200"))
+    v = results.get("targets") or {}
+    lines = ["| measure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines.append("")
+    lines.append("targets met: " + ", ".join(f"{k}={'yes' if t['ok'] else 'NO' if t['ok'] is False else 'n/a'}" for k, t in v.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--skip-train", type=Path, help="reuse a bundle JSON instead of training")
+    p.add_argument("--requests", type=int, default=6000)
+    a = p.parse_args(argv)
+    from churnguard.bundle import ModelBundle
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}
+    bundle_path = WORK / "bundle.json"
+    if a.skip_train:
+        b = json.loads(a.skip_train.read_text())
+        bundle = ModelBundle(b["version"], b["model_text"], b["metadata"])
+    else:
+        print("training on the Telco CSV ...", file=sys.stderr)
+        bundle, result, seconds = train_on_telco(TELCO_CSV)
+        results["train"] = {"seconds": round(seconds, 1), "rows": sum(1 for _ in open(TELCO_CSV)) - 1,
+                            "rounds": result.num_rounds, "config": "TrainingConfig() defaults"}
+    bundle_path.write_text(json.dumps({"version": bundle.version, "model_text": bundle.model_text, "metadata": bundle.metadata}))
+
+    from bench import cold_start, latency
+
+    print("online latency ...", file=sys.stderr)
+    results["online"] = latency.measure(bundle, TELCO_CSV, requests=a.requests)
+    sizes_file = ROOT / "build" / "lambda" / "sizes.json"
+    if sizes_file.exists():
+        sizes = json.loads(sizes_file.read_text())
+        results["packages"] = {fid: {k: f.get(k) for k in ("unzipped_mb", "packaging", "note")} for fid, f in sizes["functions"].items()}
+    print("cold start ...", file=sys.stderr)
+    results.update(cold_start.measure(bundle))
+    print("batch ...", file=sys.stderr)
+    results["batch"] = {"rows_per_s": batch_rows_per_s(), "source": "bench/batch_bench.py --rows 200000 (rows/s by reasons level)"}
+    results["cost"] = cost(results["online"]["p50_us"], predict_memory_mb())
+    results["targets"] = verdicts(results)
+    results["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results["machine"]["load_avg_at_end"] = os.getloadavg()
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
