@@ -1,10 +1,12 @@
 """Fault injection into real (moto-backed) boto3 clients through botocore's own event system.
 
 ``before-send`` handlers run where the HTTP request would leave the process; returning an
-``AWSResponse`` there stands in for the service's answer. Registered with ``register_first``,
-they run before moto's own responder, so the client really receives a throttling or server
-error, parses it with botocore's parser and goes through botocore's retry logic, backoff
-included. Nothing of boto3 is faked: when the fault has been used up, moto answers as usual.
+``AWSResponse`` there stands in for the service's answer, so the client really receives a
+throttling or server error, parses it with botocore's parser and goes through botocore's retry
+logic, backoff included. botocore calls every before-send handler (the first answer wins), so
+moto's responder would still execute the request: while a fault answers, the request's URL points
+nowhere moto serves (moto then declines it), and a last handler restores it for the retry.
+Nothing of boto3 is faked: when the fault has been used up, moto answers as usual.
 
     fault = inject(s3, "GetObject", "SlowDown", times=2)   # the first two GetObject calls fail
     ...
@@ -57,6 +59,9 @@ class Fault:
             if self.times is not None and self.injected >= self.times:
                 return None  # let moto answer
             self.injected += 1
+        # Keep moto from executing the request this fault answers (restored by _restore_url).
+        request.churnguard_fault_url = request.url
+        request.url = "http://fault-injected.invalid/"
         status = STATUS.get(self.code, 500)
         if self.service == "s3":
             body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{self.code}</Code>'
@@ -69,12 +74,21 @@ class Fault:
         return AWSResponse(request.url, status, headers, _Raw(body))
 
 
+def _restore_url(request: Any, **_: Any) -> None:
+    url = getattr(request, "churnguard_fault_url", None)
+    if url is not None:
+        request.url = url
+        del request.churnguard_fault_url
+
+
 def inject(client: Any, operation: str, code: str, times: int | None = None) -> Fault:
     """Make ``operation`` on ``client`` fail with ``code`` (the first ``times`` calls, or all)."""
     service = client.meta.service_model.endpoint_prefix
-    service = "s3" if service == "s3" else service
     fault = Fault(service=service, operation=operation, code=code, times=times)
-    client.meta.events.register_first(f"before-send.{client.meta.service_model.service_id.hyphenize()}.{operation}", fault)
+    event = f"before-send.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+    client.meta.events.register_first(event, fault)
+    # On the generic event, registered last: it runs after moto's responder (also on "before-send").
+    client.meta.events.register_last("before-send", _restore_url, unique_id="churnguard-restore-url")
     return fault
 
 
