@@ -55,6 +55,23 @@ def customer_hash_key(settings: Settings, secretsmanager_client: Any = None) -> 
     return value.encode()
 
 
+def build_erasers(services: Services) -> list[Any]:
+    """The stores ``churn forget`` erases from (churnguard.privacy): outcomes and stored scores when
+    their tables are configured, and the prediction log in the model bucket."""
+    from .adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
+    from .settings import BatchSettings
+
+    ddb = services.registry.ddb
+    erasers: list[Any] = []
+    if services.settings.outcomes_table:
+        erasers.append(OutcomeEraser(services.settings.outcomes_table, ddb))
+    scores_table = BatchSettings.from_env().scores_table
+    if scores_table:
+        erasers.append(ScoreEraser(scores_table, ddb))
+    erasers.append(PredictionLogEraser(services.store.bucket, services.store.s3))
+    return erasers
+
+
 def build_services(settings: Settings, s3_client: Any = None, dynamodb_client: Any = None) -> Services:
     import boto3
 

@@ -151,6 +151,24 @@ def cmd_models_show(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(a: argparse.Namespace) -> int:
+    from .bootstrap import build_erasers, customer_hash_key
+    from .privacy import forget_customer
+
+    services = _services()
+    report = forget_customer(a.customer_id, customer_hash_key(services.settings), build_erasers(services)).to_dict()
+    if a.json:
+        _print_json(report)
+    else:
+        print(f"customer key   {report['customer_key']}")
+        for store, n in report["removed"].items():
+            print(f"{store:<15}{n} removed")
+        for store, problem in report["failed"].items():
+            print(f"{store:<15}FAILED: {problem}")
+        print("not covered    " + "; ".join(report["not_covered"]))
+    return 0 if report["complete"] else 1
+
+
 def cmd_promote(a: argparse.Namespace) -> int:
     from .service import promote
 
@@ -406,6 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = models.add_parser("show")
     s.add_argument("version")
     s.set_defaults(func=cmd_models_show)
+
+    s = sub.add_parser("forget", help="erase a customer's outcomes, stored score and prediction-log records")
+    s.add_argument("customer_id")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_forget)
 
     s = sub.add_parser("promote", help="make a version the champion")
     s.add_argument("version")
