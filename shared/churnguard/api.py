@@ -101,6 +101,7 @@ class Prediction(BaseModel):
     reasons: list[Reason]
     recommendation: str
     model_version: str
+    fallback: bool = Field(False, description="true: no model could be loaded; this is the population base rate")
 
 
 class BatchPrediction(BaseModel):
@@ -156,6 +157,7 @@ def create_app(
     challenger: Any = None,
     outcomes: Any = None,
     customer_score: Callable[[str], dict[str, Any] | None] | None = None,
+    fallback: Callable[[], Any] | None = None,
 ) -> FastAPI:
     Customer = customer_model(schema)
     schema_sha = schema.sha256
@@ -190,7 +192,8 @@ def create_app(
 
     @app.exception_handler(ModelUnavailableError)
     async def unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
-        return JSONResponse({"error": "model unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        retry_after = str(getattr(exc, "retry_after_s", 5))
+        return JSONResponse({"error": "model unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": retry_after})
 
     @app.exception_handler(OutcomeConflictError)
     async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> JSONResponse:
@@ -240,7 +243,14 @@ def create_app(
             challenger.refresh_if_due()
 
     def _score(records: list[BaseModel], reasons: bool) -> list[dict[str, Any]]:
-        predictor = champion()
+        try:
+            predictor = champion()
+        except ModelUnavailableError:
+            # Configured fallback (churnguard.fallback): the base rate, flagged "fallback": true.
+            estimate = fallback() if fallback is not None else None
+            if estimate is None:
+                raise
+            return estimate.predict_records([r.__dict__ for r in records])
         # Rows validated against this app's schema can skip re-validation when the champion shares it.
         same = predictor.schema.sha256 == schema_sha
         rows = [r.__dict__ for r in records]

@@ -25,6 +25,13 @@ ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
 ENV_OUTCOMES_TABLE = "OUTCOMES_TABLE"
 ENV_PREDICTION_LOG_STREAM = "PREDICTION_LOG_STREAM"
 ENV_CUSTOMER_ID_HASH_KEY = "CUSTOMER_ID_HASH_KEY"
+# Deployed stacks name a Secrets Manager secret instead; it is read once per cold start.
+ENV_CUSTOMER_ID_HASH_KEY_SECRET = "CUSTOMER_ID_HASH_KEY_SECRET"
+# "off" (503 when no model can load) or "base_rate" (churnguard.fallback).
+ENV_FALLBACK_MODE = "FALLBACK_MODE"
+ENV_FALLBACK_BASE_RATE = "FALLBACK_BASE_RATE"
+# botocore retry attempts (standard mode, exponential backoff with jitter) for S3 and DynamoDB.
+ENV_AWS_MAX_ATTEMPTS = "CHURNGUARD_AWS_MAX_ATTEMPTS"
 
 
 class ConfigurationError(ChurnGuardError):
@@ -45,12 +52,16 @@ class Settings:
     prediction_log_stream: str | None = None
     # A local default keeps the demo working; deployments pass a secret through the template.
     customer_id_hash_key: str = "local-development-key"
+    customer_id_hash_key_secret: str | None = None
+    fallback_mode: str = "off"
+    fallback_base_rate: float | None = None
+    aws_max_attempts: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         try:
-            return cls(
+            settings = cls(
                 model_bucket=env.get(ENV_MODEL_BUCKET) or None,
                 registry_table=env.get(ENV_REGISTRY_TABLE) or None,
                 model_name=env.get(ENV_MODEL_NAME, "churn"),
@@ -62,9 +73,18 @@ class Settings:
                 outcomes_table=env.get(ENV_OUTCOMES_TABLE) or None,
                 prediction_log_stream=env.get(ENV_PREDICTION_LOG_STREAM) or None,
                 customer_id_hash_key=env.get(ENV_CUSTOMER_ID_HASH_KEY) or "local-development-key",
+                customer_id_hash_key_secret=env.get(ENV_CUSTOMER_ID_HASH_KEY_SECRET) or None,
+                fallback_mode=env.get(ENV_FALLBACK_MODE) or "off",
+                fallback_base_rate=float(env[ENV_FALLBACK_BASE_RATE]) if env.get(ENV_FALLBACK_BASE_RATE) else None,
+                aws_max_attempts=int(env.get(ENV_AWS_MAX_ATTEMPTS, "4")),
             )
         except ValueError as e:
             raise ConfigurationError(f"malformed setting: {e}") from e
+        if settings.fallback_mode not in ("off", "base_rate"):
+            raise ConfigurationError(f"{ENV_FALLBACK_MODE} must be off or base_rate, not {settings.fallback_mode!r}")
+        if settings.fallback_base_rate is not None and not 0 <= settings.fallback_base_rate <= 1:
+            raise ConfigurationError(f"{ENV_FALLBACK_BASE_RATE} must be a probability in [0, 1]")
+        return settings
 
     def require_storage(self) -> tuple[str, str]:
         missing = [n for n, v in ((ENV_MODEL_BUCKET, self.model_bucket), (ENV_REGISTRY_TABLE, self.registry_table)) if not v]
