@@ -83,6 +83,16 @@ bench-batch: venv
 package: venv
 	$(BIN)/python infra/packaging/package.py build
 
-# Latency (real handler vs naive vs floor), cold start of the packaged predict function, sizes, cost.
-bench: venv package
+# Latency (real handler vs naive vs floor), cold start of the packaged predict function, sizes, cost,
+# the 1M-row batch benchmark (merged from bench/batch_results.json) and a 60 s wrk load test.
+bench: venv package wrk bench-batch
 	PYTHONPATH=shared:. $(BIN)/python -m bench.run
+
+# wrk (Debian package) for the load test, installed only when missing.
+.PHONY: wrk bench-load
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+# A short load test on its own (not part of make test: it is a benchmark): LOAD_SECONDS=60 for the full one.
+bench-load: venv wrk
+	PYTHONPATH=shared:. $(BIN)/python -m bench.load --seconds $(or $(LOAD_SECONDS),10)
