@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -290,7 +291,9 @@ class BatchBooster(NativeBooster):
     """A NativeBooster for whole chunks: all cores by default, and leaf indices for explanations."""
 
     def __init__(self, model_text: str, num_threads: int = 0) -> None:
-        super().__init__(model_text, num_threads=num_threads)
+        # 0 = the cores this process may run on (Lambda at 2048 MB gets ~1.15 vCPU, exposed as 2 cores),
+        # said explicitly: LightGBM's "default" is whatever OpenMP count the process last set.
+        super().__init__(model_text, num_threads=num_threads if num_threads > 0 else _available_cores())
         self.model_text = model_text
 
     def predict_leaves(self, X: np.ndarray) -> np.ndarray:
@@ -309,6 +312,13 @@ class BatchBooster(NativeBooster):
             if rc != 0:
                 raise ArtifactIntegrityError(f"LightGBM: {self._lib.LGBM_GetLastError().decode(errors='replace')}")
         return out.reshape(X.shape[0], n_trees).astype(np.int64)
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class PathExplainer:

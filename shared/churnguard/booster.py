@@ -154,7 +154,9 @@ class NativeBooster:
             self._lib,
             self._lib.LGBM_BoosterPredictForMat(
                 self._handle, ctypes.c_void_p(X.ctypes.data), _DTYPE_FLOAT64, X.shape[0], self._n, 1, kind, 0,
-                _ALL_ITERATIONS, b"", ctypes.byref(out_len), out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                # This booster's thread count: with no parameter LightGBM uses whatever OpenMP count the
+                # process last set (the one-row path sets 1), which made batch predict single-threaded.
+                _ALL_ITERATIONS, self._params, ctypes.byref(out_len), out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
             ),
         )
         return out.reshape(X.shape[0], width) if pred_contrib else out
