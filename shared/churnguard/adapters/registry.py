@@ -10,6 +10,7 @@ One table, keys ``pk``/``sk``. Per model name (``MODEL#churn``):
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -264,7 +265,9 @@ class DynamoRegistry:
                 }
             )
         try:
-            self.ddb.transact_write_items(TransactItems=items)
+            # The token makes botocore's retry of a request whose answer was lost idempotent:
+            # DynamoDB answers the retry with the first outcome instead of a false conflict.
+            self.ddb.transact_write_items(TransactItems=items, ClientRequestToken=secrets.token_hex(16))
         except ClientError as e:
             if _code(e) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                 raise PromotionConflictError(
