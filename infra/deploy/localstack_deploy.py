@@ -8,8 +8,9 @@ Steps, each a function the e2e tests call too:
 1. ``build``: ``sam build`` (no container; python3.12 from PATH or pyenv) into ``.aws-sam/localstack/build``, so
    every function folder and every layer (``ContentUri`` copied into ``python/`` with its requirements.txt
    installed there) is laid out exactly as for AWS.
-2. ``package`` + ``deploy``: zip each built folder, upload it to an artifacts bucket in LocalStack, point the built
-   template's ``CodeUri``/``ContentUri`` at it, inline state machine ``DefinitionUri`` files, and create (or
+2. ``package`` + ``deploy``: zip each built folder, upload it and each state machine's ``DefinitionUri`` file to an
+   artifacts bucket in LocalStack, point the built template's ``CodeUri``/``ContentUri``/``DefinitionUri`` at
+   them, and create (or
    update) the stack through CloudFormation, which applies the SAM transform itself. This is what
    ``sam deploy --resolve-s3`` does, minus its 15 s managed-bucket stack, its slow deflate of a 180 MB layer and
    its 5 s polling: about 20 s instead of 60 s here. ``sam deploy --config-env localstack`` still works.
@@ -186,7 +187,7 @@ def zip_folder(folder: Path, cache: Path) -> Path:
 
 
 def package(built_template: Path, s3: Any, bucket: str = ARTIFACT_BUCKET) -> dict[str, Any]:
-    """The built template with code in S3 and state machine definitions inlined, ready for CloudFormation."""
+    """The built template with code and state machine definitions in S3, ready for CloudFormation."""
     template = load_template(built_template)
     build_dir = built_template.parent
     try:
@@ -202,21 +203,37 @@ def package(built_template: Path, s3: Any, bucket: str = ARTIFACT_BUCKET) -> dic
             s3.upload_file(str(archive), bucket, s3_key)
             props[key] = f"s3://{bucket}/{s3_key}"
         if kind == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
-            # Inline: the same ASL, with DefinitionSubstitutions applied by the SAM transform as on AWS.
-            props["Definition"] = json.loads((build_dir / props.pop("DefinitionUri")).read_text())
+            # As sam package does: the ASL file to S3 (it may be JSON only after DefinitionSubstitutions).
+            source = (build_dir / props["DefinitionUri"]).resolve()
+            s3_key = f"{logical_id}/{hashlib.sha256(source.read_bytes()).hexdigest()[:20]}.asl.json"
+            s3.upload_file(str(source), bucket, s3_key)
+            props["DefinitionUri"] = {"Bucket": bucket, "Key": s3_key}
     return template
 
 
 # ------------------------------------------------------------------------------------------------ deploy
 
 
-def _stack_status(cfn: Any, name: str) -> str | None:
+def _describe(cfn: Any, name: str) -> dict[str, Any] | None:
     try:
-        return cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        return cfn.describe_stacks(StackName=name)["Stacks"][0]
     except cfn.exceptions.ClientError as e:
         if "does not exist" in str(e):
             return None
         raise
+
+
+def _stack_events(cfn: Any, name: str) -> list[dict[str, Any]]:
+    return cfn.describe_stack_events(StackName=name)["StackEvents"]
+
+
+def _stack_event_ids(cfn: Any, name: str) -> set[str]:
+    return {e["EventId"] for e in _stack_events(cfn, name)}
+
+
+def _stack_status(cfn: Any, name: str) -> str | None:
+    stack = _describe(cfn, name)
+    return stack["StackStatus"] if stack else None
 
 
 def _failures(cfn: Any, name: str) -> str:
@@ -226,36 +243,55 @@ def _failures(cfn: Any, name: str) -> str:
     return "\n".join(bad[:20]) or "no failed resource events"
 
 
-def deploy(target: Target, template: dict[str, Any], timeout_s: float = 300) -> dict[str, str]:
-    """Create or update the stack and wait for it; returns its Outputs plus LocalApiUrl."""
+def deploy(target: Target, template: dict[str, Any], timeout_s: float = 300, update: bool = False) -> dict[str, str]:
+    """Create the stack (or, with update=True, update it) and wait for it; returns its Outputs plus LocalApiUrl."""
     cfn = target.client("cloudformation")
     args = dict(
         StackName=target.stack_name, TemplateBody=json.dumps(template), Capabilities=CAPABILITIES,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in target.parameters.items()],
     )
     status = _stack_status(cfn, target.stack_name)
+    unchanged = False
     if status is None:
         cfn.create_stack(**args)
+        seen: set[str] | None = None
+    elif not update and status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        # LocalStack 2026.3 loses a stack's Outputs on update: a running stack is reused, and changes are
+        # deployed into a fresh LocalStack (its state is in memory: make localstack-down, then deploy again).
+        unchanged = True
+        seen = set()
     elif status.endswith("_COMPLETE") and "ROLLBACK" not in status or status == "UPDATE_ROLLBACK_COMPLETE":
+        # The stack's status may still read the previous UPDATE_COMPLETE for a moment: wait for a new stack event.
+        seen = _stack_event_ids(cfn, target.stack_name)
         try:
             cfn.update_stack(**args)
         except cfn.exceptions.ClientError as e:
             if "No updates are to be performed" not in str(e):
                 raise
+            unchanged = True
     else:
         raise DeployError(f"stack {target.stack_name} is {status}: delete it (or restart LocalStack) first")
     deadline = time.monotonic() + timeout_s
     while True:
         status = _stack_status(cfn, target.stack_name)
-        if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        if seen is None:
+            finished = status == "CREATE_COMPLETE"
+        else:
+            finished = unchanged or any(
+                e["ResourceStatus"] == "UPDATE_COMPLETE" for e in _stack_events(cfn, target.stack_name)
+                if e["EventId"] not in seen and e["LogicalResourceId"] == target.stack_name
+            )
+        if finished and status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             break
         if status is None or "FAILED" in status or "ROLLBACK" in status:
             raise DeployError(f"stack {target.stack_name} ended {status}:\n{_failures(cfn, target.stack_name)}")
         if time.monotonic() > deadline:
             raise DeployError(f"stack {target.stack_name} still {status} after {timeout_s:.0f} s")
         time.sleep(0.5)
-    stack = cfn.describe_stacks(StackName=target.stack_name)["Stacks"][0]
+    stack = _describe(cfn, target.stack_name)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if not outputs:
+        raise DeployError(f"stack {target.stack_name} is {stack['StackStatus']} but has no Outputs: restart LocalStack")
     if "ApiUrl" in outputs:
         outputs["LocalApiUrl"] = local_api_url(outputs["ApiUrl"], target.endpoint)
     return outputs
@@ -301,7 +337,8 @@ def seed_champion(target: Target, outputs: dict[str, str], rows: int = SEED_ROWS
 # ------------------------------------------------------------------------------------------------ all
 
 
-def deploy_local(target: Target, skip_build: bool = False, seed: bool = True, log=print) -> dict[str, Any]:
+def deploy_local(target: Target, skip_build: bool = False, seed: bool = True, update: bool = False,
+                 log=print) -> dict[str, Any]:
     """build -> package -> deploy -> seed; returns the stack Outputs (plus LocalApiUrl and SeedVersion)."""
     t0 = time.monotonic()
     built = BUILD_ROOT / "build" / "template.yaml"
@@ -312,7 +349,7 @@ def deploy_local(target: Target, skip_build: bool = False, seed: bool = True, lo
     template = package(built, target.client("s3"))
     log(f"package: {time.monotonic() - t1:.1f} s")
     t2 = time.monotonic()
-    outputs = deploy(target, template)
+    outputs = deploy(target, template, update=update)
     log(f"stack {target.stack_name}: {time.monotonic() - t2:.1f} s")
     if seed:
         t3 = time.monotonic()
@@ -328,11 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default=os.environ.get("LOCALSTACK_ENDPOINT", DEFAULT_ENDPOINT))
     parser.add_argument("--skip-build", action="store_true", help="reuse .aws-sam/localstack/build")
     parser.add_argument("--no-seed", action="store_true", help="do not train and promote a first model")
+    parser.add_argument("--update", action="store_true",
+                        help="update a deployed stack (LocalStack 2026.3 may lose its Outputs; default: reuse it)")
     parser.add_argument("--outputs", type=Path, help="write the stack outputs to this JSON file")
     args = parser.parse_args(argv)
     target = Target.from_samconfig(args.endpoint)
     try:
-        outputs = deploy_local(target, skip_build=args.skip_build, seed=not args.no_seed)
+        outputs = deploy_local(target, skip_build=args.skip_build, seed=not args.no_seed, update=args.update)
     except DeployError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

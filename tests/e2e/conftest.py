@@ -106,6 +106,15 @@ def _script(name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPTS / name)], env=env, capture_output=True, text=True, timeout=180)
 
 
+def api_key(target: Target) -> str | None:
+    """The value of the stack's API Gateway key (SAM creates it with the usage plan), if it has one."""
+    resources = target.client("cloudformation").describe_stack_resources(StackName=target.stack_name)["StackResources"]
+    ids = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::ApiGateway::ApiKey"]
+    if not ids:
+        return None
+    return target.client("apigateway").get_api_key(apiKey=ids[0], includeValue=True)["value"]
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     import httpx
@@ -129,7 +138,8 @@ def stack() -> Iterator[Stack]:
     try:
         target = Target.from_samconfig(endpoint)
         outputs = deploy_local(target, log=lambda msg: print(f"[e2e deploy] {msg}"))
-        with httpx.Client(base_url=outputs["LocalApiUrl"], timeout=60, trust_env=False) as api:
+        headers = {"x-api-key": key} if (key := api_key(target)) else {}
+        with httpx.Client(base_url=outputs["LocalApiUrl"], headers=headers, timeout=60, trust_env=False) as api:
             yield Stack(target, outputs, api)
     finally:
         if pid is not None:

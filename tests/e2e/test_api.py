@@ -31,7 +31,7 @@ def test_predict_answers_the_champions_calibrated_probability_with_reasons(stack
     got = _expect(api.post("/predict", json=row), 200, stack)
 
     champion = registry.champion()
-    assert got["model_version"] == champion.version == stack.outputs["SeedVersion"]
+    assert got["model_version"] == champion.version
     assert not got.get("fallback"), "scored by the champion, not the base-rate fallback"
     # The deployed function scores with the stored bundle: the same calibrated probability and reasons as the
     # bundle loaded here from the model bucket, checksums verified.
@@ -66,20 +66,29 @@ def test_batch_scores_every_customer(stack, api):
     assert all(0.0 < p["churn_probability"] < 1.0 for p in got["predictions"])
 
 
-def test_health_names_the_loaded_model(stack, api):
+def test_health_names_the_loaded_model(stack, api, registry):
     api.post("/predict", json=_body("predict"))  # a container that has scored has loaded the champion
 
     health = _expect(api.get("/health"), 200, stack)
 
     assert health["status"] == "ok"
-    assert health["model_version"] == stack.outputs["SeedVersion"]
+    assert health["model_version"] == registry.alias()["version"]
 
 
-def test_model_describes_the_champion(stack, api):
+def test_model_describes_the_champion(stack, api, registry):
     model = _expect(api.get("/model"), 200, stack)
 
-    assert model["version"] == stack.outputs["SeedVersion"]
+    assert model["version"] == registry.alias()["version"]
     assert 0.0 < model["threshold"] < 1.0
     assert model["metrics"]["rows"] > 0
     assert 0.5 < model["metrics"]["cv_roc_auc"] <= 1.0
     assert "Contract" in model["schema"]["features"]
+
+
+def test_predict_without_the_api_key_is_refused_and_health_stays_open(stack, api):
+    import httpx
+
+    assert "x-api-key" in api.headers, "template.yaml's API requires a key: the stack should have one"
+    with httpx.Client(base_url=str(api.base_url), timeout=60, trust_env=False) as anonymous:
+        assert anonymous.post("/predict", json=_body("predict")).status_code == 403
+        assert anonymous.get("/health").status_code == 200
