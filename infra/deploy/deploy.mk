@@ -6,24 +6,24 @@
 #   make e2e            tests/e2e: starts its own LocalStack on a free port, deploys once, tests through API Gateway,
 #                       Step Functions and EventBridge, stops it by PID (E2E_ENDPOINT=http://... reuses a deployed one)
 #
-# Function code runs under LOCAL_LAMBDA_PYTHON, by default .venv-lambda312: Python 3.12 (the template's runtime,
-# so the cp312 wheels sam build puts in the layers import) with the runtime dependencies from pyproject.toml.
-# Those sit BEHIND the function's code and layers on sys.path, so what the packages bring is what runs; they only
-# fill in what a package does not ship yet. For the AWS-like check of packaging, a 3.12 venv with only boto3:
-#   make e2e LOCAL_LAMBDA_PYTHON=$PWD/.venv-lambda/bin/python
+# Function code runs under LOCAL_LAMBDA_PYTHON, by default .venv-lambda: Python 3.12 with boto3 only, what the AWS
+# python3.12 runtime provides. Everything else must come from the function's zip and its layers, exactly as
+# `sam build` laid them out, so the tests also prove the packaging. (Any interpreter can be given instead:
+# make e2e LOCAL_LAMBDA_PYTHON=$PWD/.venv/bin/python runs the code under the dev venv, Python 3.11, where the
+# cp312 wheels in the layers do not import.)
 
-LAMBDA_VENV ?= $(abspath .venv-lambda312)
+LAMBDA_VENV ?= $(abspath .venv-lambda)
 DEPLOY_LAMBDA_PYTHON = $(or $(LOCAL_LAMBDA_PYTHON),$(LAMBDA_VENV)/bin/python)
 PYTHON312 = $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	ls -d $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
 
 .PHONY: deploy-local e2e
 
-$(LAMBDA_VENV)/.installed: pyproject.toml | localstack-venv
+$(LAMBDA_VENV)/.installed: | localstack-venv
 	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found (PATH or pyenv)" >&2; exit 1; }
 	rm -rf $(LAMBDA_VENV)
 	$(LOCALSTACK_VENV)/bin/uv venv -q -p "$(PYTHON312)" $(LAMBDA_VENV)
-	VIRTUAL_ENV=$(LAMBDA_VENV) $(LOCALSTACK_VENV)/bin/uv pip install -q -r pyproject.toml --extra serve --extra train
+	VIRTUAL_ENV=$(LAMBDA_VENV) $(LOCALSTACK_VENV)/bin/uv pip install -q boto3
 	touch $@
 
 deploy-local: venv $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed

@@ -125,7 +125,7 @@ def stack() -> Iterator[Stack]:
     if reuse:
         endpoint = reuse.rstrip("/")
     else:
-        python = env.get("LOCAL_LAMBDA_PYTHON") or str(ROOT / ".venv-lambda312" / "bin" / "python")
+        python = env.get("LOCAL_LAMBDA_PYTHON") or str(ROOT / ".venv-lambda" / "bin" / "python")
         assert Path(python).exists(), f"no Python for the functions at {python}: run `make e2e` (it builds it)"
         port = _free_port()
         env.update(LOCALSTACK_PORT=str(port), LOCALSTACK_STATE_DIR=str(STATE_DIR), LOCAL_LAMBDA_PYTHON=python,
