@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
+
+from churnguard.local.functions import LambdaContext as _LambdaContext
+from churnguard.local.functions import import_function
 
 ROOT = Path(__file__).resolve().parents[1]
 TELCO_CSV = ROOT.parent / "shared" / "data" / "telco-customer-churn.csv"
@@ -83,26 +84,8 @@ def champion_in_moto(bundle: Any) -> Iterator[dict[str, str]]:
 
 def load_predict_module() -> Any:
     """functions/predict/app.py imported fresh, as a Lambda container does at cold start."""
-    from churnguard.settings import get_settings
-
-    get_settings.cache_clear()
-    path = ROOT / "functions" / "predict" / "app.py"
-    spec = importlib.util.spec_from_file_location("predict_app_bench", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
+    return import_function("predict", ROOT)
 
 
-class LambdaContext:
-    function_name = "PredictFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:PredictFunction"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
+def LambdaContext() -> Any:  # noqa: N802 - the name latency.py uses
+    return _LambdaContext("PredictFunction")

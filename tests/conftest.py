@@ -1,15 +1,15 @@
 """Shared fixtures: paths, event files, a trained model, and AWS under moto built from template.yaml."""
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from churnguard.local.functions import LambdaContext, import_function
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -105,32 +105,9 @@ def services(aws):
 
 def load_function(name: str):
     """Import functions/<name>/app.py fresh (each is its own module, as in its own Lambda)."""
-    from churnguard.settings import get_settings
-
-    get_settings.cache_clear()
-    path = ROOT / "functions" / name / "app.py"
-    mod_name = f"fn_{name}_{len(sys.modules)}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
-
-
-class LambdaContext:
-    function_name = "test"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
+    return import_function(name, ROOT)
 
 
 @pytest.fixture
 def lambda_context() -> LambdaContext:
-    return LambdaContext()
+    return LambdaContext("test")
