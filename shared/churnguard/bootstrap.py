@@ -164,10 +164,12 @@ def build_api(
         customer_score=_customer_score_lookup(services, hash_key),
     )
 
+
 def _customer_score_lookup(services: Services, hash_key: bytes) -> Any:
     # The registry's DynamoDB client serves the score table too: no second client at cold start.
     store = build_score_store(services.settings, services.registry.ddb, hash_key=hash_key)
     return store.get if store is not None else None
+
 
 # ----- batch scoring ---------------------------------------------------------------------------------
 def build_score_store(settings: Settings, dynamodb_client: Any = None, hash_key: bytes | None = None) -> Any:
