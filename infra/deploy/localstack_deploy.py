@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
+# The same reader the tests and the demo use to build resources from template.yaml.
+from churnguard.local.template import load_template
+
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_ROOT = ROOT / ".aws-sam" / "localstack"
@@ -132,29 +134,6 @@ def build(sam: Path = ROOT / ".venv-sam" / "bin" / "sam", build_root: Path = BUI
 # ------------------------------------------------------------------------------------------------ package
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags, read into their JSON long forms."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)  # JSON templates take the list form
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)
 
 
 def _folder_digest(folder: Path) -> str:
