@@ -28,6 +28,7 @@ import math
 import os
 import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -50,6 +51,9 @@ OUTPUT_COLUMNS = ("churn_probability", "will_churn", "risk_level", "reasons", "m
 # A line longer than this cannot be located from a byte range (the Telco rows are ~250 bytes).
 MAX_LINE_BYTES = 64 * 1024
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
+# Rows per pipeline block in BatchScorer.score_csv (~9 MB of Telco CSV): big enough that a LightGBM
+# call amortises its setup, small enough that parsing, scoring and formatting overlap.
+BLOCK_ROWS = 65536
 
 
 @dataclass(frozen=True)
@@ -365,11 +369,21 @@ class PathExplainer:
                     stack.append((child, nxt))
         return table
 
-    def contributions(self, X: np.ndarray, block: int = 256) -> np.ndarray:
-        idx = self.booster.predict_leaves(X) + self.offsets[None, :]
+    def contributions(self, X: np.ndarray, block: int = 8192) -> np.ndarray:
+        idx = np.ascontiguousarray((self.booster.predict_leaves(X) + self.offsets[None, :]).T)  # (trees, rows)
         out = np.empty((len(X), self.n_features + 1), dtype=np.float64)
-        for b in range(0, len(X), block):  # blocks keep the (rows, trees, features) gather in cache
-            np.add.reduce(self.table[idx[b : b + block]], axis=1, out=out[b : b + block])
+        if len(X) == 0:
+            return out
+        tmp = np.empty((min(block, len(X)), self.n_features + 1), dtype=np.float64)
+        for b in range(0, len(X), block):
+            # Tree by tree, in tree order (the sums are the same, bit for bit, as adding each row's
+            # (trees, features) gather): one (rows, features) gather per tree, no 3-D temporary.
+            o, rows = out[b : b + block], idx[:, b : b + block]
+            t_ = tmp[: o.shape[0]]
+            np.take(self.table, rows[0], axis=0, out=o)
+            for t in range(1, rows.shape[0]):
+                np.take(self.table, rows[t], axis=0, out=t_)
+                o += t_
         return out
 
 
@@ -442,6 +456,7 @@ class ChunkResult:
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
     options: BatchOptions = field(default_factory=BatchOptions)
     id_column: str = "customerID"
+    body: bytes | None = None  # the scores CSV without its header, when already formatted
 
     @property
     def scored(self) -> int:
@@ -468,19 +483,13 @@ class ChunkResult:
 
     def scores_csv(self) -> bytes:
         """``id,churn_probability,will_churn,risk_level,reasons,model_version``, one row per scored customer."""
-        S = np.dtypes.StringDType()
         header = ",".join((self.id_column, *OUTPUT_COLUMNS)) + "\n"
+        if self.body is not None:  # formatted block by block while the chunk was scored
+            return header.encode() + self.body
         if self.scored == 0:
             return header.encode()
-        ids = _csv_field(self.ids.astype(S))
-        prob = np.round(self.probability, 4).astype(S)
-        churn = np.where(self.will_churn, ",true,", ",false,").astype(S)
-        reasons = _csv_field(self.reasons.astype(S))
-        version = "," + _csv_field(np.array([self.model_version], dtype=S))[0]
-        line = np.strings.add(np.strings.add(ids, ","), prob)
-        line = np.strings.add(np.strings.add(line, churn), self.risk_level.astype(S))
-        line = np.strings.add(np.strings.add(np.strings.add(line, ","), reasons), version)
-        return (header + "\n".join(line.tolist()) + "\n").encode()
+        return header.encode() + _score_lines(self.ids, self.probability, self.will_churn, self.risk_level,
+                                              self.reasons, self.model_version)
 
     def errors_csv(self) -> bytes:
         """One row per rejected input row: where it was, why, and its original values."""
@@ -502,13 +511,69 @@ class ChunkResult:
                    self.risk_level.tolist(), self.reasons.tolist())
 
 
+def _score_lines(ids: np.ndarray, probability: np.ndarray, will_churn: np.ndarray, risk_level: np.ndarray,
+                 reasons: np.ndarray, model_version: str) -> bytes:
+    """The output lines (each ending in a newline) of scored rows, built column-wise.
+
+    ``churn_probability,will_churn,risk_level`` takes few distinct values (probabilities are rounded
+    to 4 places), so that middle part is formatted once per distinct value and gathered.
+    """
+    n = len(ids)
+    if n == 0:
+        return b""
+    S = np.dtypes.StringDType()
+    ids_s = _csv_field(ids.astype(S))
+    churn = np.asarray(will_churn, dtype=bool)
+    level = (risk_level == "medium").astype(np.int64) + 2 * (risk_level == "high")
+    known = (risk_level == "low") | (level > 0)
+    with np.errstate(invalid="ignore"):
+        k = np.rint(probability * 1e4)
+    if known.all() and np.isfinite(k).all() and k.min() >= 0 and k.max() <= 10_000:
+        code = k.astype(np.int64) * 6 + churn * 3 + level
+        _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+        idx: Any = inv
+    else:  # not a probability, or an unknown level: format every row
+        first, idx = np.arange(n), slice(None)
+    mid = np.strings.add(np.round(probability[first], 4).astype(S), np.where(churn[first], ",true,", ",false,").astype(S))
+    mid = np.strings.add(np.strings.add(mid, risk_level[first].astype(S)), ",")[idx]
+    line = np.strings.add(np.strings.add(ids_s, ","), mid)
+    reasons_s = reasons.astype(S)
+    has = np.flatnonzero(reasons_s != "")
+    if len(has):
+        if len(has) == n:
+            reasons_s = _csv_field(reasons_s)
+        else:
+            reasons_s[has] = _csv_field(reasons_s[has])
+        line = np.strings.add(line, reasons_s)
+    version = "," + _csv_field(np.array([model_version], dtype=S))[0]
+    return ("\n".join(np.strings.add(line, version).tolist()) + "\n").encode()
+
+
 def _csv_field(a: np.ndarray) -> np.ndarray:
     """Quote the cells that need it (RFC 4180)."""
-    needs = (np.strings.find(a, ",") >= 0) | (np.strings.find(a, '"') >= 0) | (np.strings.find(a, "\n") >= 0)
-    if not needs.any():
+    cells = a.tolist()
+    joined = "".join(cells)  # one fast scan when (as usual) no cell needs quotes
+    if "," not in joined and '"' not in joined and "\n" not in joined:
         return a
-    quoted = np.strings.add(np.strings.add('"', np.strings.replace(a, '"', '""')), '"')
-    return np.where(needs, quoted, a)
+    return np.array(['"' + c.replace('"', '""') + '"' if ("," in c or '"' in c or "\n" in c) else c for c in cells],
+                    dtype=a.dtype)
+
+
+@dataclass
+class _Block:
+    """One block of rows on its way through ``BatchScorer.score_csv``."""
+
+    X: np.ndarray
+    ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    p: np.ndarray = field(default_factory=lambda: np.empty(0))
+    level_idx: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    want: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    contrib: np.ndarray | None = None
+    risk: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    will_churn: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    reasons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    body: bytes = b""
 
 
 class BatchScorer:
@@ -521,6 +586,7 @@ class BatchScorer:
         self.encoder = predictor.encoder
         self._explainer: PathExplainer | None = None
         self._band_edges = np.array([predictor.bands.medium, predictor.bands.high])
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def explainer(self) -> PathExplainer:
@@ -528,9 +594,130 @@ class BatchScorer:
             self._explainer = PathExplainer(self.booster)
         return self._explainer
 
-    def score_csv(self, data: bytes, options: BatchOptions | None = None, source: str = "input") -> ChunkResult:
-        df, malformed = parse_csv(data, self.schema, source)
-        return self.score_frame(df, options, malformed)
+    def score_csv(self, data: bytes, options: BatchOptions | None = None, source: str = "input",
+                  block_rows: int = BLOCK_ROWS) -> ChunkResult:
+        """Score a CSV chunk as a pipeline of row blocks, with the same result as ``score_frame(parse_csv(...))``.
+
+        The main thread parses and validates block k+1 and formats block k-1 while a worker thread
+        runs LightGBM (whose C call releases the GIL) on block k: scores, risk levels and the leaf
+        attributions of the rows that get reasons.
+        """
+        import pandas as pd
+
+        options = options or BatchOptions()
+        columns = header_columns(data)
+        check_columns(columns, self.schema, source)
+        id_column = self.schema.id_column or "row"
+        floor = {"all": 0, "medium": 1, "high": 2, "none": 3}[options.reasons]
+        blocks: list[_Block] = []
+        rows_in = 0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                reader = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, on_bad_lines="warn",
+                                     encoding="utf-8", chunksize=block_rows)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise DataValidationError(f"{source} is not a readable CSV: {e}") from e
+            pending: tuple[_Block, Any] | None = None
+            try:
+                while True:
+                    try:
+                        df = next(reader, None)
+                    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError is a ValueError
+                        raise DataValidationError(f"{source} is not a readable CSV: {e}") from e
+                    if df is None:
+                        break
+                    df.columns = [c.strip() for c in df.columns]
+                    block = self._prepare_block(df, rows_in)
+                    rows_in += len(df)
+                    future = self._pool().submit(self._score_block, block, floor, options)
+                    if pending is not None:
+                        self._finish_block(*pending, options)
+                        blocks.append(pending[0])
+                    pending = (block, future)
+                if pending is not None:
+                    self._finish_block(*pending, options)
+                    blocks.append(pending[0])
+                    pending = None
+            finally:
+                if pending is not None:  # an error above: let the worker finish before leaving
+                    pending[1].cancel() or pending[1].exception()
+        malformed: list[tuple[int, str]] = []
+        for w in caught:
+            for line in str(w.message).splitlines():
+                m = _SKIPPED.match(line.strip())
+                if m:
+                    malformed.append((int(m.group(1)), m.group(2)))
+        rejected = [r for b in blocks for r in b.rejected]
+        for line, problem in malformed:
+            rejected.append({"row": f"line {line}", "reason": f"unreadable line: {problem}", "values": {}})
+
+        def cat(name: str, dtype: Any) -> np.ndarray:
+            parts = [getattr(b, name) for b in blocks]
+            return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+        return ChunkResult(
+            model_version=self.predictor.version,
+            rows_in=rows_in + len(malformed),
+            ids=cat("ids", object),
+            probability=cat("p", np.float64),
+            will_churn=cat("will_churn", bool),
+            risk_level=cat("risk", object),
+            reasons=cat("reasons", object),
+            rejected_rows=rejected,
+            options=options,
+            id_column=id_column,
+            body=b"".join(b.body for b in blocks),
+        )
+
+    def _pool(self) -> "ThreadPoolExecutor":
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightgbm")
+        return self._executor
+
+    def _prepare_block(self, df: "pd.DataFrame", offset: int) -> "_Block":
+        """Validate and encode one block of rows (main thread); ``offset`` = rows before it in the chunk."""
+        X, bad, problems = validate_encode(df, self.encoder, self.schema.id_column)
+        good = ~bad
+        block = _Block(X=X[good] if bad.any() else X)
+        if self.schema.id_column:
+            block.ids = _strip(df[self.schema.id_column].to_numpy(dtype=object)[good])
+        else:
+            block.ids = np.flatnonzero(good) + 1 + offset
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raw = df.iloc[rows].to_dict(orient="records")
+            block.rejected = [{"row": offset + r + 1, "reason": "; ".join(problems.get(r, ["invalid row"])), "values": v}
+                              for r, v in zip(rows.tolist(), raw)]
+        return block
+
+    def _score_block(self, block: "_Block", floor: int, options: BatchOptions) -> None:
+        """Scores, risk levels and attributions of one block (worker thread: mostly C code without the GIL)."""
+        Xg = block.X
+        block.p = self.predictor.calibration.apply(self.booster.predict(Xg)) if len(Xg) else np.empty(0)
+        block.level_idx = np.searchsorted(self._band_edges, block.p, side="right")  # 0 low, 1 medium, 2 high
+        block.want = np.flatnonzero(block.level_idx >= floor) if len(Xg) else np.empty(0, dtype=np.int64)
+        if len(block.want):
+            Xw = Xg[block.want]
+            block.contrib = (self.explainer.contributions(Xw) if options.reason_method == "path"
+                             else self.booster.predict(Xw, pred_contrib=True))
+
+    def _finish_block(self, block: "_Block", future: Any, options: BatchOptions) -> None:
+        """Wait for the block's scores, then build its reasons and output lines (main thread)."""
+        future.result()
+        n = len(block.X)
+        block.risk = np.array(RISK_LEVELS, dtype=object)[block.level_idx]
+        block.will_churn = block.p >= self.predictor.threshold
+        block.reasons = np.full(n, "", dtype=object)
+        if len(block.want):
+            block.reasons[block.want] = reasons_json(block.contrib, block.X[block.want], self.encoder, options.top)
+        block.body = _score_lines(block.ids, block.p, block.will_churn, block.risk, block.reasons, self.predictor.version)
+        block.X = block.contrib = None  # type: ignore[assignment]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def score_frame(self, df: "pd.DataFrame", options: BatchOptions | None = None,
                     malformed: Sequence[tuple[int, str]] = ()) -> ChunkResult:
