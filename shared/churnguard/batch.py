@@ -199,7 +199,7 @@ def validate_encode(df: "pd.DataFrame", encoder: FeatureEncoder, id_column: str 
         for r, t in zip(rows.tolist(), texts_arr.tolist()):
             problems.setdefault(r, []).append(t)
 
-    if id_column:
+    if id_column and not _all_plain(df[id_column].to_numpy(dtype=object)):
         codes, uniques = pd.factorize(df[id_column].to_numpy(dtype=object))
         blank = np.array([str(u).strip() == "" for u in uniques], dtype=bool)
         if blank.any():
@@ -763,9 +763,30 @@ class BatchScorer:
         )
 
 
+_ASCII_SPACE = tuple(c for c in map(chr, range(128)) if c.isspace())
+
+
+def _all_plain(values: np.ndarray) -> bool:
+    """True when every value is a non-empty ASCII str without whitespace at either end.
+
+    A few substring scans of the cells joined by NUL, instead of a Python call per cell. False
+    may be a false alarm (non-ASCII text, a NUL inside a cell): callers then take their exact path.
+    """
+    try:
+        joined = "\x00" + "\x00".join(values.tolist()) + "\x00"
+    except TypeError:  # a missing cell (NaN) from a short line
+        return False
+    if len(values) == 0 or not joined.isascii() or "\x00\x00" in joined:
+        return False
+    present = [c for c in _ASCII_SPACE if c in joined]  # one memchr each; ids rarely hold any
+    return not any("\x00" + c in joined or c + "\x00" in joined for c in present)
+
+
 def _strip(a: np.ndarray) -> np.ndarray:
     import pandas as pd
 
+    if _all_plain(a):
+        return a
     codes, uniques = pd.factorize(a)
     if len(uniques) == 0:
         return a
