@@ -202,7 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(table(results))
+    update_readme(results)
     return 0
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(results: dict[str, Any], readme: Path = ROOT / "README.md") -> None:
+    """Rewrite the README's figures block, so the figures it shows are the last `make bench` run."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    m = results.get("machine") or {}
+    loads = [m.get("load_avg_at_start"), m.get("load_avg_at_end")]
+    note = (
+        f"Last `make bench`: {results.get('generated_at')}, {m.get('cpus')} cores, Python {m.get('python')}, "
+        f"1-minute load average {', then '.join(f'{l[0]:.1f}' for l in loads if l)} (start, end). "
+        "Absolute times are noisy on a shared machine; the ratios are measured in the same run."
+    )
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{note}\n\n{table(results)}\n{README_END}{tail}")
 
 
 if __name__ == "__main__":
