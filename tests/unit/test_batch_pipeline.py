@@ -67,7 +67,9 @@ def test_pipelined_output_is_byte_identical_to_the_one_pass_reference(scorer, op
     data = _dirty_csv(n, seed=21)
     ref = scorer.score_frame(*parse_csv(data, scorer.schema)[:1], options, parse_csv(data, scorer.schema)[1])
     assert ref.scores_csv() == _reference_scores_csv(ref)
-    for block_rows in (97, 1024, 65536):  # many blocks, a few, one
+    for block_rows, workers in ((97, 1), (97, 2), (1024, 1), (1024, 3), (65536, 2)):  # many blocks, a few, one
+        scorer.workers = workers
+        scorer.close()  # a pool of the new size on the next call
         got = scorer.score_csv(data, options, block_rows=block_rows)
         assert got.scores_csv() == ref.scores_csv() == _reference_scores_csv(got)
         assert got.errors_csv() == ref.errors_csv()
