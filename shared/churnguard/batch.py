@@ -523,7 +523,6 @@ def _score_lines(ids: np.ndarray, probability: np.ndarray, will_churn: np.ndarra
     if n == 0:
         return b""
     S = np.dtypes.StringDType()
-    ids_s = _csv_field(ids.astype(S))
     churn = np.asarray(will_churn, dtype=bool)
     level = (risk_level == "medium").astype(np.int64) + 2 * (risk_level == "high")
     known = (risk_level == "low") | (level > 0)
@@ -532,22 +531,23 @@ def _score_lines(ids: np.ndarray, probability: np.ndarray, will_churn: np.ndarra
     if known.all() and np.isfinite(k).all() and k.min() >= 0 and k.max() <= 10_000:
         code = k.astype(np.int64) * 6 + churn * 3 + level
         _, first, inv = np.unique(code, return_index=True, return_inverse=True)
-        idx: Any = inv
+        which = inv.tolist()
     else:  # not a probability, or an unknown level: format every row
-        first, idx = np.arange(n), slice(None)
+        first, which = np.arange(n), range(n)
     mid = np.strings.add(np.round(probability[first], 4).astype(S), np.where(churn[first], ",true,", ",false,").astype(S))
-    mid = np.strings.add(np.strings.add(mid, risk_level[first].astype(S)), ",")[idx]
-    line = np.strings.add(np.strings.add(ids_s, ","), mid)
-    reasons_s = reasons.astype(S)
-    has = np.flatnonzero(reasons_s != "")
+    mids = np.strings.add(np.strings.add(mid, np.asarray(risk_level[first]).astype(S)), ",").tolist()
+    cells = np.asarray(reasons, dtype=object)
+    texts = cells.tolist()
+    has = np.flatnonzero(cells != "")
     if len(has):
-        if len(has) == n:
-            reasons_s = _csv_field(reasons_s)
-        else:
-            reasons_s[has] = _csv_field(reasons_s[has])
-        line = np.strings.add(line, reasons_s)
-    version = "," + _csv_field(np.array([model_version], dtype=S))[0]
-    return ("\n".join(np.strings.add(line, version).tolist()) + "\n").encode()
+        for i, text in zip(has.tolist(), _csv_field(cells[has].astype(S)).tolist()):
+            texts[i] = text
+    version = "," + _csv_field(np.array([model_version], dtype=S))[0] + "\n"
+    try:
+        ids_l = _csv_field(np.asarray(ids, dtype=object)).tolist()
+    except TypeError:  # not all text (row numbers when the schema has no id column)
+        ids_l = _csv_field(np.asarray(ids).astype(S)).tolist()
+    return "".join([f"{i}," + mids[c] + r + version for i, c, r in zip(ids_l, which, texts)]).encode()
 
 
 def _csv_field(a: np.ndarray) -> np.ndarray:

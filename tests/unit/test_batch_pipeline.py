@@ -80,7 +80,24 @@ def test_pipelined_output_is_byte_identical_to_the_one_pass_reference(scorer, op
         assert list(got.score_items()) == list(ref.score_items())
 
 
-def test_pipeline_handles_a_header_only_chunk_and_no_id_column(scorer):
+def test_formatting_matches_the_reference_for_row_numbers_odd_ids_and_odd_values(scorer):
+    from churnguard.batch import ChunkResult
+
+    n = 50
+    rng = np.random.default_rng(3)
+    p = np.concatenate([[0.0, 1.0, 0.00005, 0.99995, 0.12345, 0.5], rng.random(n - 6)])
+    risk = np.array(["low", "medium", "high"], dtype=object)[rng.integers(0, 3, n)]
+    reasons = np.array(['[{"feature":"tenure","value":3}]', "", "[]"] * 16 + ["", ""], dtype=object)
+    for ids in (np.arange(1, n + 1), np.array([f"id,{i}" if i % 7 == 0 else f'q"{i}' if i % 5 == 0 else f"c{i}"
+                                                for i in range(n)], dtype=object)):
+        r = ChunkResult("v,1", n, ids, p, p >= 0.3, risk, reasons, id_column="row")
+        assert r.scores_csv() == _reference_scores_csv(r)
+    odd = ChunkResult("v1", 2, np.array(["a", "b"], dtype=object), np.array([np.nan, 2.5]), np.array([False, True]),
+                      np.array(["low", "extreme"], dtype=object), np.array(["", ""], dtype=object))
+    assert odd.scores_csv() == _reference_scores_csv(odd)
+
+
+def test_pipeline_handles_a_header_only_chunk(scorer):
     header = _dirty_csv(10, seed=1).split(b"\n", 1)[0] + b"\n"
     got = scorer.score_csv(header, BatchOptions())
     assert (got.rows_in, got.scored, got.rejected) == (0, 0, 0)
