@@ -4,11 +4,16 @@ One chunk of CSV (raw bytes) goes in; scored rows, rejected rows with the reason
 that reconcile (``rows_in == scored + rejected``) come out. Every step works on whole columns:
 categoricals are looked up per distinct value, numbers are parsed by pandas, the model scores
 the matrix in one call, and reasons are assembled as strings by numpy. Python loops run only
-over distinct values, over features, or over rejected rows.
+over distinct values, over features, or over rejected rows (and once over output lines, to join them).
+
+``score_csv`` runs as a pipeline of row blocks (``BLOCK_ROWS``): while the main thread parses and
+validates one block and formats another, single-threaded LightGBM workers (the C call releases
+the GIL) score the blocks in between; blocks finish in order, so the output is byte-identical to
+the one-pass ``score_frame(parse_csv(...))`` (tests/unit/test_batch_pipeline.py).
 
 Reasons in batch come from *path attributions* by default (each split on a customer's path
 credits its change in expected log-odds to the split feature, as in ``treeinterpreter``): they
-are a table lookup per leaf, computed for a whole chunk in one sparse product. Exact TreeSHAP
+are a table lookup per leaf, gathered tree by tree for the rows that get reasons. Exact TreeSHAP
 (what the online API returns) costs about 350 µs a row and can be chosen per job with
 ``reason_method="treeshap"``. Reasons are computed for rows at or above a risk level
 (``reasons="high"`` by default); the chunk summary says how many rows carry them.

@@ -102,3 +102,14 @@ def test_pipeline_handles_a_header_only_chunk(scorer):
     got = scorer.score_csv(header, BatchOptions())
     assert (got.rows_in, got.scored, got.rejected) == (0, 0, 0)
     assert got.scores_csv() == scorer.score_frame(*parse_csv(header, scorer.schema)).scores_csv()
+
+
+@pytest.mark.parametrize("tail", [b'x,"unterminated\n', b"\xff\xfe not utf-8\n"])
+def test_an_unreadable_chunk_fails_with_a_clear_error_even_after_blocks_were_scored(scorer, tail):
+    from churnguard.errors import DataValidationError
+
+    data = _dirty_csv(400, seed=2) + tail
+    scorer.workers = 2
+    with pytest.raises(DataValidationError, match="chunk-7 is not a readable CSV"):
+        scorer.score_csv(data, BatchOptions(), source="chunk-7", block_rows=50)
+    assert scorer.score_csv(_dirty_csv(100, seed=2), BatchOptions(), block_rows=30).rows_in == 100  # still usable
