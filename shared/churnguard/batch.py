@@ -208,8 +208,11 @@ def validate_encode(df: "pd.DataFrame", encoder: FeatureEncoder, id_column: str 
     if id_column and not _all_plain(df[id_column].to_numpy(dtype=object)):
         codes, uniques = pd.factorize(df[id_column].to_numpy(dtype=object))
         blank = np.array([str(u).strip() == "" for u in uniques], dtype=bool)
-        if blank.any():
-            note(np.flatnonzero(blank[codes]), f"{id_column}: missing customer id")
+        # factorize gives code -1 to a missing cell (a short line): that is a missing id too,
+        # and must not index blank[-1], the last distinct id's flag.
+        missing = (codes < 0) | (blank[codes] if blank.size else False)
+        if missing.any():
+            note(np.flatnonzero(missing), f"{id_column}: missing customer id")
 
     for j, feat in enumerate(encoder.schema.features):
         values = df[feat.name].to_numpy(dtype=object)

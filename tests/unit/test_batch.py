@@ -166,3 +166,24 @@ def test_options_are_checked():
         BatchOptions.from_dict({"reasons": "some"})
     with pytest.raises(DataValidationError, match="unknown batch options"):
         BatchOptions.from_dict({"colour": "red"})
+
+
+def test_a_missing_id_is_rejected_whatever_the_other_ids_are():
+    """factorize codes a missing cell as -1; it must not borrow the last distinct id's verdict."""
+    import pandas as pd
+
+    from churnguard.batch import validate_encode
+    from churnguard.features import FeatureEncoder
+    from churnguard.schema import Schema
+
+    schema = Schema.default()
+    df = synth_frame(6).drop(columns=["Churn"])
+    df = df.astype(object)
+    for last_id in ("PLAIN-1", " "):  # the last distinct id plain, then blank
+        frame = df.copy()
+        frame.loc[2, "customerID"] = pd.NA
+        frame.loc[5, "customerID"] = last_id
+        _, bad, problems = validate_encode(frame, FeatureEncoder(schema), "customerID")
+        assert bad[2] and "customerID: missing customer id" in problems[2]
+        assert bad[5] == (last_id.strip() == "")
+        assert not bad[[0, 1, 3, 4]].any()
