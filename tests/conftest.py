@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -101,6 +100,21 @@ def services(aws):
     from churnguard.settings import Settings
 
     return build_services(Settings.from_env())
+
+
+@pytest.fixture
+def champion(services, trained):
+    """The session's trained bundle stored, registered and promoted; returns its version."""
+    from churnguard.adapters.registry import ModelVersion
+
+    bundle = trained[0]
+    stored = services.store.put(bundle)
+    services.registry.register(
+        ModelVersion(version=bundle.version, status="candidate", location=stored["location"],
+                     manifest_sha256=stored["manifest_sha256"])
+    )
+    services.registry.promote(bundle.version)
+    return bundle.version
 
 
 def load_function(name: str):

@@ -136,13 +136,18 @@ def parse_csv(data: bytes, schema: Schema, source: str = "input") -> tuple["pd.D
             raise DataValidationError(f"{source} is not a readable CSV: {e}") from e
     # All columns are read (``usecols`` would hide lines with too many fields); the header may be padded.
     df.columns = [c.strip() for c in df.columns]
-    malformed: list[tuple[int, str]] = []
+    return df, _malformed_lines(caught)
+
+
+def _malformed_lines(caught: list[Any]) -> list[tuple[int, str]]:
+    """(line number, pandas' complaint) for each line pandas skipped as malformed."""
+    out: list[tuple[int, str]] = []
     for w in caught:
         for line in str(w.message).splitlines():
             m = _SKIPPED.match(line.strip())
             if m:
-                malformed.append((int(m.group(1)), m.group(2)))
-    return df, malformed
+                out.append((int(m.group(1)), m.group(2)))
+    return out
 
 
 def slice_lines(buf: bytes, buf_start: int, start: int, end: int, at_eof: bool) -> bytes:
@@ -656,12 +661,7 @@ class BatchScorer:
             finally:
                 for _, future in pending:  # an error above: let the workers finish before leaving
                     future.cancel() or future.exception()
-        malformed: list[tuple[int, str]] = []
-        for w in caught:
-            for line in str(w.message).splitlines():
-                m = _SKIPPED.match(line.strip())
-                if m:
-                    malformed.append((int(m.group(1)), m.group(2)))
+        malformed = _malformed_lines(caught)
         rejected = [r for b in blocks for r in b.rejected]
         for line, problem in malformed:
             rejected.append({"row": f"line {line}", "reason": f"unreadable line: {problem}", "values": {}})

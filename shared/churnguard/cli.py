@@ -186,12 +186,7 @@ def cmd_rollback(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from .bootstrap import build_provider
 
-    if a.json:
-        payload = json.loads(a.json)
-    elif a.file:
-        payload = json.loads(Path(a.file).read_text())
-    else:
-        payload = json.load(sys.stdin)
+    payload = _payload(a)
     records = payload if isinstance(payload, list) else [payload]
     provider = build_provider(_services())
     predictor = provider.version(a.version) if a.version else provider.champion()
@@ -199,13 +194,20 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _payload(a: argparse.Namespace) -> Any:
+    """The JSON given by --json, --file or standard input."""
+    try:
+        if a.json:
+            return json.loads(a.json)
+        if a.file:
+            return json.loads(Path(a.file).read_text())
+        return json.load(sys.stdin)
+    except (OSError, ValueError) as e:
+        raise DataValidationError(f"the customer JSON cannot be read: {e}") from e
+
+
 def _one_record(a: argparse.Namespace) -> dict[str, Any]:
-    if a.json:
-        payload = json.loads(a.json)
-    elif a.file:
-        payload = json.loads(Path(a.file).read_text())
-    else:
-        payload = json.load(sys.stdin)
+    payload = _payload(a)
     if not isinstance(payload, dict):
         raise DataValidationError("give one customer as a JSON object")
     return payload

@@ -5,22 +5,9 @@ import csv
 import io
 import json
 
-import pytest
 
-from churnguard.adapters.registry import ModelVersion
 from churnguard.cli import main
 from tests.conftest import synth_frame
-
-
-@pytest.fixture
-def champion(services, trained):
-    bundle = trained[0]
-    stored = services.store.put(bundle)
-    services.registry.register(
-        ModelVersion(version=bundle.version, status="candidate", location=stored["location"], manifest_sha256=stored["manifest_sha256"])
-    )
-    services.registry.promote(bundle.version)
-    return bundle.version
 
 
 def test_local_mode_scores_a_file_in_chunks(aws, champion, tmp_path, capsys):

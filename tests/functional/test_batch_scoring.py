@@ -6,27 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import boto3
 import pytest
 
-from churnguard.adapters.registry import ModelVersion
 from churnguard.errors import DataValidationError, StorageError
 from tests.conftest import ROOT, load_function, synth_csv_bytes, synth_frame
 
 ASL = ROOT / "infra" / "statemachines" / "batch_scoring.asl.json"
-
-
-@pytest.fixture
-def champion(services, trained):
-    bundle = trained[0]
-    stored = services.store.put(bundle)
-    services.registry.register(
-        ModelVersion(version=bundle.version, status="candidate", location=stored["location"], manifest_sha256=stored["manifest_sha256"])
-    )
-    services.registry.promote(bundle.version)
-    return bundle.version
 
 
 @pytest.fixture
