@@ -69,12 +69,9 @@ class DriftThresholds:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DriftThresholds":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown drift thresholds: {sorted(unknown)} (known: {sorted(known)})")
-        kinds = {k: type(getattr(cls(), k)) for k in known}
-        return cls(**{k: kinds[k](v) for k, v in data.items() if v is not None})
+        from .settings import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, data, "drift thresholds")
 
 
 # ----- statistics --------------------------------------------------------------------------------

@@ -55,12 +55,9 @@ class GateConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "GateConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown gate settings: {sorted(unknown)} (known: {sorted(known)})")
-        kinds = {k: type(getattr(cls(), k)) for k in known}
-        return cls(**{k: kinds[k](v) for k, v in data.items() if v is not None})
+        from .settings import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, data, "gate settings")
 
     def margin(self, metric: str) -> float:
         return float(getattr(self, f"{metric}_margin"))

@@ -9,9 +9,11 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping, TypeVar
 
 from .errors import ChurnGuardError
+
+T = TypeVar("T")
 
 ENV_MODEL_BUCKET = "MODEL_BUCKET"
 ENV_REGISTRY_TABLE = "REGISTRY_TABLE"
@@ -97,6 +99,22 @@ class Settings:
         if not self.outcomes_table:
             raise ConfigurationError(f"set {ENV_OUTCOMES_TABLE} (the table of observed outcomes)")
         return self.outcomes_table
+
+
+def dataclass_from_mapping(cls: type[T], data: Mapping[str, Any], what: str) -> T:
+    """Build a settings dataclass from a mapping, naming unknown keys and coercing each value to
+    its field's default type (so "0.05" from an environment variable or YAML works).
+
+    >>> from churnguard.drift import DriftThresholds
+    >>> dataclass_from_mapping(DriftThresholds, {"psi": "0.2"}, "drift thresholds").psi
+    0.2
+    """
+    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown {what}: {sorted(unknown)} (known: {sorted(known)})")
+    kinds = {k: type(getattr(cls(), k)) for k in known}
+    return cls(**{k: kinds[k](v) for k, v in data.items() if v is not None})
 
 
 @lru_cache(maxsize=1)
