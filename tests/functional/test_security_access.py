@@ -163,3 +163,19 @@ def test_the_integrity_alarm_watches_the_metric_the_provider_emits(template):
     assert alarm["Threshold"] == 1 and alarm["AlarmActions"]
     source = (ROOT / "functions" / "predict" / "app.py").read_text()
     assert '"ArtifactIntegrityFailure"' in source
+
+
+def test_no_function_holds_the_whole_model_bucket(template):
+    """Every function reaches the model bucket through prefix-scoped statements (models/, data/,
+    predictions/, reports/...), never through a bucket-wide SAM policy template."""
+    wide = {"S3ReadPolicy", "S3WritePolicy", "S3CrudPolicy", "S3FullAccessPolicy"}
+    offenders = []
+    for name, res in template["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for policy in res["Properties"].get("Policies", []):
+            if isinstance(policy, dict):
+                for kind, args in policy.items():
+                    if kind in wide and args.get("BucketName") == {"Ref": "ModelBucket"}:
+                        offenders.append(f"{name}: {kind}")
+    assert offenders == []
