@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.workflows import put_customers
+from tests.e2e.workflows import explain, output, put_customers, wait_execution
 
 
 def _shifted_log(stack, registry, model_store, n: int = 1500, seed: int = 51) -> str:
@@ -61,13 +61,14 @@ def drift_rule_every_minute(stack):
     schedule(rule["ScheduleExpression"], rule["State"])
 
 
-def test_the_scheduled_drift_check_starts_retraining_on_a_shifted_log(stack, registry, model_store,
+def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(stack, registry, model_store,
                                                                       drift_rule_every_minute):
     stack.require("RetrainStateMachineArn")
     # What a drift-started run trains and is judged on (the template's TRAINING_DATA_URI / HOLDOUT_DATA_URI).
     put_customers(stack, "ModelBucketName", "data/train.csv", 2000, seed=52)
     put_customers(stack, "ModelBucketName", "data/holdout.csv", 1000, seed=53)
     _shifted_log(stack, registry, model_store)
+    before = registry.alias()["version"]
     sfn = stack.client("stepfunctions")
     arn = stack.outputs["RetrainStateMachineArn"]
     already = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
@@ -88,5 +89,15 @@ def test_the_scheduled_drift_check_starts_retraining_on_a_shifted_log(stack, reg
     report = json.loads(stack.client("s3").get_object(Bucket=stack.outputs["ModelBucketName"], Key=report_key)["Body"].read())
     assert report["decision"] == "retrain"
     assert "tenure" in json.dumps(report.get("drifted_features", report))
-    if execution["status"] == "RUNNING":  # the run itself is the retraining test's subject
-        sfn.stop_execution(executionArn=execution["executionArn"], cause="e2e: drift start checked")
+
+    # The run the drift check started goes all the way: trains, evaluates, promotes or rejects.
+    finished = wait_execution(sfn, execution["executionArn"])
+    assert finished["status"] == "SUCCEEDED", explain(sfn, execution["executionArn"])
+    result = output(finished)
+    entry = registry.get(result["candidate"]["version"])
+    assert entry.lineage.get("execution", {}).get("id") == execution["executionArn"]
+    if result["evaluation"]["passed"]:
+        assert registry.alias()["version"] == entry.version and entry.status == "production"
+    else:
+        assert registry.alias()["version"] == before, "a rejected candidate never becomes champion"
+        assert entry.status == "rejected" and entry.reason
