@@ -30,6 +30,7 @@ from .errors import ArtifactIntegrityError
 _DTYPE_FLOAT64 = 1
 _PREDICT_NORMAL = 0
 _PREDICT_RAW_SCORE = 1
+_PREDICT_LEAF_INDEX = 2
 _PREDICT_CONTRIB = 3
 _ALL_ITERATIONS = -1  # what Booster.predict uses for a model loaded from text (best_iteration == -1)
 
@@ -160,6 +161,36 @@ class NativeBooster:
             ),
         )
         return out.reshape(X.shape[0], width) if pred_contrib else out
+
+    def predict_leaves(self, X: np.ndarray, start_iteration: int = 0, num_iteration: int = -1) -> np.ndarray:
+        """The leaf each row reaches in each tree: an (n, trees) int array, like ``pred_leaf=True``.
+
+        ``start_iteration``/``num_iteration`` pick a run of trees (-1: to the last one).
+        """
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self._n:
+            raise ValueError(f"expected a 2-D array with {self._n} columns, got shape {X.shape}")
+        n_trees = (self.num_iterations - start_iteration) if num_iteration < 0 else num_iteration
+        out = np.empty(X.shape[0] * n_trees, dtype=np.float64)
+        if X.shape[0]:
+            out_len = ctypes.c_int64(0)
+            _check(
+                self._lib,
+                self._lib.LGBM_BoosterPredictForMat(
+                    self._handle, ctypes.c_void_p(X.ctypes.data), _DTYPE_FLOAT64, X.shape[0], self._n, 1,
+                    _PREDICT_LEAF_INDEX, start_iteration, num_iteration, self._params, ctypes.byref(out_len),
+                    out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                ),
+            )
+        return out.reshape(X.shape[0], n_trees).astype(np.int64)
+
+    def leaf_values(self, tree: int, num_leaves: int) -> np.ndarray:
+        """The output values of one tree's leaves, as LightGBM holds them (not re-parsed from text)."""
+        out, value = np.empty(num_leaves, dtype=np.float64), ctypes.c_double()
+        for leaf in range(num_leaves):
+            _check(self._lib, self._lib.LGBM_BoosterGetLeafValue(self._handle, tree, leaf, ctypes.byref(value)))
+            out[leaf] = value.value
+        return out
 
     # ----- one row (online API) -------------------------------------------------------
     @property
