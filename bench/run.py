@@ -88,11 +88,18 @@ def batch_results() -> dict[str, Any]:
     b = json.loads(path.read_text())
     runs = {r["reasons"]: r for r in b.get("runs", [])}
     default = runs.get("high") or next(iter(runs.values()), {})
+    cost = default.get("cost_per_million_rows_usd") or {}
+    run_cost = sum(cost.get(k, 0.0) for k in ("lambda_compute", "lambda_requests", "step_functions"))
     return {
         "rows_per_s": default.get("rows_per_s"),
         "rows_per_s_by_reasons": {k: r["rows_per_s"] for k, r in runs.items()},
         "rows": b.get("rows"),
+        "cpu_s_per_million_rows": round(default["cpu_s"] * 1_000_000 / b["rows"], 2) if default.get("cpu_s") else None,
+        "usd_per_million_rows": round(run_cost, 5) if cost else None,
+        "usd_per_million_rows_with_score_table": round(run_cost + cost.get("score_table_writes", 0.0), 4) if cost else None,
+        "scoring_engine": b.get("scoring_engine"),
         "lightgbm_alone_rows_per_s": b.get("lightgbm_alone_rows_per_s"),
+        "leaf_tables_alone_one_thread_rows_per_s": b.get("leaf_tables_alone_one_thread_rows_per_s"),
         "measured_on": b.get("date"),
         "source": "make bench-batch (bench/batch_bench.py --rows 1000000 -> bench/batch_results.json): S3 (moto server) read, "
                   "validate, score, reasons for high risk (the default), write",
@@ -145,6 +152,10 @@ def table(results: dict[str, Any]) -> str:
         ("cold start, packaged predict (s)", results.get("cold_start_s"), "<= 1.0"),
         ("floor p50, sum of parts timed alone (reference)", f"{o.get('floor_sum_of_parts_p50_us')} µs", ""),
         ("batch rows/s (1M rows, S3 emulation end to end, reasons for high risk)", (results.get("batch") or {}).get("rows_per_s"), ">= 100,000"),
+        ("batch: LightGBM alone, 2 threads / leaf tables alone, 1 thread (rows/s, same rows)",
+         "{} / {}".format(*[(results.get("batch") or {}).get(k) for k in ("lightgbm_alone_rows_per_s", "leaf_tables_alone_one_thread_rows_per_s")]), ""),
+        ("batch USD per million rows at 2048 MB (Lambda + Step Functions / plus score-table writes)",
+         "{} / {}".format(*[(results.get("batch") or {}).get(k) for k in ("usd_per_million_rows", "usd_per_million_rows_with_score_table")]), ""),
         ("load: wrk req/s against churn serve (1 uvicorn worker)", (results.get("load") or {}).get("requests_per_s"), ""),
         ("load: p99 (ms)", (results.get("load") or {}).get("p99_ms"), ""),
         ("load: requests / seconds / errors", "{} / {} / {}".format(*[(results.get("load") or {}).get(k) for k in ("requests", "seconds", "error_count")]), "60 s, 0 errors"),
