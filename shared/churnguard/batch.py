@@ -452,6 +452,7 @@ class ChunkResult:
     options: BatchOptions = field(default_factory=BatchOptions)
     id_column: str = "customerID"
     body: bytes | None = None  # the scores CSV without its header, when already formatted
+    engine: str = "lightgbm"  # what computed the scores: "leaf-tables" or "lightgbm" (BatchScorer.engine)
 
     @property
     def scored(self) -> int:
@@ -474,6 +475,7 @@ class ChunkResult:
             "reasons_computed": self.reasons_computed,
             "risk_levels": {str(k): int(v) for k, v in zip(levels.tolist(), n.tolist())},
             "model_version": self.model_version,
+            "engine": self.engine,
         }
 
     def scores_csv(self) -> bytes:
@@ -699,6 +701,7 @@ class BatchScorer:
             options=options,
             id_column=id_column,
             body=b"".join(b.body for b in blocks),
+            engine=self.engine,  # after the spot checks: "lightgbm" if one failed
         )
 
     def _pool(self) -> "ThreadPoolExecutor":
@@ -791,6 +794,7 @@ class BatchScorer:
             rejected_rows=rejected,
             options=options,
             id_column=id_column,
+            engine=self.engine,
         )
 
 
@@ -837,7 +841,7 @@ def summarize(chunks: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Add up chunk counts; raise if they do not reconcile (a lost row is a bug, not a statistic)."""
     total = {"chunks": len(chunks), "rows_in": 0, "scored": 0, "rejected": 0, "reasons_computed": 0}
     levels: dict[str, int] = {}
-    versions = set()
+    versions, engines = set(), set()
     for c in chunks:
         for k in ("rows_in", "scored", "rejected", "reasons_computed"):
             total[k] += int(c.get(k, 0))
@@ -845,10 +849,13 @@ def summarize(chunks: Sequence[dict[str, Any]]) -> dict[str, Any]:
             levels[k] = levels.get(k, 0) + int(v)
         if c.get("model_version"):
             versions.add(c["model_version"])
+        if c.get("engine"):
+            engines.add(c["engine"])
     if total["rows_in"] != total["scored"] + total["rejected"]:
         raise DataValidationError(
             f"counts do not reconcile: {total['rows_in']} rows in, {total['scored']} scored, {total['rejected']} rejected"
         )
     total["risk_levels"] = levels
     total["model_versions"] = sorted(versions)
+    total["engines"] = sorted(engines)  # "lightgbm" beside "leaf-tables": a spot check failed (see the logs)
     return total

@@ -134,6 +134,7 @@ def finish_job(job_id: str, plan: dict[str, Any], chunk_counts: list[dict[str, A
             "rows": total["reasons_computed"],
         },
         **{k: total[k] for k in ("chunks", "rows_in", "scored", "rejected", "risk_levels")},
+        "scoring_engines": total["engines"],
         "started_at": plan.get("started_at"),
         "finished_at": _now(),
         "duration_seconds": round(time.time() - started, 3),

@@ -62,6 +62,7 @@ def test_multi_object_job_scores_every_row_exactly_once(aws, fn, lambda_context)
     })
     assert summary["status"] == "SUCCEEDED" and summary["chunks"] > 2  # a.csv spans several byte ranges
     assert (summary["rows_in"], summary["scored"], summary["rejected"]) == (1200, 1199, 1)
+    assert summary["scoring_engines"] == ["leaf-tables"]  # the exact tables scored every chunk
     scored = _csv_rows(_objects(aws, "out/job-1/scores/").values())
     ids = [r["customerID"] for r in scored]
     assert len(ids) == 1199 and set(ids) == (set(a.customerID) | set(b.customerID)) - {b.loc[5, "customerID"]}

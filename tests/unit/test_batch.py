@@ -155,8 +155,10 @@ def test_plan_chunks_splits_objects_into_ranges():
 
 
 def test_summary_reconciles_or_refuses():
-    ok = summarize([{"rows_in": 5, "scored": 4, "rejected": 1, "risk_levels": {"low": 4}, "model_version": "v1"}] * 2)
+    chunk = {"rows_in": 5, "scored": 4, "rejected": 1, "risk_levels": {"low": 4}, "model_version": "v1", "engine": "leaf-tables"}
+    ok = summarize([chunk, dict(chunk, engine="lightgbm")])
     assert (ok["rows_in"], ok["scored"], ok["rejected"], ok["risk_levels"]) == (10, 8, 2, {"low": 8})
+    assert ok["engines"] == ["leaf-tables", "lightgbm"]
     with pytest.raises(DataValidationError, match="do not reconcile"):
         summarize([{"rows_in": 5, "scored": 3, "rejected": 1}])
 
