@@ -43,6 +43,7 @@ def test_a_multi_object_job_scores_every_row_once_and_the_counts_reconcile(stack
     assert (summary["rows_in"], summary["scored"], summary["rejected"]) == (1200, 1199, 1)
     assert sum(summary["risk_levels"].values()) == summary["scored"]
     assert summary["model_version"] == registry.alias()["version"]
+    assert summary["scoring_engines"] == ["leaf-tables"]  # the exact tables, inside the packaged function
     scored = _rows(_objects(stack, bucket, "e2e-out/job/scores/").values())
     ids = [r["customerID"] for r in scored]
     assert len(ids) == len(set(ids)) == 1199, "every good row scored exactly once"

@@ -26,13 +26,23 @@ def _put(aws, key: str, body: bytes) -> str:
     return f"s3://{aws['BATCH_BUCKET']}/{key}"
 
 
+def _chunk_result_selector():
+    """The ASL's ResultSelector for a scored chunk, as a function of the Lambda's answer."""
+    selector = json.loads(ASL.read_text().replace("${BatchMaxConcurrency}", "1"))
+    selector = selector["States"]["ScoreChunks"]["ItemProcessor"]["States"]["ScoreChunk"]["ResultSelector"]
+    fields = {k.removesuffix(".$"): v.removeprefix("$.Payload.") for k, v in selector.items()}
+    return lambda payload: {k: payload[v] for k, v in fields.items()}  # a missing field fails, as in Step Functions
+
+
 def _run(fn, ctx, job_id: str, job: dict) -> dict:
-    """What BatchScoring does: Plan, a Map over the manifest, Finish."""
+    """What BatchScoring does: Plan, a Map over the manifest (each result cut down by the ASL's
+    ResultSelector), Finish."""
     plan = fn.handler({"action": "plan", "job_id": job_id, "job": job}, ctx)
     body = boto3.client("s3").get_object(Bucket=plan["manifest"]["bucket"], Key=plan["manifest"]["key"])["Body"].read()
+    select = _chunk_result_selector()
     results = [
-        fn.handler({"action": "score_chunk", "job_id": job_id, "chunk": chunk, "output": plan["output"],
-                    "model_version": plan["model_version"], "options": plan["options"]}, ctx)
+        select(fn.handler({"action": "score_chunk", "job_id": job_id, "chunk": chunk, "output": plan["output"],
+                           "model_version": plan["model_version"], "options": plan["options"]}, ctx))
         for chunk in json.loads(body)
     ]
     return fn.handler({"action": "finish", "job_id": job_id, "plan": plan, "chunks": results}, ctx)
