@@ -1,6 +1,7 @@
 """Cold start of the PACKAGED predict function, as Lambda would run it without SnapStart.
 
-A fresh CPython 3.12 process gets only what the function ships (build/lambda/functions/PredictFunction,
+A fresh CPython 3.12 process, which may not write bytecode (Lambda's code folders are read-only), gets
+only what the function ships (build/lambda/functions/PredictFunction,
 then its layers' python/ folders, then boto3 as the Lambda runtime provides it), imports the handler,
 loads the champion from the S3/DynamoDB emulator (moto server on 127.0.0.1), verifies its checksums and
 answers the first API Gateway event. The clock runs from before the process is spawned until the
@@ -87,6 +88,9 @@ def measure(bundle: Any, runs: int = 5, out: Path = packaging.OUT) -> dict[str, 
         env = {
             "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
             "PYENV_VERSION": "3.12.1", "PYTHONNOUSERSITE": "1",
+            # /var/task and /opt are read-only on Lambda: no run may leave bytecode for the next one, so each
+            # run pays what a real cold start pays (the packages ship CPython 3.12 bytecode; see their Makefiles).
+            "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": packaging.lambda_path(fn_dir, [out / "layers" / lid for lid in layers], out),
             "AWS_ENDPOINT_URL": endpoint, "POWERTOOLS_SERVICE_NAME": "churnguard",
             "POWERTOOLS_METRICS_NAMESPACE": "ChurnGuard", "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction",
