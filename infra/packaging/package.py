@@ -17,6 +17,7 @@ over the limit, fails the build.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -98,18 +99,19 @@ def build_unit(src: Path, method: str, logical_id: str, out: Path, layer: bool) 
     py312 = python312()
     if py312 is None:
         raise SystemExit("packaging needs a CPython 3.12 (the Lambda runtime) to compile bytecode: put python3.12 on PATH or set PYTHON312")
+    env312 = {**os.environ, **PY312_ENV}
     if method == "makefile":
         # Like SAM: make in the source folder, writing to ARTIFACTS_DIR; the Python that runs us runs pip,
         # and the Makefile compiles bytecode with python3.12 (on PATH under sam build).
         subprocess.run(["make", "-s", "-C", str(src), f"build-{logical_id}", f"ARTIFACTS_DIR={out}", f"PYTHON={sys.executable}",
-                        f"PYTHON312={py312}"], check=True, env={**os.environ, "PYENV_VERSION": "3.12.1"})
+                        f"PYTHON312={py312}"], check=True, env=env312)
         return
     dest = out / "python" if layer else out
     shutil.copytree(src, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "tests"))
     if _requirements(src):
         # SAM's python3.12 builder runs pip under python3.12, which writes (timestamp-checked) 3.12 bytecode.
         _pip(dest, src / "requirements.txt")
-        subprocess.run([py312, "-m", "compileall", "-qq", "-j", "0", str(dest)], env={**os.environ, "PYENV_VERSION": "3.12.1"})
+        _compile(dest)
 
 
 def bytecode(folder: Path) -> dict[str, int]:
@@ -206,14 +208,18 @@ print("ok", p.booster.num_feature())
 """
 
 
+PY312_ENV = {"PYENV_VERSION": "3.12.1"}  # selects pyenv's 3.12 when python3.12 is its shim
+
+
+@functools.cache
 def python312() -> str | None:
-    """A CPython 3.12 to run built packages with (pyenv provides one on the dev machines)."""
+    """A CPython 3.12 to run built packages with (pyenv provides one on the dev machines); looked up once."""
     for candidate in (os.environ.get("PYTHON312"), shutil.which("python3.12"),
                       str(Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python3.12")):
         if candidate and Path(candidate).exists():
             try:
                 subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"], check=True,
-                               capture_output=True, env={**os.environ, "PYENV_VERSION": "3.12.1"})
+                               capture_output=True, env={**os.environ, **PY312_ENV})
                 return candidate
             except (OSError, subprocess.CalledProcessError):
                 continue
@@ -230,11 +236,14 @@ def runtime_dir(out: Path = OUT) -> Path:
         d.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "install", *PIP_TARGET, "--no-compile", "--target", str(d), *RUNTIME_PROVIDED],
                        check=True)
-        py312 = python312()
-        if py312:  # the runtime's own boto3 comes with 3.12 bytecode
-            subprocess.run([py312, "-m", "compileall", "-qq", "-j", "0", "--invalidation-mode", "unchecked-hash", str(d)],
-                           env={**os.environ, "PYENV_VERSION": "3.12.1"})
+        if python312():  # the runtime's own boto3 comes with 3.12 bytecode
+            _compile(d, "--invalidation-mode", "unchecked-hash")
     return d
+
+
+def _compile(folder: Path, *options: str) -> None:
+    """CPython 3.12 bytecode for every module under ``folder`` (as pip under python3.12 writes it)."""
+    subprocess.run([python312(), "-m", "compileall", "-qq", "-j", "0", *options, str(folder)], env={**os.environ, **PY312_ENV})
 
 
 def lambda_path(function_dir: Path, layer_dirs: list[Path], out: Path = OUT) -> str:
@@ -247,7 +256,7 @@ def smoke_train(out: Path, layers: list[str]) -> str:
     py = python312()
     if py is None:
         return "skipped: no python3.12 found"
-    env = {"PATH": os.environ.get("PATH", ""), "PYENV_VERSION": "3.12.1", "PYTHONNOUSERSITE": "1",
+    env = {"PATH": os.environ.get("PATH", ""), **PY312_ENV, "PYTHONNOUSERSITE": "1",
            "PYTHONDONTWRITEBYTECODE": "1",  # leave the package as built (and as measured)
            "PYTHONPATH": lambda_path(out / "functions" / "TrainFunction", [out / "layers" / lid for lid in layers], out),
            "MODEL_BUCKET": "smoke", "REGISTRY_TABLE": "smoke", "AWS_DEFAULT_REGION": "us-east-1"}

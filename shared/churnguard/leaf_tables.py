@@ -31,6 +31,7 @@ continuous features). (Linear trees never get here: ``NativeBooster`` cannot loa
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -60,6 +61,12 @@ class _Feature:
     thresholds: np.ndarray | None  # numeric: sorted cut points; None for a categorical feature
     n_codes: int = 0  # categorical: codes 0..n_codes-1 have a cell each
 
+    @functools.cached_property
+    def _code_cells(self) -> np.ndarray:
+        """Categorical: cell of truncated value + 1 (-1 -> negative, k -> beyond the bitsets, k+1 -> NaN)."""
+        k = self.n_codes
+        return np.array([k, *range(k), k + 1, k + 2], dtype=np.intp)
+
     @property
     def n_cells(self) -> int:
         if self.thresholds is None:
@@ -78,8 +85,7 @@ class _Feature:
             k = self.n_codes
             t = np.trunc(x)  # LightGBM casts a categorical value to int
             t = np.where(np.isnan(t), k + 1.0, np.clip(t, -1.0, float(k)))
-            lut = np.array([k, *range(k), k + 1, k + 2], dtype=np.intp)  # -1 -> negative, k -> beyond, k+1 -> NaN
-            return lut[(t + 1.0).astype(np.intp)]
+            return self._code_cells[(t + 1.0).astype(np.intp)]
         c = np.searchsorted(self.thresholds, x, side="left")  # cell i holds (t[i-1], t[i]]
         c[np.isnan(x)] = len(self.thresholds) + 1
         return c
@@ -106,7 +112,6 @@ class LeafTables:
         self.leaf_of = leaves  # per tree: leaf index per group cell
         self.sigmoid = sigmoid
         self.n_trees = len(values)
-        self.n_cells = sum(len(v) for v in values)
         self._plans: dict[int, tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]] = {}
 
     @classmethod
