@@ -8,6 +8,7 @@ the same run, because absolute times on a shared machine are noisy. Prints JSON 
 
     .venv/bin/python bench/batch_bench.py --rows 1000000 --out bench/batch_results.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     scorer = BatchScorer(predictor, bundle.model_text, num_threads=int(os.environ.get("BATCH_THREADS", "0")))
     results: dict = {
         "date": date.today().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_1m_at_start": os.getloadavg()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_1m_at_start": os.getloadavg()[0],
+        },
         "rows": a.rows,
         "input_mb": round(len(data) / 1e6, 1),
         "chunk_mb": a.chunk_mb,
@@ -104,14 +109,30 @@ def main(argv: list[str] | None = None) -> int:
         version = bundle.version
         for level in [x for x in a.reasons.split(",") if x]:
             plan = batch_jobs.plan_job(
-                f"bench-{level}", f"s3://{bucket}/in/customers.csv", f"s3://{bucket}/out/{level}", io_, None,
-                lambda v: (version, scorer.schema), options={"reasons": level}, chunk_bytes=a.chunk_mb << 20,
+                f"bench-{level}",
+                f"s3://{bucket}/in/customers.csv",
+                f"s3://{bucket}/out/{level}",
+                io_,
+                None,
+                lambda v: (version, scorer.schema),
+                options={"reasons": level},
+                chunk_bytes=a.chunk_mb << 20,
             )
             chunks = json.loads(s3.get_object(Bucket=bucket, Key=plan["manifest"]["key"])["Body"].read())
             wall0, cpu0 = time.perf_counter(), time.process_time()
             counts = [
-                batch_jobs.score_chunk({"job_id": plan["job_id"], "chunk": c, "output": plan["output"],
-                                        "model_version": version, "options": plan["options"]}, io_, lambda v: scorer, None)
+                batch_jobs.score_chunk(
+                    {
+                        "job_id": plan["job_id"],
+                        "chunk": c,
+                        "output": plan["output"],
+                        "model_version": version,
+                        "options": plan["options"],
+                    },
+                    io_,
+                    lambda v: scorer,
+                    None,
+                )
                 for c in chunks
             ]
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -123,21 +144,23 @@ def main(argv: list[str] | None = None) -> int:
             per_million_s = wall * 1_000_000 / a.rows
             lambda_cost = per_million_s * (a.memory_mb / 1024) * LAMBDA_GB_SECOND
             chunks_per_million = len(chunks) * 1_000_000 / a.rows
-            results["runs"].append({
-                "reasons": level,
-                "reasons_computed": total["reasons_computed"],
-                "chunks": len(chunks),
-                "wall_s": round(wall, 2),
-                "cpu_s": round(cpu, 2),
-                "rows_per_s": round(a.rows / wall),
-                "rows_per_cpu_s": round(a.rows / cpu),
-                "cost_per_million_rows_usd": {
-                    "lambda_compute": round(lambda_cost, 5),
-                    "lambda_requests": round(chunks_per_million * LAMBDA_PER_REQUEST, 7),
-                    "step_functions": round(chunks_per_million * 4 * SFN_PER_TRANSITION, 6),
-                    "score_table_writes": round(1_000_000 * DDB_PER_WRITE, 4),
-                },
-            })
+            results["runs"].append(
+                {
+                    "reasons": level,
+                    "reasons_computed": total["reasons_computed"],
+                    "chunks": len(chunks),
+                    "wall_s": round(wall, 2),
+                    "cpu_s": round(cpu, 2),
+                    "rows_per_s": round(a.rows / wall),
+                    "rows_per_cpu_s": round(a.rows / cpu),
+                    "cost_per_million_rows_usd": {
+                        "lambda_compute": round(lambda_cost, 5),
+                        "lambda_requests": round(chunks_per_million * LAMBDA_PER_REQUEST, 7),
+                        "step_functions": round(chunks_per_million * 4 * SFN_PER_TRANSITION, 6),
+                        "score_table_writes": round(1_000_000 * DDB_PER_WRITE, 4),
+                    },
+                }
+            )
             print(json.dumps(results["runs"][-1]), file=sys.stderr)
 
         # LightGBM alone on the same rows, in the same run: the floor the end-to-end figure compares with.
@@ -161,12 +184,20 @@ def main(argv: list[str] | None = None) -> int:
         store = DynamoScoreStore(emu.env["SCORES_TABLE"], ddb, hash_key=b"bench")
         sample = scorer.score_csv(b"".join(data.splitlines(keepends=True)[: a.store_sample + 1]), BatchOptions())
         t = time.perf_counter()
-        n = store.put_many(sample.score_items(), job_id="bench", scored_at="2026-11-21T00:00:00Z", model_version=version)
+        n = store.put_many(
+            sample.score_items(), job_id="bench", scored_at="2026-11-21T00:00:00Z", model_version=version
+        )
         results["score_store_rows_per_s_moto"] = round(n / (time.perf_counter() - t))
 
-    results["prices"] = {"read_on": PRICES_READ_ON, "region": "us-east-1", "lambda_gb_s": LAMBDA_GB_SECOND,
-                         "lambda_per_request": LAMBDA_PER_REQUEST, "sfn_per_transition": SFN_PER_TRANSITION,
-                         "dynamodb_per_write": DDB_PER_WRITE, "memory_mb": a.memory_mb}
+    results["prices"] = {
+        "read_on": PRICES_READ_ON,
+        "region": "us-east-1",
+        "lambda_gb_s": LAMBDA_GB_SECOND,
+        "lambda_per_request": LAMBDA_PER_REQUEST,
+        "sfn_per_transition": SFN_PER_TRANSITION,
+        "dynamodb_per_write": DDB_PER_WRITE,
+        "memory_mb": a.memory_mb,
+    }
     results["loadavg_1m_at_end"] = os.getloadavg()[0]
     text = json.dumps(results, indent=2)
     print(text)

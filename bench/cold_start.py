@@ -7,6 +7,7 @@ loads the champion from the S3/DynamoDB emulator (moto server on 127.0.0.1), ver
 answers the first API Gateway event. The clock runs from before the process is spawned until the
 answer is read back. Build the packages first: `python infra/packaging/package.py build`.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,31 +77,47 @@ def measure(bundle: Any, runs: int = 5, out: Path = packaging.OUT) -> dict[str, 
     creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **creds},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **creds},
     )
     try:
         _wait_for(endpoint + "/moto-api/")
-        kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        kw = dict(
+            endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         s3, ddb = boto3.client("s3", **kw), boto3.client("dynamodb", **kw)
         env_vars = create_resources(load_template(ROOT / "template.yaml"), s3, ddb)
         publish(bundle, s3, ddb, env_vars)
         event_file = ROOT / "events" / "predict.json"
         env = {
-            "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8",
-            "PYENV_VERSION": "3.12.1", "PYTHONNOUSERSITE": "1",
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            "PYENV_VERSION": "3.12.1",
+            "PYTHONNOUSERSITE": "1",
             # /var/task and /opt are read-only on Lambda: no run may leave bytecode for the next one, so each
             # run pays what a real cold start pays (the packages ship CPython 3.12 bytecode; see their Makefiles).
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": packaging.lambda_path(fn_dir, [out / "layers" / lid for lid in layers], out),
-            "AWS_ENDPOINT_URL": endpoint, "POWERTOOLS_SERVICE_NAME": "churnguard",
-            "POWERTOOLS_METRICS_NAMESPACE": "ChurnGuard", "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction",
-            **creds, **env_vars,
+            "AWS_ENDPOINT_URL": endpoint,
+            "POWERTOOLS_SERVICE_NAME": "churnguard",
+            "POWERTOOLS_METRICS_NAMESPACE": "ChurnGuard",
+            "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction",
+            **creds,
+            **env_vars,
         }
         times, last = [], {}
         for _ in range(runs):
             t0 = time.perf_counter()
-            proc = subprocess.Popen([py, "-s", "-c", FIRST_REQUEST, str(event_file)], env=env, cwd=str(fn_dir),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [py, "-s", "-c", FIRST_REQUEST, str(event_file)],
+                env=env,
+                cwd=str(fn_dir),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             line = ""
             for line in proc.stderr:  # Powertools may log to stderr too: the answer is the last JSON line
                 if line.startswith('{"status"'):

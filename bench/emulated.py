@@ -1,14 +1,16 @@
 """A champion in the S3/DynamoDB emulator (moto in process), for the in-process benchmarks.
 
-    with champion_in_moto(bundle) as env:   # env: the variables the template gives the functions
-        handler = load_predict_handler()
+with champion_in_moto(bundle) as env:   # env: the variables the template gives the functions
+    handler = load_predict_handler()
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from churnguard.local.functions import LambdaContext as _LambdaContext
 from churnguard.local.functions import import_function
@@ -64,8 +66,12 @@ def champion_in_moto(bundle: Any) -> Iterator[dict[str, str]]:
 
     saved = dict(os.environ)
     os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
-        AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_METRICS_NAMESPACE="ChurnGuard", POWERTOOLS_SERVICE_NAME="churnguard",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_METRICS_NAMESPACE="ChurnGuard",
+        POWERTOOLS_SERVICE_NAME="churnguard",
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     try:

@@ -14,6 +14,7 @@ all of them alike; numbers are per call, in microseconds.
   the online figure; the parts are also timed alone and reported (``floor_parts_p50_us``) with their
   sum (``floor_sum_of_parts_p50_us``), for reference only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +34,16 @@ Sample = Callable[[], Any]
 
 def _percentiles(ns: list[int]) -> dict[str, float]:
     a = np.asarray(ns, dtype=np.float64) / 1000.0
-    return {"p50_us": round(float(np.percentile(a, 50)), 1), "p99_us": round(float(np.percentile(a, 99)), 1), "n": len(ns)}
+    return {
+        "p50_us": round(float(np.percentile(a, 50)), 1),
+        "p99_us": round(float(np.percentile(a, 99)), 1),
+        "n": len(ns),
+    }
 
 
-def interleaved(paths: dict[str, tuple[Sample, int]], rounds: int = 10, warmup: int = 200) -> dict[str, dict[str, float]]:
+def interleaved(
+    paths: dict[str, tuple[Sample, int]], rounds: int = 10, warmup: int = 200
+) -> dict[str, dict[str, float]]:
     """Time each path ``n`` times in total, split over ``rounds`` alternating rounds."""
     timings: dict[str, list[int]] = {name: [] for name in paths}
     for fn, _n in paths.values():
@@ -76,7 +84,10 @@ def naive_pipeline(bundle: Any, csv_path: Any) -> Callable[[dict[str, Any]], flo
     rounds = int(bundle.model_text.count("\nTree="))
     pipe = Pipeline(
         [
-            ("encode", ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore"), cats)], remainder="passthrough")),
+            (
+                "encode",
+                ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore"), cats)], remainder="passthrough"),
+            ),
             ("model", LGBMClassifier(n_estimators=rounds, verbose=-1, **params)),
         ]
     )
@@ -113,7 +124,9 @@ def floor_paths(bundle: Any, event: dict[str, Any], x: np.ndarray) -> dict[str, 
         assert h(event, ctx)["statusCode"] == 200
     booster = lgb.Booster(model_str=bundle.model_text)
     # The faster route (async under Mangum, which would start a thread per call for a def route).
-    quick = interleaved({"sync": (lambda: sync_h(event, ctx), 600), "async": (lambda: async_h(event, ctx), 600)}, rounds=3, warmup=50)
+    quick = interleaved(
+        {"sync": (lambda: sync_h(event, ctx), 600), "async": (lambda: async_h(event, ctx), 600)}, rounds=3, warmup=50
+    )
     fast_h = async_h if quick["async"]["p50_us"] <= quick["sync"]["p50_us"] else sync_h
 
     # Both Booster calls on one thread: LightGBM resets OpenMP's thread count on each call, so
@@ -170,7 +183,8 @@ def measure(bundle: Any, csv_path: Any, requests: int = 6000, rounds: int = 12) 
         "floor_p99_us": stats["floor"]["p99_us"],
         "floor_parts_p50_us": {k: v["p50_us"] for k, v in stats.items() if k.startswith("floor_")},
         "floor_sum_of_parts_p50_us": round(parts_sum, 1),
-        "floor_method": "one timed loop: trivial FastAPI route via Mangum + Booster.predict + Booster.predict(pred_contrib=True) per iteration",
+        "floor_method": "one timed loop: trivial FastAPI route via Mangum + Booster.predict + "
+        "Booster.predict(pred_contrib=True) per iteration",
         "online_over_floor": round(online["p50_us"] / floor, 2),
         "naive_over_online": round(stats["naive"]["p50_us"] / online["p50_us"], 1),
         "reasons_in_response": len(answer["reasons"]),

@@ -11,6 +11,7 @@ The server is ``churn serve`` (uvicorn, one worker, the same FastAPI app the Lam
 
 Needs ``wrk`` on PATH (Debian: apt-get install wrk; ``make bench-load`` installs it when missing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,7 +93,11 @@ def parse_wrk(text: str) -> dict[str, Any]:
     errors = {
         "not_200": int(num(r"^NOT_200 (\d+)$")),
         "non_2xx_3xx": int(num(r"Non-2xx or 3xx responses: (\d+)")),
-        **({k: int(v) for k, v in zip(("connect", "read", "write", "timeout"), socket_errors.groups())} if socket_errors else {}),
+        **(
+            {k: int(v) for k, v in zip(("connect", "read", "write", "timeout"), socket_errors.groups(), strict=False)}
+            if socket_errors
+            else {}
+        ),
     }
     return {
         "requests": requests,
@@ -107,7 +112,9 @@ def parse_wrk(text: str) -> dict[str, Any]:
     }
 
 
-def measure(bundle: Any, seconds: int = 60, connections: int = 8, threads: int = 1, max_requests: int = 2_000_000) -> dict[str, Any]:
+def measure(
+    bundle: Any, seconds: int = 60, connections: int = 8, threads: int = 1, max_requests: int = 2_000_000
+) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed (make bench-load installs it: apt-get install wrk)")
@@ -132,12 +139,27 @@ def measure(bundle: Any, seconds: int = 60, connections: int = 8, threads: int =
             env.pop("PREDICTION_LOG_STREAM", None)  # no Firehose here: the log would only count drops
             server = subprocess.Popen(
                 [sys.executable, "-m", "churnguard.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
             first = _wait_ready(url, event["body"].encode(), deadline_s=60)
             if not first.get("reasons"):
                 raise RuntimeError(f"the server answered without reasons: {first}")
-            cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency", "-s", str(script), url]
+            cmd = [
+                wrk,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "5s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ]
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
             if run.returncode != 0:
                 raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr[-2000:]}")
@@ -154,7 +176,8 @@ def measure(bundle: Any, seconds: int = 60, connections: int = 8, threads: int =
         body_path.unlink(missing_ok=True)
         script.unlink(missing_ok=True)
     result.update(
-        tool=f"wrk -t{threads} -c{connections} -d{seconds}s --latency (Lua: POST events/predict.json body, stop after {max_requests} answers)",
+        tool=f"wrk -t{threads} -c{connections} -d{seconds}s --latency (Lua: POST events/predict.json body, "
+        f"stop after {max_requests} answers)",
         server="churn serve: uvicorn, 1 worker, 127.0.0.1; champion from moto server S3/DynamoDB",
         duration_target_s=seconds,
         server_alive_after=alive,
@@ -165,7 +188,12 @@ def measure(bundle: Any, seconds: int = 60, connections: int = 8, threads: int =
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--bundle", type=Path, default=ROOT / "build" / "bench" / "bundle.json", help="bundle JSON (make bench writes one)")
+    p.add_argument(
+        "--bundle",
+        type=Path,
+        default=ROOT / "build" / "bench" / "bundle.json",
+        help="bundle JSON (make bench writes one)",
+    )
     p.add_argument("--seconds", type=int, default=60)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--max-requests", type=int, default=2_000_000)

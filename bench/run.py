@@ -5,6 +5,7 @@ bench/results.json plus a markdown table on stdout.
     python -m bench.run                  # everything
     python -m bench.run --skip-train BUNDLE.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,10 @@ WORK = ROOT / "build" / "bench"
 # since the 1 ms billing change of December 2020 and unchanged when read in 2025): first pricing tier.
 PRICE_PER_GB_SECOND = 0.0000166667
 PRICE_PER_MILLION_REQUESTS = 0.20
-PRICES_NOTE = "AWS Lambda us-east-1 x86_64 on-demand: $0.0000166667 per GB-s, $0.20 per 1M requests (aws.amazon.com/lambda/pricing, read 2025); billed per 1 ms"
+PRICES_NOTE = (
+    "AWS Lambda us-east-1 x86_64 on-demand: $0.0000166667 per GB-s, $0.20 per 1M requests "
+    "(aws.amazon.com/lambda/pricing, read 2025); billed per 1 ms"
+)
 
 TARGETS = {
     "online_over_floor": ("<=", 1.3),
@@ -71,8 +75,13 @@ def batch_rows_per_s(rows: int = 200_000) -> Any:
     import subprocess
 
     out = WORK / "batch.json"
-    r = subprocess.run([sys.executable, str(script), "--rows", str(rows), "--out", str(out)], capture_output=True, text=True,
-                       cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"})
+    r = subprocess.run(
+        [sys.executable, str(script), "--rows", str(rows), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"},
+    )
     if r.returncode != 0 or not out.exists():
         print(f"bench/batch_bench.py failed:\n{r.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -84,7 +93,10 @@ def batch_results() -> dict[str, Any]:
     """The 1M-row batch benchmark of ``make bench-batch`` (bench/batch_results.json), merged as batch.*."""
     path = ROOT / "bench" / "batch_results.json"
     if not path.exists():
-        return {"rows_per_s": batch_rows_per_s(), "source": "bench/batch_bench.py --rows 200000 (rows/s by reasons level)"}
+        return {
+            "rows_per_s": batch_rows_per_s(),
+            "source": "bench/batch_bench.py --rows 200000 (rows/s by reasons level)",
+        }
     b = json.loads(path.read_text())
     runs = {r["reasons"]: r for r in b.get("runs", [])}
     default = runs.get("high") or next(iter(runs.values()), {})
@@ -96,13 +108,16 @@ def batch_results() -> dict[str, Any]:
         "rows": b.get("rows"),
         "cpu_s_per_million_rows": round(default["cpu_s"] * 1_000_000 / b["rows"], 2) if default.get("cpu_s") else None,
         "usd_per_million_rows": round(run_cost, 5) if cost else None,
-        "usd_per_million_rows_with_score_table": round(run_cost + cost.get("score_table_writes", 0.0), 4) if cost else None,
+        "usd_per_million_rows_with_score_table": round(run_cost + cost.get("score_table_writes", 0.0), 4)
+        if cost
+        else None,
         "scoring_engine": b.get("scoring_engine"),
         "lightgbm_alone_rows_per_s": b.get("lightgbm_alone_rows_per_s"),
         "leaf_tables_alone_one_thread_rows_per_s": b.get("leaf_tables_alone_one_thread_rows_per_s"),
         "measured_on": b.get("date"),
-        "source": "make bench-batch (bench/batch_bench.py --rows 1000000 -> bench/batch_results.json): S3 (moto server) read, "
-                  "validate, score, reasons for high risk (the default), write",
+        "source": "make bench-batch (bench/batch_bench.py --rows 1000000 -> bench/batch_results.json): S3 "
+        "(moto server) read, "
+        "validate, score, reasons for high risk (the default), write",
     }
 
 
@@ -129,8 +144,9 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
         "max_package_mb": max(sizes) if sizes else None,
         "usd_per_million_predictions": (results.get("cost") or {}).get("usd_per_million_predictions"),
         "batch_rows_per_s": (results.get("batch") or {}).get("rows_per_s"),
-        "load_zero_errors_60s": None if not results.get("load") else float(
-            bool(results["load"].get("zero_errors")) and results["load"].get("seconds", 0) >= 59),
+        "load_zero_errors_60s": None
+        if not results.get("load")
+        else float(bool(results["load"].get("zero_errors")) and results["load"].get("seconds", 0) >= 59),
     }
     out = {}
     for k, (op, target) in TARGETS.items():
@@ -146,19 +162,53 @@ def table(results: dict[str, Any]) -> str:
         ("online p50 (real handler, reasons)", f"{o.get('p50_us')} µs", ""),
         ("online p99", f"{o.get('p99_us')} µs", "<= 3,000 µs"),
         ("naive p50 (sklearn Pipeline, 1-row DataFrame)", f"{o.get('naive_p50_us')} µs", ""),
-        ("floor p50 (one loop: trivial FastAPI+Mangum + Booster predict + pred_contrib)", f"{o.get('floor_p50_us')} µs", ""),
+        (
+            "floor p50 (one loop: trivial FastAPI+Mangum + Booster predict + pred_contrib)",
+            f"{o.get('floor_p50_us')} µs",
+            "",
+        ),
         ("online / floor", o.get("online_over_floor"), "<= 1.3"),
         ("naive / online", o.get("naive_over_online"), ">= 8"),
         ("cold start, packaged predict (s)", results.get("cold_start_s"), "<= 1.0"),
         ("floor p50, sum of parts timed alone (reference)", f"{o.get('floor_sum_of_parts_p50_us')} µs", ""),
-        ("batch rows/s (1M rows, S3 emulation end to end, reasons for high risk)", (results.get("batch") or {}).get("rows_per_s"), ">= 100,000"),
-        ("batch: LightGBM alone, 2 threads / leaf tables alone, 1 thread (rows/s, same rows)",
-         "{} / {}".format(*[(results.get("batch") or {}).get(k) for k in ("lightgbm_alone_rows_per_s", "leaf_tables_alone_one_thread_rows_per_s")]), ""),
-        ("batch USD per million rows at 2048 MB (Lambda + Step Functions / plus score-table writes)",
-         "{} / {}".format(*[(results.get("batch") or {}).get(k) for k in ("usd_per_million_rows", "usd_per_million_rows_with_score_table")]), ""),
-        ("load: wrk req/s against churn serve (1 uvicorn worker)", (results.get("load") or {}).get("requests_per_s"), ""),
+        (
+            "batch rows/s (1M rows, S3 emulation end to end, reasons for high risk)",
+            (results.get("batch") or {}).get("rows_per_s"),
+            ">= 100,000",
+        ),
+        (
+            "batch: LightGBM alone, 2 threads / leaf tables alone, 1 thread (rows/s, same rows)",
+            "{} / {}".format(
+                *[
+                    (results.get("batch") or {}).get(k)
+                    for k in ("lightgbm_alone_rows_per_s", "leaf_tables_alone_one_thread_rows_per_s")
+                ]
+            ),
+            "",
+        ),
+        (
+            "batch USD per million rows at 2048 MB (Lambda + Step Functions / plus score-table writes)",
+            "{} / {}".format(
+                *[
+                    (results.get("batch") or {}).get(k)
+                    for k in ("usd_per_million_rows", "usd_per_million_rows_with_score_table")
+                ]
+            ),
+            "",
+        ),
+        (
+            "load: wrk req/s against churn serve (1 uvicorn worker)",
+            (results.get("load") or {}).get("requests_per_s"),
+            "",
+        ),
         ("load: p99 (ms)", (results.get("load") or {}).get("p99_ms"), ""),
-        ("load: requests / seconds / errors", "{} / {} / {}".format(*[(results.get("load") or {}).get(k) for k in ("requests", "seconds", "error_count")]), "60 s, 0 errors"),
+        (
+            "load: requests / seconds / errors",
+            "{} / {} / {}".format(
+                *[(results.get("load") or {}).get(k) for k in ("requests", "seconds", "error_count")]
+            ),
+            "60 s, 0 errors",
+        ),
         ("train seconds (Telco CSV)", (results.get("train") or {}).get("seconds"), ""),
         ("USD per million predictions", (results.get("cost") or {}).get("usd_per_million_predictions"), "<= 0.30"),
     ]
@@ -167,7 +217,10 @@ def table(results: dict[str, Any]) -> str:
     v = results.get("targets") or {}
     lines = ["| measure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines.append("")
-    lines.append("targets met: " + ", ".join(f"{k}={'yes' if t['ok'] else 'NO' if t['ok'] is False else 'n/a'}" for k, t in v.items()))
+    lines.append(
+        "targets met: "
+        + ", ".join(f"{k}={'yes' if t['ok'] else 'NO' if t['ok'] is False else 'n/a'}" for k, t in v.items())
+    )
     return "\n".join(lines)
 
 
@@ -181,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
 
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_at_start": os.getloadavg(),
+    }
     bundle_path = WORK / "bundle.json"
     if a.skip_train:
         b = json.loads(a.skip_train.read_text())
@@ -189,9 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("training on the Telco CSV ...", file=sys.stderr)
         bundle, result, seconds = train_on_telco(TELCO_CSV)
-        results["train"] = {"seconds": round(seconds, 1), "rows": sum(1 for _ in open(TELCO_CSV)) - 1,
-                            "rounds": result.num_rounds, "config": "TrainingConfig() defaults"}
-    bundle_path.write_text(json.dumps({"version": bundle.version, "model_text": bundle.model_text, "metadata": bundle.metadata}))
+        results["train"] = {
+            "seconds": round(seconds, 1),
+            "rows": sum(1 for _ in open(TELCO_CSV)) - 1,
+            "rounds": result.num_rounds,
+            "config": "TrainingConfig() defaults",
+        }
+    bundle_path.write_text(
+        json.dumps({"version": bundle.version, "model_text": bundle.model_text, "metadata": bundle.metadata})
+    )
 
     from bench import cold_start, latency
 
@@ -200,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes_file = ROOT / "build" / "lambda" / "sizes.json"
     if sizes_file.exists():
         sizes = json.loads(sizes_file.read_text())
-        results["packages"] = {fid: {k: f.get(k) for k in ("unzipped_mb", "packaging", "note")} for fid, f in sizes["functions"].items()}
+        results["packages"] = {
+            fid: {k: f.get(k) for k in ("unzipped_mb", "packaging", "note")} for fid, f in sizes["functions"].items()
+        }
     print("cold start ...", file=sys.stderr)
     results.update(cold_start.measure(bundle))
     print("batch ...", file=sys.stderr)
@@ -229,7 +294,7 @@ def update_readme(results: dict[str, Any], readme: Path = ROOT / "README.md") ->
     loads = [m.get("load_avg_at_start"), m.get("load_avg_at_end")]
     note = (
         f"Last `make bench`: {results.get('generated_at')}, {m.get('cpus')} cores, Python {m.get('python')}, "
-        f"1-minute load average {', then '.join(f'{l[0]:.1f}' for l in loads if l)} (start, end). "
+        f"1-minute load average {', then '.join(f'{load[0]:.1f}' for load in loads if load)} (start, end). "
         "Absolute times are noisy on a shared machine; the ratios are measured in the same run."
     )
     head, rest = text.split(README_START, 1)

@@ -1,10 +1,12 @@
 """Shared fixtures: paths, event files, a trained model, and AWS under moto built from template.yaml."""
+
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -110,8 +112,12 @@ def champion(services, trained):
     bundle = trained[0]
     stored = services.store.put(bundle)
     services.registry.register(
-        ModelVersion(version=bundle.version, status="candidate", location=stored["location"],
-                     manifest_sha256=stored["manifest_sha256"])
+        ModelVersion(
+            version=bundle.version,
+            status="candidate",
+            location=stored["location"],
+            manifest_sha256=stored["manifest_sha256"],
+        )
     )
     services.registry.promote(bundle.version)
     return bundle.version

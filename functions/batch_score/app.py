@@ -7,6 +7,7 @@
 - ``{"action": "finish", "job_id", "plan": {...}, "chunks": [counts...]}`` reconciles counts and records the summary;
 - ``{"action": "fail", "job_id", "error": {"Error", "Cause"}}`` records why the job failed.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,9 @@ metrics = Metrics()
 _batch = build_batch(build_services(get_settings()))
 _idempotency = IdempotencyConfig(expires_after_seconds=7 * 24 * 3600, raise_on_no_idempotency_key=True)
 _persistence = DynamoDBPersistenceLayer(
-    table_name=_batch.settings.jobs_table or "unset-BATCH_JOBS_TABLE", key_attr="pk", boto3_client=_batch.services.registry.ddb
+    table_name=_batch.settings.jobs_table or "unset-BATCH_JOBS_TABLE",
+    key_attr="pk",
+    boto3_client=_batch.services.registry.ddb,
 )
 
 
@@ -50,8 +53,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if action == "plan":
         job = event.get("job") or {}
         plan = batch_jobs.plan_job(
-            job_id, job.get("input"), job.get("output"), _batch.io, _batch.jobs, _batch.resolve,
-            model_version=job.get("model_version"), options=job.get("options"),
+            job_id,
+            job.get("input"),
+            job.get("output"),
+            _batch.io,
+            _batch.jobs,
+            _batch.resolve,
+            model_version=job.get("model_version"),
+            options=job.get("options"),
             chunk_bytes=int(job.get("chunk_bytes") or _batch.settings.chunk_bytes),
         )
         logger.info("planned", extra={"chunks": plan["chunks"], "model_version": plan["model_version"]})
@@ -63,8 +72,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=counts["rejected"])
         return counts
     if action == "finish":
-        summary = batch_jobs.finish_job(job_id, event.get("plan") or {}, event.get("chunks") or [], _batch.io, _batch.jobs)
-        logger.info("job finished", extra={k: summary[k] for k in ("rows_in", "scored", "rejected", "duration_seconds")})
+        summary = batch_jobs.finish_job(
+            job_id, event.get("plan") or {}, event.get("chunks") or [], _batch.io, _batch.jobs
+        )
+        logger.info(
+            "job finished", extra={k: summary[k] for k in ("rows_in", "scored", "rejected", "duration_seconds")}
+        )
         return summary
     if action == "fail":
         record = batch_jobs.fail_job(job_id, event.get("error"), _batch.jobs)

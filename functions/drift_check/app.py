@@ -6,9 +6,10 @@ thresholds, unless an execution is already running.
 Event: the scheduled event (its ``time`` is taken as "now", so a replayed event checks its own day),
 or ``{}`` / ``{"time": "2026-05-01T06:00:00Z"}`` when invoked by hand.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -26,9 +27,7 @@ metrics = Metrics()
 _services = build_services(get_settings())
 _loop = LoopSettings.from_env()
 _reader = S3PredictionLogReader(_services.settings.model_bucket, _services.store.s3)
-_launcher = (
-    StepFunctionsRetrainLauncher(_loop.retrain_state_machine_arn) if _loop.retrain_state_machine_arn else None
-)
+_launcher = StepFunctionsRetrainLauncher(_loop.retrain_state_machine_arn) if _loop.retrain_state_machine_arn else None
 
 
 def _outcomes():  # type: ignore[no-untyped-def]
@@ -47,9 +46,9 @@ _outcome_source = _outcomes()
 def _event_time(event: dict[str, Any]) -> datetime:
     raw = event.get("time")
     if raw is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(timezone.utc)
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as e:
         raise DataValidationError(f"'time' must be an ISO 8601 timestamp, not {raw!r}") from e
 
@@ -58,13 +57,22 @@ def _event_time(event: dict[str, Any]) -> datetime:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     summary = run_drift_check(
-        _services.store, _services.registry, _reader, _services.store.s3, _services.settings.model_bucket, _loop,
-        outcomes=_outcome_source, launcher=_launcher, now=_event_time(event or {}),
+        _services.store,
+        _services.registry,
+        _reader,
+        _services.store.s3,
+        _services.settings.model_bucket,
+        _loop,
+        outcomes=_outcome_source,
+        launcher=_launcher,
+        now=_event_time(event or {}),
     )
     decision = summary["decision"]
     metrics.add_metric(name="DriftChecks", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=1 if decision == "retrain" else 0)
-    metrics.add_metric(name="DriftInsufficientData", unit=MetricUnit.Count, value=1 if decision == "insufficient_data" else 0)
+    metrics.add_metric(
+        name="DriftInsufficientData", unit=MetricUnit.Count, value=1 if decision == "insufficient_data" else 0
+    )
     if decision != "no_champion":
         metrics.add_metric(name="DriftRowsChecked", unit=MetricUnit.Count, value=summary["rows"])
         metrics.add_metric(name="DriftedFeatures", unit=MetricUnit.Count, value=len(summary["drifted_features"]))

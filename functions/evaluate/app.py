@@ -7,6 +7,7 @@ Event: the state's input, ``{"candidate": {"version": "v..."}, "holdout": "s3://
 without ``holdout`` the HOLDOUT_DATA_URI setting is used. Returns ``{"version", "passed", "reasons",
 "report", "html", "champion", ...}`` for the state machine's Choice.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,10 +39,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not isinstance(holdout, str) or not holdout.startswith("s3://"):
         raise DataValidationError("no held-out data: pass 'holdout': 's3://bucket/key.csv' or set HOLDOUT_DATA_URI")
     summary = evaluate_candidate(
-        _services.store, _services.registry, _services.store.s3, _services.settings.model_bucket, version, holdout,
-        _gate, _loop.reports_prefix,
+        _services.store,
+        _services.registry,
+        _services.store.s3,
+        _services.settings.model_bucket,
+        version,
+        holdout,
+        _gate,
+        _loop.reports_prefix,
     )
-    metrics.add_metric(name="EvaluationsPassed" if summary["passed"] else "EvaluationsFailed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="EvaluationsPassed" if summary["passed"] else "EvaluationsFailed", unit=MetricUnit.Count, value=1
+    )
     diff = summary.get("auc_difference")
     if diff and diff.get("estimate") is not None:
         metrics.add_metric(name="ChallengerAucGain", unit=MetricUnit.NoUnit, value=diff["estimate"])

@@ -1,13 +1,14 @@
 """Feedback ingest function: a CSV of outcomes dropped under ``feedback/`` in the model bucket.
 
 An S3 "Object Created" event (through EventBridge in the stack; a classic S3 notification
-works too, e.g. ``sam local invoke -e events/feedback_ingest.json``) -> each file is parsed, good rows stored once (conditional writes),
-bad rows reported, never stored. The report lands beside it under ``feedback-reports/``
-(outside ``feedback/``, so it does not trigger this function again):
+works too, e.g. ``sam local invoke -e events/feedback_ingest.json``) -> each file is parsed, good rows
+stored once (conditional writes), bad rows reported, never stored. The report lands beside it under
+``feedback-reports/`` (outside ``feedback/``, so it does not trigger this function again):
 
     customer_id,churned,observed_date
     7590-VHVEG,yes,2026-05-01
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,7 @@ REPORT_PREFIX = "feedback-reports/"
 
 
 def report_key(key: str) -> str:
-    name = key[len("feedback/"):] if key.startswith("feedback/") else key
+    name = key[len("feedback/") :] if key.startswith("feedback/") else key
     return f"{REPORT_PREFIX}{name}.report.json"
 
 
@@ -76,12 +77,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         key, data = _read(bucket, raw_key, encoded)
         report = ingest_feedback_csv(data, _hash_key, _store, source=f"s3://{bucket}/{key}")
         report["report"] = f"s3://{bucket}/{report_key(key)}"
-        _s3.put_object(Bucket=bucket, Key=report_key(key), Body=json.dumps(report, indent=2, default=str).encode(),
-                       ContentType="application/json")
-        logger.info("feedback file ingested", extra={k: v for k, v in report.items() if k != "rejected"}
-                    | {"rejected_rows": len(report["rejected"])})
+        _s3.put_object(
+            Bucket=bucket,
+            Key=report_key(key),
+            Body=json.dumps(report, indent=2, default=str).encode(),
+            ContentType="application/json",
+        )
+        logger.info(
+            "feedback file ingested",
+            extra={k: v for k, v in report.items() if k != "rejected"} | {"rejected_rows": len(report["rejected"])},
+        )
         metrics.add_metric(name="FeedbackStored", unit=MetricUnit.Count, value=report["stored"])
         metrics.add_metric(name="FeedbackDuplicates", unit=MetricUnit.Count, value=report["duplicates"])
         metrics.add_metric(name="FeedbackRejected", unit=MetricUnit.Count, value=len(report["rejected"]))
-        files.append({k: report[k] for k in ("source", "stored", "duplicates", "ok", "report")} | {"rejected": len(report["rejected"])})
+        files.append(
+            {k: report[k] for k in ("source", "stored", "duplicates", "ok", "report")}
+            | {"rejected": len(report["rejected"])}
+        )
     return {"files": files}

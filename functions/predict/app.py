@@ -4,6 +4,7 @@ Clients, the champion cache and the app are built once per container; the model 
 loads on the first request that needs it (not in a lifespan hook: Mangum runs with
 lifespan="off").
 """
+
 from __future__ import annotations
 
 import gc
@@ -94,9 +95,17 @@ _latency_doc: list[dict[str, Any]] = []
 
 def _put_latency(ms: float) -> None:
     if not _latency_doc:
-        _latency_doc.append(metrics.serialize_metric_set(
-            metrics={"PredictionLatency": {"Unit": MetricUnit.Milliseconds.value, "StorageResolution": 60, "Value": [0.0]}}
-        ))
+        _latency_doc.append(
+            metrics.serialize_metric_set(
+                metrics={
+                    "PredictionLatency": {
+                        "Unit": MetricUnit.Milliseconds.value,
+                        "StorageResolution": 60,
+                        "Value": [0.0],
+                    }
+                }
+            )
+        )
     doc = _latency_doc[0]
     doc["_aws"]["Timestamp"] = int(time.time() * 1000)
     doc["PredictionLatency"] = [ms]

@@ -12,6 +12,7 @@ Events:
   (if one was registered and is still a candidate) is marked ``failed``.
 Not reachable from the public API: only the retraining state machine and operators invoke it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -50,8 +51,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if action == "fail":
         run = event.get("run") if isinstance(event.get("run"), dict) else {}
         candidate = run.get("candidate") if isinstance(run.get("candidate"), dict) else {}
-        out = record_failure(registry, candidate.get("version"), run.get("error"), (run.get("execution") or {}).get("id")
-                             if isinstance(run.get("execution"), dict) else None)
+        out = record_failure(
+            registry,
+            candidate.get("version"),
+            run.get("error"),
+            (run.get("execution") or {}).get("id") if isinstance(run.get("execution"), dict) else None,
+        )
         metrics.add_metric(name="RetrainingFailed", unit=MetricUnit.Count, value=1)
         logger.error("retraining run failed", extra=out)
         return out

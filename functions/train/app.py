@@ -4,6 +4,7 @@ Event: ``{"data": "s3://bucket/key.csv", "schema": "s3://bucket/schema.yaml"?, "
 "reason": "manual|schedule|drift", "drift_report": "s3://..."?}``.
 Bad data raises DataValidationError before anything is written; the error names the problem.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,7 +36,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = TrainingConfig.from_dict(event.get("config") or {})
     data = read_s3_uri(s3, data_uri)
     lineage = {k: event[k] for k in ("reason", "drift_report", "execution") if k in event}
-    summary = train_and_register(data, schema, config, _services.store, _services.registry, source=data_uri, lineage=lineage)
+    summary = train_and_register(
+        data, schema, config, _services.store, _services.registry, source=data_uri, lineage=lineage
+    )
     logger.info("registered candidate", extra={"version": summary["version"], "metrics": summary["metrics"]})
     metrics.add_metric(name="ModelsTrained", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="TrainingSeconds", unit=MetricUnit.Seconds, value=summary["seconds"])

@@ -19,6 +19,7 @@ Steps, each a function the e2e tests call too:
 
 Stack name, region and parameters come from ``[localstack.deploy.parameters]`` in samconfig.toml.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,6 @@ from urllib.parse import urlparse
 
 # The same reader the tests and the demo use to build resources from template.yaml.
 from churnguard.local.template import load_template
-
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_ROOT = ROOT / ".aws-sam" / "localstack"
@@ -69,22 +69,32 @@ class Target:
     parameters: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_samconfig(cls, endpoint: str = DEFAULT_ENDPOINT, path: Path = ROOT / "samconfig.toml",
-                       env: str = "localstack") -> "Target":
+    def from_samconfig(
+        cls, endpoint: str = DEFAULT_ENDPOINT, path: Path = ROOT / "samconfig.toml", env: str = "localstack"
+    ) -> Target:
         config = tomllib.loads(path.read_text())
-        params = {**config.get(env, {}).get("global", {}).get("parameters", {}),
-                  **config.get(env, {}).get("deploy", {}).get("parameters", {})}
+        params = {
+            **config.get(env, {}).get("global", {}).get("parameters", {}),
+            **config.get(env, {}).get("deploy", {}).get("parameters", {}),
+        }
         overrides = dict(item.split("=", 1) for item in shlex.split(params.get("parameter_overrides", "")))
-        return cls(endpoint=endpoint.rstrip("/"), stack_name=params.get("stack_name", "churnguard"),
-                   region=params.get("region", "us-east-1"), parameters=overrides)
+        return cls(
+            endpoint=endpoint.rstrip("/"),
+            stack_name=params.get("stack_name", "churnguard"),
+            region=params.get("region", "us-east-1"),
+            parameters=overrides,
+        )
 
     def client(self, service: str, **config: Any) -> Any:
         import boto3
         from botocore.config import Config
 
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=self.region,
-            aws_access_key_id="test", aws_secret_access_key="test",
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
             config=Config(retries={"max_attempts": 2, "mode": "standard"}, **config),
         )
 
@@ -123,8 +133,18 @@ def build(sam: Path = ROOT / ".venv-sam" / "bin" / "sam", build_root: Path = BUI
     if not sam.exists():
         raise DeployError(f"{sam} not found: `make lint` (or the Makefile's .venv-sam rule) installs the SAM CLI")
     env = {**os.environ, "PATH": python312_bin() + os.pathsep + os.environ.get("PATH", ""), "SAM_CLI_TELEMETRY": "0"}
-    cmd = [str(sam), "build", "--template-file", str(ROOT / "template.yaml"),
-           "--build-dir", str(build_root / "build"), "--cache-dir", str(build_root / "cache"), "--cached", "--parallel"]
+    cmd = [
+        str(sam),
+        "build",
+        "--template-file",
+        str(ROOT / "template.yaml"),
+        "--build-dir",
+        str(build_root / "build"),
+        "--cache-dir",
+        str(build_root / "cache"),
+        "--cached",
+        "--parallel",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise DeployError(f"sam build failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -132,8 +152,6 @@ def build(sam: Path = ROOT / ".venv-sam" / "bin" / "sam", build_root: Path = BUI
 
 
 # ------------------------------------------------------------------------------------------------ package
-
-
 
 
 def _folder_digest(folder: Path) -> str:
@@ -217,8 +235,11 @@ def _stack_status(cfn: Any, name: str) -> str | None:
 
 def _failures(cfn: Any, name: str) -> str:
     events = cfn.describe_stack_events(StackName=name)["StackEvents"]
-    bad = [f"{e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason', '')}"
-           for e in events if e["ResourceStatus"].endswith("FAILED")]
+    bad = [
+        f"{e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason', '')}"
+        for e in events
+        if e["ResourceStatus"].endswith("FAILED")
+    ]
     return "\n".join(bad[:20]) or "no failed resource events"
 
 
@@ -226,7 +247,9 @@ def deploy(target: Target, template: dict[str, Any], timeout_s: float = 300, upd
     """Create the stack (or, with update=True, update it) and wait for it; returns its Outputs plus LocalApiUrl."""
     cfn = target.client("cloudformation")
     args = dict(
-        StackName=target.stack_name, TemplateBody=json.dumps(template), Capabilities=CAPABILITIES,
+        StackName=target.stack_name,
+        TemplateBody=json.dumps(template),
+        Capabilities=CAPABILITIES,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in target.parameters.items()],
     )
     status = _stack_status(cfn, target.stack_name)
@@ -257,7 +280,8 @@ def deploy(target: Target, template: dict[str, Any], timeout_s: float = 300, upd
             finished = status == "CREATE_COMPLETE"
         else:
             finished = unchanged or any(
-                e["ResourceStatus"] == "UPDATE_COMPLETE" for e in _stack_events(cfn, target.stack_name)
+                e["ResourceStatus"] == "UPDATE_COMPLETE"
+                for e in _stack_events(cfn, target.stack_name)
                 if e["EventId"] not in seen and e["LogicalResourceId"] == target.stack_name
             )
         if finished and status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
@@ -306,18 +330,23 @@ def seed_champion(target: Target, outputs: dict[str, str], rows: int = SEED_ROWS
     bucket = outputs["ModelBucketName"]
     key = "seed/customers.csv"
     target.client("s3").put_object(Bucket=bucket, Key=key, Body=buf.getvalue().encode())
-    summary = invoke(target, outputs["TrainFunctionName"],
-                     {"data": f"s3://{bucket}/{key}", "config": SEED_TRAINING, "reason": "seed"})
-    promoted = invoke(target, outputs["PromoteFunctionName"],
-                      {"action": "promote", "version": summary["version"], "reason": "seed"})
+    summary = invoke(
+        target,
+        outputs["TrainFunctionName"],
+        {"data": f"s3://{bucket}/{key}", "config": SEED_TRAINING, "reason": "seed"},
+    )
+    promoted = invoke(
+        target, outputs["PromoteFunctionName"], {"action": "promote", "version": summary["version"], "reason": "seed"}
+    )
     return {"version": promoted["champion"], "seeded": True, "metrics": summary.get("metrics")}
 
 
 # ------------------------------------------------------------------------------------------------ all
 
 
-def deploy_local(target: Target, skip_build: bool = False, seed: bool = True, update: bool = False,
-                 log=print) -> dict[str, Any]:
+def deploy_local(
+    target: Target, skip_build: bool = False, seed: bool = True, update: bool = False, log=print
+) -> dict[str, Any]:
     """build -> package -> deploy -> seed; returns the stack Outputs (plus LocalApiUrl and SeedVersion)."""
     t0 = time.monotonic()
     built = BUILD_ROOT / "build" / "template.yaml"
@@ -334,8 +363,10 @@ def deploy_local(target: Target, skip_build: bool = False, seed: bool = True, up
         t3 = time.monotonic()
         seeded = seed_champion(target, outputs)
         outputs["SeedVersion"] = seeded["version"]
-        log(f"champion {seeded['version']} ({'trained and promoted' if seeded['seeded'] else 'already there'}): "
-            f"{time.monotonic() - t3:.1f} s")
+        log(
+            f"champion {seeded['version']} ({'trained and promoted' if seeded['seeded'] else 'already there'}): "
+            f"{time.monotonic() - t3:.1f} s"
+        )
     return outputs
 
 
@@ -344,8 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default=os.environ.get("LOCALSTACK_ENDPOINT", DEFAULT_ENDPOINT))
     parser.add_argument("--skip-build", action="store_true", help="reuse .aws-sam/localstack/build")
     parser.add_argument("--no-seed", action="store_true", help="do not train and promote a first model")
-    parser.add_argument("--update", action="store_true",
-                        help="update a deployed stack (LocalStack 2026.3 may lose its Outputs; default: reuse it)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="update a deployed stack (LocalStack 2026.3 may lose its Outputs; default: reuse it)",
+    )
     parser.add_argument("--outputs", type=Path, help="write the stack outputs to this JSON file")
     args = parser.parse_args(argv)
     target = Target.from_samconfig(args.endpoint)

@@ -14,6 +14,7 @@ decide the dependencies (requirements files, Makefiles, build methods, layer lis
 tests/unit/test_packaging.py reads that file: a dependency change without a re-measure, or a size
 over the limit, fails the build.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,15 +38,26 @@ HEADROOM = 0.20
 BUDGET_MB = LAMBDA_ZIP_LIMIT_MB * (1 - HEADROOM)  # 200 MB
 MAX_LAYERS = 5
 PIP_TARGET = [
-    "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64", "--implementation", "cp",
-    "--python-version", "3.12", "--only-binary=:all:", "--disable-pip-version-check", "--quiet",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.12",
+    "--only-binary=:all:",
+    "--disable-pip-version-check",
+    "--quiet",
 ]
 # Packages whose import the predict function must never pay for (size and cold start).
 PREDICT_FORBIDDEN = ("scipy", "pandas", "scikit-learn", "scikit_learn", "sklearn")
 # Why each function is packaged the way it is; the README's packaging table comes from here.
 PACKAGING_NOTES = {
-    "PredictFunction": "zip: fastapi, mangum, pydantic + core and ML layers; scores through lib_lightgbm (ctypes), no scipy/pandas/sklearn",
-    "TrainFunction": "zip, trimmed: lightgbm + scikit-learn + pandas + scipy install to ~380 MB; layer duplicates removed, tests dropped, .so stripped",
+    "PredictFunction": "zip: fastapi, mangum, pydantic + core and ML layers; scores through lib_lightgbm "
+    "(ctypes), no scipy/pandas/sklearn",
+    "TrainFunction": "zip, trimmed: lightgbm + scikit-learn + pandas + scipy install to ~380 MB; layer "
+    "duplicates removed, tests dropped, .so stripped",
 }
 
 
@@ -88,8 +100,21 @@ def _requirements(folder: Path) -> list[str]:
 
 
 def _pip(target: Path, requirements: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "install", *PIP_TARGET, "--no-compile", "--target", str(target), "-r",
-                    str(requirements)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            *PIP_TARGET,
+            "--no-compile",
+            "--target",
+            str(target),
+            "-r",
+            str(requirements),
+        ],
+        check=True,
+    )
 
 
 def build_unit(src: Path, method: str, logical_id: str, out: Path, layer: bool) -> None:
@@ -98,13 +123,28 @@ def build_unit(src: Path, method: str, logical_id: str, out: Path, layer: bool) 
     out.mkdir(parents=True)
     py312 = python312()
     if py312 is None:
-        raise SystemExit("packaging needs a CPython 3.12 (the Lambda runtime) to compile bytecode: put python3.12 on PATH or set PYTHON312")
+        raise SystemExit(
+            "packaging needs a CPython 3.12 (the Lambda runtime) to compile bytecode: put python3.12 on "
+            "PATH or set PYTHON312"
+        )
     env312 = {**os.environ, **PY312_ENV}
     if method == "makefile":
         # Like SAM: make in the source folder, writing to ARTIFACTS_DIR; the Python that runs us runs pip,
         # and the Makefile compiles bytecode with python3.12 (on PATH under sam build).
-        subprocess.run(["make", "-s", "-C", str(src), f"build-{logical_id}", f"ARTIFACTS_DIR={out}", f"PYTHON={sys.executable}",
-                        f"PYTHON312={py312}"], check=True, env=env312)
+        subprocess.run(
+            [
+                "make",
+                "-s",
+                "-C",
+                str(src),
+                f"build-{logical_id}",
+                f"ARTIFACTS_DIR={out}",
+                f"PYTHON={sys.executable}",
+                f"PYTHON312={py312}",
+            ],
+            check=True,
+            env=env312,
+        )
         return
     dest = out / "python" if layer else out
     shutil.copytree(src, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "tests"))
@@ -160,7 +200,11 @@ def build(only: list[str] | None = None, out: Path = OUT) -> dict[str, Any]:
         d = out / "layers" / lid
         print(f"building layer {lid} ({layers[lid]['method']})", file=sys.stderr)
         build_unit(layers[lid]["src"], layers[lid]["method"], lid, d, layer=True)
-        layer_info[lid] = {"mb": round(tree_bytes(d) / 2**20, 1), "distributions": distributions(d), "bytecode": bytecode(d)}
+        layer_info[lid] = {
+            "mb": round(tree_bytes(d) / 2**20, 1),
+            "distributions": distributions(d),
+            "bytecode": bytecode(d),
+        }
     result: dict[str, Any] = {}
     for fid, f in sorted(wanted.items()):
         if f["package_type"] != "Zip":
@@ -202,7 +246,8 @@ from churnguard.service import build_bundle
 from churnguard.training import TrainingConfig, train
 from churnguard.predictor import Predictor
 import app  # the handler module imports too
-r = train(generate_customers(400, seed=1), Schema.default(), TrainingConfig.from_dict({"n_folds": 3, "max_rounds": 60, "early_stopping_rounds": 10}))
+config = TrainingConfig.from_dict({"n_folds": 3, "max_rounds": 60, "early_stopping_rounds": 10})
+r = train(generate_customers(400, seed=1), Schema.default(), config)
 p = Predictor(build_bundle("v-smoke", r, Schema.default(), "0" * 64, "smoke"))
 print("ok", p.booster.num_feature())
 """
@@ -214,12 +259,19 @@ PY312_ENV = {"PYENV_VERSION": "3.12.1"}  # selects pyenv's 3.12 when python3.12 
 @functools.cache
 def python312() -> str | None:
     """A CPython 3.12 to run built packages with (pyenv provides one on the dev machines); looked up once."""
-    for candidate in (os.environ.get("PYTHON312"), shutil.which("python3.12"),
-                      str(Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python3.12")):
+    for candidate in (
+        os.environ.get("PYTHON312"),
+        shutil.which("python3.12"),
+        str(Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python3.12"),
+    ):
         if candidate and Path(candidate).exists():
             try:
-                subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"], check=True,
-                               capture_output=True, env={**os.environ, **PY312_ENV})
+                subprocess.run(
+                    [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+                    check=True,
+                    capture_output=True,
+                    env={**os.environ, **PY312_ENV},
+                )
                 return candidate
             except (OSError, subprocess.CalledProcessError):
                 continue
@@ -234,8 +286,20 @@ def runtime_dir(out: Path = OUT) -> Path:
     d = out / "runtime"
     if not (d / "boto3").exists():
         d.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", *PIP_TARGET, "--no-compile", "--target", str(d), *RUNTIME_PROVIDED],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                *PIP_TARGET,
+                "--no-compile",
+                "--target",
+                str(d),
+                *RUNTIME_PROVIDED,
+            ],
+            check=True,
+        )
         if python312():  # the runtime's own boto3 comes with 3.12 bytecode
             _compile(d, "--invalidation-mode", "unchecked-hash")
     return d
@@ -243,7 +307,9 @@ def runtime_dir(out: Path = OUT) -> Path:
 
 def _compile(folder: Path, *options: str) -> None:
     """CPython 3.12 bytecode for every module under ``folder`` (as pip under python3.12 writes it)."""
-    subprocess.run([python312(), "-m", "compileall", "-qq", "-j", "0", *options, str(folder)], env={**os.environ, **PY312_ENV})
+    subprocess.run(
+        [python312(), "-m", "compileall", "-qq", "-j", "0", *options, str(folder)], env={**os.environ, **PY312_ENV}
+    )
 
 
 def lambda_path(function_dir: Path, layer_dirs: list[Path], out: Path = OUT) -> str:
@@ -256,12 +322,23 @@ def smoke_train(out: Path, layers: list[str]) -> str:
     py = python312()
     if py is None:
         return "skipped: no python3.12 found"
-    env = {"PATH": os.environ.get("PATH", ""), **PY312_ENV, "PYTHONNOUSERSITE": "1",
-           "PYTHONDONTWRITEBYTECODE": "1",  # leave the package as built (and as measured)
-           "PYTHONPATH": lambda_path(out / "functions" / "TrainFunction", [out / "layers" / lid for lid in layers], out),
-           "MODEL_BUCKET": "smoke", "REGISTRY_TABLE": "smoke", "AWS_DEFAULT_REGION": "us-east-1"}
-    r = subprocess.run([py, "-s", "-c", SMOKE_TRAIN], env=env, capture_output=True, text=True,
-                       cwd=str(out / "functions" / "TrainFunction"))
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **PY312_ENV,
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",  # leave the package as built (and as measured)
+        "PYTHONPATH": lambda_path(out / "functions" / "TrainFunction", [out / "layers" / lid for lid in layers], out),
+        "MODEL_BUCKET": "smoke",
+        "REGISTRY_TABLE": "smoke",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    r = subprocess.run(
+        [py, "-s", "-c", SMOKE_TRAIN],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(out / "functions" / "TrainFunction"),
+    )
     if r.returncode != 0:
         raise SystemExit(f"TrainFunction package cannot train:\n{r.stderr[-3000:]}")
     return "trained a model with the built package under python3.12"
@@ -273,12 +350,16 @@ def check(report: dict[str, Any]) -> list[str]:
         if f["packaging"] != "zip":
             continue
         if f["unzipped_mb"] > report["budget_mb"]:
-            problems.append(f"{fid}: {f['unzipped_mb']} MB unzipped with layers, over the {report['budget_mb']:.0f} MB budget")
+            problems.append(
+                f"{fid}: {f['unzipped_mb']} MB unzipped with layers, over the {report['budget_mb']:.0f} MB budget"
+            )
         if len(f["layers"]) > MAX_LAYERS:
             problems.append(f"{fid}: {len(f['layers'])} layers, Lambda allows {MAX_LAYERS}")
     pred = report["functions"].get("PredictFunction")
     if pred:
-        held = set(pred["distributions"]) | {d for lid in pred["layers"] for d in report["layers"][lid]["distributions"]}
+        held = set(pred["distributions"]) | {
+            d for lid in pred["layers"] for d in report["layers"][lid]["distributions"]
+        }
         bad = sorted(held & set(PREDICT_FORBIDDEN))
         if bad:
             problems.append(f"PredictFunction packages {bad}: keep them out of the online path")

@@ -3,6 +3,7 @@
 Domain modules (schema, features, training, bundle, predictor, drift) import no AWS SDK;
 adapters (``churnguard.adapters``) take boto3 clients as arguments.
 """
+
 from .errors import (
     ArtifactIntegrityError,
     ChurnGuardError,

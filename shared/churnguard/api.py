@@ -10,18 +10,23 @@ in one place; no input reaches a 500.
 import logging
 import math
 import uuid
-from datetime import datetime, timezone
-from typing import Annotated, Any, Callable, Literal, Optional
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import BackgroundTasks, Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from .errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, RecordValidationError
-from .errors import OutcomeConflictError, StorageError
+from .errors import (
+    ModelUnavailableError,
+    OutcomeConflictError,
+    RecordValidationError,
+    StorageError,
+)
 from .identity import customer_key as _hash_customer_id
 from .predictor import Predictor
 from .schema import CategoricalFeature, Schema
@@ -53,12 +58,15 @@ def customer_model(schema: Schema) -> type[BaseModel]:
             typ = Annotated[base, BeforeValidator(_not_a_bool)]
             info = Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False, description=f.describe_allowed())
         if f.nullable:
-            typ = Annotated[Optional[typ], BeforeValidator(_blank_to_none)]
+            typ = Annotated[typ | None, BeforeValidator(_blank_to_none)]
             info.default = None
         fields[f.name] = (typ, info)
     if schema.id_column:
-        fields[schema.id_column] = (Optional[str], Field(default=None, max_length=128, description="customer id (optional)"))
-    fields[schema.target] = (Optional[str], Field(default=None, max_length=64, description="ignored if present"))
+        fields[schema.id_column] = (
+            str | None,
+            Field(default=None, max_length=128, description="customer id (optional)"),
+        )
+    fields[schema.target] = (str | None, Field(default=None, max_length=64, description="ignored if present"))
     return create_model(
         "Customer",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"example": _example(schema)}),
@@ -182,10 +190,15 @@ def create_app(
     Batch = create_model(
         "CustomerBatch",
         __config__=ConfigDict(extra="forbid"),
-        customers=(list[Customer], Field(min_length=1, max_length=max_batch, description=f"1 to {max_batch} customers")),
+        customers=(
+            list[Customer],
+            Field(min_length=1, max_length=max_batch, description=f"1 to {max_batch} customers"),
+        ),
     )
 
-    app = FastAPI(title=title, version="1", description="Calibrated churn scores with reasons, from the champion model.")
+    app = FastAPI(
+        title=title, version="1", description="Calibrated churn scores with reasons, from the champion model."
+    )
 
     # A plain ASGI middleware: @app.middleware("http") (BaseHTTPMiddleware) costs ~300 us a request.
     app.add_middleware(_BodyLimit, max_body_bytes=max_body_bytes)
@@ -196,12 +209,16 @@ def create_app(
         detail = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in detail:
             detail = "the request body is not valid JSON: send one JSON object with Content-Type: application/json"
-        error = {400: "invalid request", 404: "not found", 405: "method not allowed"}.get(exc.status_code, "request refused")
+        error = {400: "invalid request", 404: "not found", 405: "method not allowed"}.get(
+            exc.status_code, "request refused"
+        )
         return JSONResponse({"error": error, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "invalid request", "problems": _problems_from_pydantic(exc.errors())}, status_code=422)
+        return JSONResponse(
+            {"error": "invalid request", "problems": _problems_from_pydantic(exc.errors())}, status_code=422
+        )
 
     @app.exception_handler(RecordValidationError)
     async def invalid_record(request: Request, exc: RecordValidationError) -> JSONResponse:
@@ -210,7 +227,9 @@ def create_app(
     @app.exception_handler(ModelUnavailableError)
     async def unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
         retry_after = str(getattr(exc, "retry_after_s", 5))
-        return JSONResponse({"error": "model unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": retry_after})
+        return JSONResponse(
+            {"error": "model unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": retry_after}
+        )
 
     @app.exception_handler(OutcomeConflictError)
     async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> JSONResponse:
@@ -218,7 +237,9 @@ def create_app(
 
     @app.exception_handler(StorageError)
     async def storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
-        return JSONResponse({"error": "storage unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"error": "storage unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"}
+        )
 
     feature_names = schema.feature_names
     id_column = schema.id_column
@@ -234,23 +255,38 @@ def create_app(
         return str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex)
 
     # async: a sync background task would cost a worker-thread hop per request under Mangum.
-    async def _after(rows: list[dict[str, Any]], preds: list[dict[str, Any]], variant: str, keys: list[str | None],
-                     request_id: str, ts: datetime, ch: Any) -> None:
+    async def _after(
+        rows: list[dict[str, Any]],
+        preds: list[dict[str, Any]],
+        variant: str,
+        keys: list[str | None],
+        request_id: str,
+        ts: datetime,
+        ch: Any,
+    ) -> None:
         """Runs after the response is computed: shadow scoring, the log, the challenger refresh. Never raises."""
         from .prediction_log import prediction_record
 
         try:
             if log_predictions is not None and not preds[0].get("fallback"):
-                def record(row: dict[str, Any], pred: dict[str, Any], v: str, key: str | None) -> dict[str, Any]:
-                    return prediction_record(features=row, prediction=pred, variant=v, customer_key=key,
-                                             request_id=request_id, feature_names=feature_names, ts=ts)
 
-                recs = [record(r, p, variant, k) for r, p, k in zip(rows, preds, keys)]
+                def record(row: dict[str, Any], pred: dict[str, Any], v: str, key: str | None) -> dict[str, Any]:
+                    return prediction_record(
+                        features=row,
+                        prediction=pred,
+                        variant=v,
+                        customer_key=key,
+                        request_id=request_id,
+                        feature_names=feature_names,
+                        ts=ts,
+                    )
+
+                recs = [record(r, p, variant, k) for r, p, k in zip(rows, preds, keys, strict=False)]
                 if ch is not None and ch.shadow and ch.predictor.version != preds[0]["model_version"]:
                     try:
                         same = ch.predictor.schema.sha256 == schema_sha
                         shadow = ch.predictor.predict_records(rows, reasons=False, validated=same)
-                        recs += [record(r, p, "shadow", k) for r, p, k in zip(rows, shadow, keys)]
+                        recs += [record(r, p, "shadow", k) for r, p, k in zip(rows, shadow, keys, strict=False)]
                     except Exception as e:  # noqa: BLE001 - the shadow never affects the answer or the log
                         _log.warning("shadow scoring failed: %s: %s", type(e).__name__, e)
                 log_predictions(recs)
@@ -296,36 +332,53 @@ def create_app(
         if pred is None:
             pred = _score([customer], reasons)[0]
         if log_predictions is not None or challenger is not None:
-            background.add_task(_after, [row], [pred], variant, [key], _request_id(request), datetime.now(timezone.utc), ch)
+            background.add_task(_after, [row], [pred], variant, [key], _request_id(request), datetime.now(UTC), ch)
         return _prediction_response(pred)
 
     @app.post("/predict/batch", response_model=BatchPrediction, summary=f"Score up to {max_batch} customers")
     def predict_batch(  # type: ignore[no-untyped-def]
-        batch: Batch, request: Request, background: BackgroundTasks, reasons: bool = Query(True)  # type: ignore[valid-type]
+        batch: Batch,
+        request: Request,
+        background: BackgroundTasks,
+        reasons: bool = Query(True),  # type: ignore[valid-type]
     ):
         # A batch is answered by the champion alone (one model_version per response); shadow still applies.
         preds = _score(batch.customers, reasons)
         if log_predictions is not None or challenger is not None:
             rows = [c.__dict__ for c in batch.customers]
             ch = challenger.current() if challenger is not None else None
-            background.add_task(_after, rows, preds, "champion", [_key_of(r) for r in rows], _request_id(request),
-                                datetime.now(timezone.utc), ch)
+            background.add_task(
+                _after,
+                rows,
+                preds,
+                "champion",
+                [_key_of(r) for r in rows],
+                _request_id(request),
+                datetime.now(UTC),
+                ch,
+            )
         return {"predictions": preds, "model_version": preds[0]["model_version"]}
 
     if outcomes is not None and hash_key is not None:
 
         @app.post("/feedback", status_code=201, summary="Record what happened to a customer (ground truth)")
         def feedback(
-            payload: dict[str, Any] = Body(
-                ..., examples=[{"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}]
-            ),
+            payload: Annotated[
+                dict[str, Any],
+                Body(examples=[{"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}]),
+            ],
         ) -> JSONResponse:
             from .feedback import parse_feedback
 
             outcome = parse_feedback(payload, hash_key)  # RecordValidationError -> 422 naming each field
             stored = outcomes.record(outcome, source="api")
-            body = {"stored": stored, "duplicate": not stored, "customer_key": outcome.customer_key,
-                    "observed_date": outcome.observed_date.isoformat(), "churned": outcome.churned}
+            body = {
+                "stored": stored,
+                "duplicate": not stored,
+                "customer_key": outcome.customer_key,
+                "observed_date": outcome.observed_date.isoformat(),
+                "churned": outcome.churned,
+            }
             return JSONResponse(body, status_code=201 if stored else 200)
 
     @app.get(
@@ -337,16 +390,29 @@ def create_app(
     def stored_score(customer_id: str) -> Any:
         cid = customer_id.strip()
         if not cid or len(cid) > 128:
-            return JSONResponse({"error": "invalid request", "problems": [
-                {"field": "customer_id", "value": customer_id[:200], "problem": "must be 1 to 128 characters"}]}, status_code=422)
+            return JSONResponse(
+                {
+                    "error": "invalid request",
+                    "problems": [
+                        {"field": "customer_id", "value": customer_id[:200], "problem": "must be 1 to 128 characters"}
+                    ],
+                },
+                status_code=422,
+            )
         if customer_score is None:
-            return JSONResponse({"error": "customer scores unavailable", "detail": "this deployment has no score table"},
-                                status_code=503)
+            return JSONResponse(
+                {"error": "customer scores unavailable", "detail": "this deployment has no score table"},
+                status_code=503,
+            )
         found = customer_score(cid)  # StorageError -> 503 above
         if found is None:
-            return JSONResponse({"error": "customer not scored",
-                                 "detail": "no stored score for this customer id; scores are written by batch scoring jobs"},
-                                status_code=404)
+            return JSONResponse(
+                {
+                    "error": "customer not scored",
+                    "detail": "no stored score for this customer id; scores are written by batch scoring jobs",
+                },
+                status_code=404,
+            )
         return found
 
     @app.get("/health", summary="Liveness, and which model is loaded")

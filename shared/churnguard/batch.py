@@ -28,6 +28,7 @@ The ``lightgbm`` package, scipy and scikit-learn are not needed: LightGBM is cal
     assert result.rows_in == result.scored + result.rejected
     body, errors = result.scores_csv(), result.errors_csv()
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,9 +40,10 @@ import os
 import re
 import warnings
 from collections import deque
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -81,12 +83,14 @@ class BatchOptions:
         if self.reasons not in REASON_LEVELS:
             raise DataValidationError(f"reasons must be one of {', '.join(REASON_LEVELS)}, not {self.reasons!r}")
         if self.reason_method not in REASON_METHODS:
-            raise DataValidationError(f"reason_method must be one of {', '.join(REASON_METHODS)}, not {self.reason_method!r}")
+            raise DataValidationError(
+                f"reason_method must be one of {', '.join(REASON_METHODS)}, not {self.reason_method!r}"
+            )
         if not isinstance(self.top, int) or not 1 <= self.top <= 10:
             raise DataValidationError(f"top must be an integer in [1, 10], not {self.top!r}")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "BatchOptions":
+    def from_dict(cls, data: dict[str, Any] | None) -> BatchOptions:
         data = dict(data or {})
         known = {"reasons", "reason_method", "top"}
         unknown = set(data) - known
@@ -123,7 +127,7 @@ def check_columns(columns: Sequence[str], schema: Schema, source: str = "input")
 _SKIPPED = re.compile(r"Skipping line (\d+): (.*)")
 
 
-def parse_csv(data: bytes, schema: Schema, source: str = "input") -> tuple["pd.DataFrame", list[tuple[int, str]]]:
+def parse_csv(data: bytes, schema: Schema, source: str = "input") -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """Read a CSV chunk as raw strings; returns (frame, [(line, problem)] of unreadable lines)."""
     import pandas as pd
 
@@ -194,13 +198,21 @@ def plan_chunks(objects: Iterable[tuple[str, int]], chunk_bytes: int = DEFAULT_C
     for uri, size in objects:
         for start in range(0, max(size, 1), chunk_bytes):
             chunks.append(
-                {"chunk_id": f"{len(chunks):05d}", "input": uri, "start": start, "end": min(start + chunk_bytes, size), "size": size}
+                {
+                    "chunk_id": f"{len(chunks):05d}",
+                    "input": uri,
+                    "start": start,
+                    "end": min(start + chunk_bytes, size),
+                    "size": size,
+                }
             )
     return chunks
 
 
 # ----- validation and encoding --------------------------------------------------------------
-def validate_encode(df: "pd.DataFrame", encoder: FeatureEncoder, id_column: str | None) -> tuple[np.ndarray, np.ndarray, dict[int, list[str]]]:
+def validate_encode(
+    df: pd.DataFrame, encoder: FeatureEncoder, id_column: str | None
+) -> tuple[np.ndarray, np.ndarray, dict[int, list[str]]]:
     """(X, bad row mask, {row: [problems]}) for a frame of raw strings, column by column."""
     import pandas as pd
 
@@ -214,7 +226,7 @@ def validate_encode(df: "pd.DataFrame", encoder: FeatureEncoder, id_column: str 
             return
         bad[rows] = True
         texts_arr = np.broadcast_to(np.asarray(texts, dtype=object), rows.shape)
-        for r, t in zip(rows.tolist(), texts_arr.tolist()):
+        for r, t in zip(rows.tolist(), texts_arr.tolist(), strict=False):
             problems.setdefault(r, []).append(t)
 
     if id_column and not _all_plain(df[id_column].to_numpy(dtype=object)):
@@ -239,7 +251,9 @@ def validate_encode(df: "pd.DataFrame", encoder: FeatureEncoder, id_column: str 
     return X, bad, problems
 
 
-def _encode_categorical(values: np.ndarray, feat: CategoricalFeature) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+def _encode_categorical(
+    values: np.ndarray, feat: CategoricalFeature
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     import pandas as pd
 
     codes, uniques = pd.factorize(values)
@@ -268,7 +282,9 @@ def _encode_categorical(values: np.ndarray, feat: CategoricalFeature) -> tuple[n
 def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import pandas as pd
 
-    nums = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    nums = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan, copy=True
+    )
     rows: list[np.ndarray] = []
     texts: list[np.ndarray] = []
     unparsed = np.flatnonzero(np.isnan(nums))
@@ -280,7 +296,16 @@ def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarra
             texts.append(np.full(int(missing.sum()), f"{feat.name}: missing value not allowed", dtype=object))
         if (~missing).any():
             rows.append(unparsed[~missing])
-            texts.append(np.array([f"{feat.name}: {_short(r)!r} is not a number" for r, m in zip(raw, missing) if not m], dtype=object))
+            texts.append(
+                np.array(
+                    [
+                        f"{feat.name}: {_short(r)!r} is not a number"
+                        for r, m in zip(raw, missing, strict=False)
+                        if not m
+                    ],
+                    dtype=object,
+                )
+            )
     present = ~np.isnan(nums)
     out_of_range = np.zeros(len(nums), dtype=bool)
     with np.errstate(invalid="ignore"):
@@ -296,7 +321,11 @@ def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarra
         if mask.any():
             idx = np.flatnonzero(mask)
             rows.append(idx)
-            texts.append(np.array([f"{feat.name}: {_short(str(values[i]).strip())!r} {text}" for i in idx.tolist()], dtype=object))
+            texts.append(
+                np.array(
+                    [f"{feat.name}: {_short(str(values[i]).strip())!r} {text}" for i in idx.tolist()], dtype=object
+                )
+            )
             out_of_range |= mask
     nums[out_of_range] = np.nan
     if rows:
@@ -426,7 +455,9 @@ def reasons_json(contrib: np.ndarray, X: np.ndarray, encoder: FeatureEncoder, to
             uniq, inv = np.unique(X[sel, f], return_inverse=True)
             decoded = np.array([json.dumps(encoder.decode(f, float(u))) for u in uniq], dtype=S)
             values[sel] = decoded[inv]
-        effect = np.where(ck > 0, ',"effect":"increases risk","contribution":', ',"effect":"decreases risk","contribution":')
+        effect = np.where(
+            ck > 0, ',"effect":"increases risk","contribution":', ',"effect":"decreases risk","contribution":'
+        )
         item = np.strings.add(
             np.strings.add(np.strings.add('{"feature":', names[j]), np.strings.add(',"value":', values)),
             np.strings.add(np.strings.add(effect.astype(S), np.round(ck, 4).astype(S)), "}"),
@@ -473,7 +504,7 @@ class ChunkResult:
             "scored": self.scored,
             "rejected": self.rejected,
             "reasons_computed": self.reasons_computed,
-            "risk_levels": {str(k): int(v) for k, v in zip(levels.tolist(), n.tolist())},
+            "risk_levels": {str(k): int(v) for k, v in zip(levels.tolist(), n.tolist(), strict=False)},
             "model_version": self.model_version,
             "engine": self.engine,
         }
@@ -485,8 +516,9 @@ class ChunkResult:
             return header.encode() + self.body
         if self.scored == 0:
             return header.encode()
-        return header.encode() + _score_lines(self.ids, self.probability, self.will_churn, self.risk_level,
-                                              self.reasons, self.model_version)
+        return header.encode() + _score_lines(
+            self.ids, self.probability, self.will_churn, self.risk_level, self.reasons, self.model_version
+        )
 
     def errors_csv(self) -> bytes:
         """One row per rejected input row: where it was, why, and its original values."""
@@ -504,12 +536,24 @@ class ChunkResult:
 
     def score_items(self) -> Iterable[tuple[str, float, bool, str, str]]:
         """(customer id, probability, will_churn, risk level, reasons JSON) per scored row."""
-        return zip(self.ids.tolist(), np.round(self.probability, 4).tolist(), self.will_churn.tolist(),
-                   self.risk_level.tolist(), self.reasons.tolist())
+        return zip(
+            self.ids.tolist(),
+            np.round(self.probability, 4).tolist(),
+            self.will_churn.tolist(),
+            self.risk_level.tolist(),
+            self.reasons.tolist(),
+            strict=False,
+        )
 
 
-def _score_lines(ids: np.ndarray, probability: np.ndarray, will_churn: np.ndarray, risk_level: np.ndarray,
-                 reasons: np.ndarray, model_version: str) -> bytes:
+def _score_lines(
+    ids: np.ndarray,
+    probability: np.ndarray,
+    will_churn: np.ndarray,
+    risk_level: np.ndarray,
+    reasons: np.ndarray,
+    model_version: str,
+) -> bytes:
     """The output lines (each ending in a newline) of scored rows, built column-wise.
 
     ``churn_probability,will_churn,risk_level`` takes few distinct values (probabilities are rounded
@@ -530,20 +574,22 @@ def _score_lines(ids: np.ndarray, probability: np.ndarray, will_churn: np.ndarra
         which = inv.tolist()
     else:  # not a probability, or an unknown level: format every row
         first, which = np.arange(n), range(n)
-    mid = np.strings.add(np.round(probability[first], 4).astype(S), np.where(churn[first], ",true,", ",false,").astype(S))
+    mid = np.strings.add(
+        np.round(probability[first], 4).astype(S), np.where(churn[first], ",true,", ",false,").astype(S)
+    )
     mids = np.strings.add(np.strings.add(mid, np.asarray(risk_level[first]).astype(S)), ",").tolist()
     cells = np.asarray(reasons, dtype=object)
     texts = cells.tolist()
     has = np.flatnonzero(cells != "")
     if len(has):
-        for i, text in zip(has.tolist(), _csv_field(cells[has].astype(S)).tolist()):
+        for i, text in zip(has.tolist(), _csv_field(cells[has].astype(S)).tolist(), strict=False):
             texts[i] = text
     version = "," + _csv_field(np.array([model_version], dtype=S))[0] + "\n"
     try:
         ids_l = _csv_field(np.asarray(ids, dtype=object)).tolist()
     except TypeError:  # not all text (row numbers when the schema has no id column)
         ids_l = _csv_field(np.asarray(ids).astype(S)).tolist()
-    return "".join([f"{i}," + mids[c] + r + version for i, c, r in zip(ids_l, which, texts)]).encode()
+    return "".join([f"{i}," + mids[c] + r + version for i, c, r in zip(ids_l, which, texts, strict=False)]).encode()
 
 
 def _csv_field(a: np.ndarray) -> np.ndarray:
@@ -552,8 +598,9 @@ def _csv_field(a: np.ndarray) -> np.ndarray:
     joined = "".join(cells)  # one fast scan when (as usual) no cell needs quotes
     if "," not in joined and '"' not in joined and "\n" not in joined:
         return a
-    return np.array(['"' + c.replace('"', '""') + '"' if ("," in c or '"' in c or "\n" in c) else c for c in cells],
-                    dtype=a.dtype)
+    return np.array(
+        ['"' + c.replace('"', '""') + '"' if ("," in c or '"' in c or "\n" in c) else c for c in cells], dtype=a.dtype
+    )
 
 
 @dataclass
@@ -576,7 +623,7 @@ class _Block:
 class BatchScorer:
     """Scores CSV chunks with one model version; build once per version and reuse."""
 
-    def __init__(self, predictor: "Predictor", model_text: str, num_threads: int = 0, use_tables: bool = True) -> None:
+    def __init__(self, predictor: Predictor, model_text: str, num_threads: int = 0, use_tables: bool = True) -> None:
         """``num_threads``: scoring threads, 0 = the cores this process may run on.
 
         They run as that many single-threaded workers, each scoring whole blocks: measured on 2
@@ -629,13 +676,17 @@ class BatchScorer:
 
     def _give_up_tables(self, what: str, X: np.ndarray, exact: Any) -> np.ndarray:
         """A table result differed from LightGBM's: never use the tables again for this model."""
-        log.error("leaf tables disagree with LightGBM on %s for model %s; scoring with LightGBM from now on",
-                  what, self.predictor.version)
+        log.error(
+            "leaf tables disagree with LightGBM on %s for model %s; scoring with LightGBM from now on",
+            what,
+            self.predictor.version,
+        )
         self.tables = None
         return exact(X)
 
-    def score_csv(self, data: bytes, options: BatchOptions | None = None, source: str = "input",
-                  block_rows: int = BLOCK_ROWS) -> ChunkResult:
+    def score_csv(
+        self, data: bytes, options: BatchOptions | None = None, source: str = "input", block_rows: int = BLOCK_ROWS
+    ) -> ChunkResult:
         """Score a CSV chunk as a pipeline of row blocks, with the same result as ``score_frame(parse_csv(...))``.
 
         The main thread parses and validates block k+1 and formats block k-1 while a worker thread
@@ -654,8 +705,14 @@ class BatchScorer:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                reader = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, on_bad_lines="warn",
-                                     encoding="utf-8", chunksize=block_rows)
+                reader = pd.read_csv(
+                    io.BytesIO(data),
+                    dtype=str,
+                    keep_default_na=False,
+                    on_bad_lines="warn",
+                    encoding="utf-8",
+                    chunksize=block_rows,
+                )
             except (ValueError, UnicodeDecodeError) as e:
                 raise DataValidationError(f"{source} is not a readable CSV: {e}") from e
             pending: deque[tuple[_Block, Any]] = deque()
@@ -704,12 +761,12 @@ class BatchScorer:
             engine=self.engine,  # after the spot checks: "lightgbm" if one failed
         )
 
-    def _pool(self) -> "ThreadPoolExecutor":
+    def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lightgbm")
         return self._executor
 
-    def _prepare_block(self, df: "pd.DataFrame", offset: int) -> "_Block":
+    def _prepare_block(self, df: pd.DataFrame, offset: int) -> _Block:
         """Validate and encode one block of rows (main thread); ``offset`` = rows before it in the chunk."""
         X, bad, problems = validate_encode(df, self.encoder, self.schema.id_column)
         good = ~bad
@@ -721,11 +778,13 @@ class BatchScorer:
         if bad.any():
             rows = np.flatnonzero(bad)
             raw = df.iloc[rows].to_dict(orient="records")
-            block.rejected = [{"row": offset + r + 1, "reason": "; ".join(problems.get(r, ["invalid row"])), "values": v}
-                              for r, v in zip(rows.tolist(), raw)]
+            block.rejected = [
+                {"row": offset + r + 1, "reason": "; ".join(problems.get(r, ["invalid row"])), "values": v}
+                for r, v in zip(rows.tolist(), raw, strict=False)
+            ]
         return block
 
-    def _score_block(self, block: "_Block", floor: int, options: BatchOptions) -> None:
+    def _score_block(self, block: _Block, floor: int, options: BatchOptions) -> None:
         """Scores, risk levels and attributions of one block (worker thread: mostly C code without the GIL)."""
         Xg = block.X
         block.p = self.predictor.calibration.apply(self._probabilities(Xg)) if len(Xg) else np.empty(0)
@@ -733,10 +792,13 @@ class BatchScorer:
         block.want = np.flatnonzero(block.level_idx >= floor) if len(Xg) else np.empty(0, dtype=np.int64)
         if len(block.want):
             Xw = Xg[block.want]
-            block.contrib = (self._path_contributions(Xw) if options.reason_method == "path"
-                             else self.booster.predict(Xw, pred_contrib=True))
+            block.contrib = (
+                self._path_contributions(Xw)
+                if options.reason_method == "path"
+                else self.booster.predict(Xw, pred_contrib=True)
+            )
 
-    def _finish_block(self, block: "_Block", future: Any, options: BatchOptions) -> None:
+    def _finish_block(self, block: _Block, future: Any, options: BatchOptions) -> None:
         """Wait for the block's scores, then build its reasons and output lines (main thread)."""
         future.result()
         n = len(block.X)
@@ -745,7 +807,9 @@ class BatchScorer:
         block.reasons = np.full(n, "", dtype=object)
         if len(block.want):
             block.reasons[block.want] = reasons_json(block.contrib, block.X[block.want], self.encoder, options.top)
-        block.body = _score_lines(block.ids, block.p, block.will_churn, block.risk, block.reasons, self.predictor.version)
+        block.body = _score_lines(
+            block.ids, block.p, block.will_churn, block.risk, block.reasons, self.predictor.version
+        )
         block.X = block.contrib = None  # type: ignore[assignment]
 
     def close(self) -> None:
@@ -753,8 +817,9 @@ class BatchScorer:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def score_frame(self, df: "pd.DataFrame", options: BatchOptions | None = None,
-                    malformed: Sequence[tuple[int, str]] = ()) -> ChunkResult:
+    def score_frame(
+        self, df: pd.DataFrame, options: BatchOptions | None = None, malformed: Sequence[tuple[int, str]] = ()
+    ) -> ChunkResult:
         options = options or BatchOptions()
         id_column = self.schema.id_column or "row"
         X, bad, problems = validate_encode(df, self.encoder, self.schema.id_column)
@@ -773,8 +838,11 @@ class BatchScorer:
             want = np.flatnonzero(level_idx >= floor)
             if len(want):
                 Xw = Xg[want]
-                contrib = (self._path_contributions(Xw) if options.reason_method == "path"
-                           else self.booster.predict(Xw, pred_contrib=True))
+                contrib = (
+                    self._path_contributions(Xw)
+                    if options.reason_method == "path"
+                    else self.booster.predict(Xw, pred_contrib=True)
+                )
                 reasons[want] = reasons_json(contrib, Xw, self.encoder, options.top)
         rejected: list[dict[str, Any]] = []
         if bad.any():
@@ -831,7 +899,7 @@ def _strip(a: np.ndarray) -> np.ndarray:
     if len(uniques) == 0:
         return a
     stripped = np.array([str(u).strip() for u in uniques], dtype=object)
-    if all(s == u for s, u in zip(stripped.tolist(), list(uniques))):
+    if all(s == u for s, u in zip(stripped.tolist(), list(uniques), strict=False)):
         return a
     return stripped[codes]
 
@@ -853,7 +921,8 @@ def summarize(chunks: Sequence[dict[str, Any]]) -> dict[str, Any]:
             engines.add(c["engine"])
     if total["rows_in"] != total["scored"] + total["rejected"]:
         raise DataValidationError(
-            f"counts do not reconcile: {total['rows_in']} rows in, {total['scored']} scored, {total['rejected']} rejected"
+            f"counts do not reconcile: {total['rows_in']} rows in, {total['scored']} scored, "
+            f"{total['rejected']} rejected"
         )
     total["risk_levels"] = levels
     total["model_versions"] = sorted(versions)

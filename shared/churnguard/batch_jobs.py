@@ -7,12 +7,14 @@
 Every chunk is written to a key derived from its id, and customer scores are upserts, so a
 chunk that runs twice overwrites its own output instead of duplicating it.
 """
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from .adapters.batch_io import S3BatchIO
 from .adapters.jobs import DynamoJobStore
@@ -24,7 +26,7 @@ from .schema import Schema
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def output_prefix(output: str) -> str:
@@ -85,7 +87,10 @@ def score_chunk(
     scorer_for: Callable[[str], BatchScorer],
     scores: DynamoScoreStore | None,
 ) -> dict[str, Any]:
-    """Score one chunk: ``job`` = {job_id, chunk: {chunk_id, input, start, end, size}, output, model_version, options}."""
+    """Score one chunk.
+
+    ``job`` = {job_id, chunk: {chunk_id, input, start, end, size}, output, model_version, options}.
+    """
     try:
         chunk, out, version = job["chunk"], output_prefix(job["output"]), job["model_version"]
         cid = str(chunk["chunk_id"])
@@ -114,7 +119,9 @@ def score_chunk(
     return counts
 
 
-def finish_job(job_id: str, plan: dict[str, Any], chunk_counts: list[dict[str, Any]], io: S3BatchIO, jobs: DynamoJobStore | None) -> dict[str, Any]:
+def finish_job(
+    job_id: str, plan: dict[str, Any], chunk_counts: list[dict[str, Any]], io: S3BatchIO, jobs: DynamoJobStore | None
+) -> dict[str, Any]:
     """Add up the chunks, check the counts reconcile, and record the job's summary (S3 and table)."""
     total = summarize(chunk_counts)
     if total["chunks"] != plan["chunks"]:
@@ -139,7 +146,9 @@ def finish_job(job_id: str, plan: dict[str, Any], chunk_counts: list[dict[str, A
         "finished_at": _now(),
         "duration_seconds": round(time.time() - started, 3),
     }
-    io.put(f"{plan['output']}/_job/summary.json", json.dumps(summary, indent=2).encode(), content_type="application/json")
+    io.put(
+        f"{plan['output']}/_job/summary.json", json.dumps(summary, indent=2).encode(), content_type="application/json"
+    )
     if jobs is not None:
         jobs.put(job_id, summary)
     return summary
@@ -220,11 +229,25 @@ def score_local(
         check_columns(header_columns(io.header(path)), scorer.schema, source=path)
     chunks = plan_chunks(objects, chunk_bytes)
     out = output_dir.rstrip("/")
-    plan = {"job_id": "local", "input": input_path, "output": out, "model_version": scorer.predictor.version,
-            "options": opts.to_dict(), "chunks": len(chunks), "started_at": _now(), "started_epoch": time.time()}
+    plan = {
+        "job_id": "local",
+        "input": input_path,
+        "output": out,
+        "model_version": scorer.predictor.version,
+        "options": opts.to_dict(),
+        "chunks": len(chunks),
+        "started_at": _now(),
+        "started_epoch": time.time(),
+    }
     counts = []
     for i, chunk in enumerate(chunks):
-        job = {"job_id": "local", "chunk": chunk, "output": out, "model_version": plan["model_version"], "options": plan["options"]}
+        job = {
+            "job_id": "local",
+            "chunk": chunk,
+            "output": out,
+            "model_version": plan["model_version"],
+            "options": plan["options"],
+        }
         counts.append(_score_chunk_with(job, io, scorer))
         if progress:
             progress("scoring", i + 1, len(chunks))

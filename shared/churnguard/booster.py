@@ -14,6 +14,7 @@ request pays one C call for the score and one for the TreeSHAP contributions.
     p = booster.predict(X)                      # like lightgbm.Booster.predict(X)
     phi = booster.predict(X, pred_contrib=True)  # like pred_contrib=True: n_features + 1 columns
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -65,23 +66,48 @@ def _load() -> ctypes.CDLL:
             pi64, pdbl = ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double)
             lib.LGBM_GetLastError.restype = ctypes.c_char_p
             lib.LGBM_GetLastError.argtypes = []
-            lib.LGBM_BoosterLoadModelFromString.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(vp)]
+            lib.LGBM_BoosterLoadModelFromString.argtypes = [
+                ctypes.c_char_p,
+                ctypes.POINTER(ctypes.c_int),
+                ctypes.POINTER(vp),
+            ]
             lib.LGBM_BoosterFree.argtypes = [vp]
             lib.LGBM_BoosterGetNumFeature.argtypes = [vp, ctypes.POINTER(ctypes.c_int)]
             lib.LGBM_BoosterGetNumClasses.argtypes = [vp, ctypes.POINTER(ctypes.c_int)]
             lib.LGBM_BoosterPredictForMat.argtypes = [
-                vp, vp, ctypes.c_int, i32, i32, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                ctypes.c_char_p, pi64, pdbl,
+                vp,
+                vp,
+                ctypes.c_int,
+                i32,
+                i32,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_char_p,
+                pi64,
+                pdbl,
             ]
             lib.LGBM_BoosterPredictForMatSingleRowFastInit.argtypes = [
-                vp, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, i32, ctypes.c_char_p, ctypes.POINTER(vp),
+                vp,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                i32,
+                ctypes.c_char_p,
+                ctypes.POINTER(vp),
             ]
             lib.LGBM_BoosterPredictForMatSingleRowFast.argtypes = [vp, vp, pi64, pdbl]
             lib.LGBM_FastConfigFree.argtypes = [vp]
             for fn in (
-                lib.LGBM_BoosterLoadModelFromString, lib.LGBM_BoosterFree, lib.LGBM_BoosterGetNumFeature,
-                lib.LGBM_BoosterGetNumClasses, lib.LGBM_BoosterPredictForMat,
-                lib.LGBM_BoosterPredictForMatSingleRowFastInit, lib.LGBM_BoosterPredictForMatSingleRowFast,
+                lib.LGBM_BoosterLoadModelFromString,
+                lib.LGBM_BoosterFree,
+                lib.LGBM_BoosterGetNumFeature,
+                lib.LGBM_BoosterGetNumClasses,
+                lib.LGBM_BoosterPredictForMat,
+                lib.LGBM_BoosterPredictForMatSingleRowFastInit,
+                lib.LGBM_BoosterPredictForMatSingleRowFast,
                 lib.LGBM_FastConfigFree,
             ):
                 fn.restype = ctypes.c_int
@@ -101,7 +127,12 @@ class NativeBooster:
         lib = self._lib = _load()
         self._handle = ctypes.c_void_p()
         iterations = ctypes.c_int(0)
-        _check(lib, lib.LGBM_BoosterLoadModelFromString(model_text.encode(), ctypes.byref(iterations), ctypes.byref(self._handle)))
+        _check(
+            lib,
+            lib.LGBM_BoosterLoadModelFromString(
+                model_text.encode(), ctypes.byref(iterations), ctypes.byref(self._handle)
+            ),
+        )
         self.num_iterations = iterations.value
         n, k = ctypes.c_int(0), ctypes.c_int(0)
         _check(lib, lib.LGBM_BoosterGetNumFeature(self._handle, ctypes.byref(n)))
@@ -131,7 +162,14 @@ class NativeBooster:
         _check(
             self._lib,
             self._lib.LGBM_BoosterPredictForMatSingleRowFastInit(
-                self._handle, predict_type, 0, _ALL_ITERATIONS, _DTYPE_FLOAT64, self._n, self._params, ctypes.byref(handle)
+                self._handle,
+                predict_type,
+                0,
+                _ALL_ITERATIONS,
+                _DTYPE_FLOAT64,
+                self._n,
+                self._params,
+                ctypes.byref(handle),
             ),
         )
         return handle
@@ -154,10 +192,20 @@ class NativeBooster:
         _check(
             self._lib,
             self._lib.LGBM_BoosterPredictForMat(
-                self._handle, ctypes.c_void_p(X.ctypes.data), _DTYPE_FLOAT64, X.shape[0], self._n, 1, kind, 0,
+                self._handle,
+                ctypes.c_void_p(X.ctypes.data),
+                _DTYPE_FLOAT64,
+                X.shape[0],
+                self._n,
+                1,
+                kind,
+                0,
                 # This booster's thread count: with no parameter LightGBM uses whatever OpenMP count the
                 # process last set (the one-row path sets 1), which made batch predict single-threaded.
-                _ALL_ITERATIONS, self._params, ctypes.byref(out_len), out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                _ALL_ITERATIONS,
+                self._params,
+                ctypes.byref(out_len),
+                out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
             ),
         )
         return out.reshape(X.shape[0], width) if pred_contrib else out
@@ -177,8 +225,17 @@ class NativeBooster:
             _check(
                 self._lib,
                 self._lib.LGBM_BoosterPredictForMat(
-                    self._handle, ctypes.c_void_p(X.ctypes.data), _DTYPE_FLOAT64, X.shape[0], self._n, 1,
-                    _PREDICT_LEAF_INDEX, start_iteration, num_iteration, self._params, ctypes.byref(out_len),
+                    self._handle,
+                    ctypes.c_void_p(X.ctypes.data),
+                    _DTYPE_FLOAT64,
+                    X.shape[0],
+                    self._n,
+                    1,
+                    _PREDICT_LEAF_INDEX,
+                    start_iteration,
+                    num_iteration,
+                    self._params,
+                    ctypes.byref(out_len),
                     out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
                 ),
             )

@@ -2,6 +2,7 @@
 
 Handlers call these at cold start; tests call them with moto-backed clients through the same door.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -11,11 +11,13 @@ Pure Python, clock injected, so tests drive it with a fake clock::
     breaker = CircuitBreaker("model-store", failure_threshold=3, reset_timeout_s=5)
     value = breaker.call(load_champion)          # raises CircuitOpenError while open
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from .errors import ChurnGuardError
 

@@ -8,12 +8,14 @@ manifest's own sha256, so rewriting a file *and* the manifest is caught too.
     files, manifest = bundle.to_files()
     same = ModelBundle.from_files(files, manifest, expected_manifest_sha256=sha256(manifest))
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ArtifactIntegrityError
 
@@ -53,7 +55,7 @@ class ModelBundle:
         files: Mapping[str, bytes],
         manifest_bytes: bytes,
         expected_manifest_sha256: str | None = None,
-    ) -> "ModelBundle":
+    ) -> ModelBundle:
         """Rebuild a bundle, verifying every checksum; raises ArtifactIntegrityError on any mismatch."""
         if expected_manifest_sha256 is not None and sha256_hex(manifest_bytes) != expected_manifest_sha256:
             raise ArtifactIntegrityError("manifest.json does not match the checksum in the registry")

@@ -6,10 +6,11 @@ Two methods, both fitted on predictions the model did not train on:
 - ``isotonic``: a monotone piecewise-linear map applied with ``numpy.interp``.
 Serving needs neither scikit-learn nor any code from the bundle.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -22,15 +23,17 @@ class CalibrationMap:
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y) or len(self.x) < 2:
             raise ValueError("a calibration map needs at least two matching points")
-        if any(b < a for a, b in zip(self.x, self.x[1:])) or any(b < a for a, b in zip(self.y, self.y[1:])):
+        if any(b < a for a, b in zip(self.x, self.x[1:], strict=False)) or any(
+            b < a for a, b in zip(self.y, self.y[1:], strict=False)
+        ):
             raise ValueError("a calibration map must be non-decreasing")
 
     @classmethod
-    def identity(cls) -> "CalibrationMap":
+    def identity(cls) -> CalibrationMap:
         return cls((0.0, 1.0), (0.0, 1.0))
 
     @classmethod
-    def fit(cls, p: np.ndarray, y: np.ndarray) -> "CalibrationMap":
+    def fit(cls, p: np.ndarray, y: np.ndarray) -> CalibrationMap:
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, y)
@@ -55,7 +58,7 @@ class CalibrationMap:
         return {"method": "isotonic", "x": list(self.x), "y": list(self.y)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Calibration":
+    def from_dict(cls, d: dict[str, Any]) -> Calibration:
         """Rebuild whichever calibration ``d`` describes (its ``method`` says which)."""
         if d.get("method") == "platt":
             return PlattCalibration(a=float(d["a"]), b=float(d["b"]))
@@ -79,7 +82,7 @@ class PlattCalibration:
             raise ValueError("a Platt calibration needs finite parameters and a positive slope")
 
     @classmethod
-    def fit(cls, p: np.ndarray, y: np.ndarray) -> "PlattCalibration":
+    def fit(cls, p: np.ndarray, y: np.ndarray) -> PlattCalibration:
         from sklearn.linear_model import LogisticRegression
 
         lr = LogisticRegression(C=1e6).fit(_logit(np.asarray(p)).reshape(-1, 1), np.asarray(y).astype(int))
@@ -92,7 +95,7 @@ class PlattCalibration:
         return {"method": "platt", "a": self.a, "b": self.b}
 
 
-Calibration = Union[CalibrationMap, PlattCalibration]
+Calibration = CalibrationMap | PlattCalibration
 CALIBRATION_METHODS = {"platt": PlattCalibration, "isotonic": CalibrationMap}
 
 

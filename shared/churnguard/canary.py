@@ -18,13 +18,15 @@ scored by both models).
     routes_to_canary(customer_key("7590-VHVEG", key), share=0.1)   # True for ~10% of customers
     compare_variants(join_point_in_time(log_records, outcomes))
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from .identity import bucket_of
 from .metrics import brier, roc_auc
@@ -55,7 +57,7 @@ class CanaryConfig:
         return {"version": self.version, "share": self.share, "shadow": self.shadow}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "CanaryConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> CanaryConfig:
         return cls(version=str(d["version"]), share=float(d.get("share", 0.0)), shadow=bool(d.get("shadow", False)))
 
 
@@ -168,7 +170,10 @@ def mcnemar_test(only_a_right: int, only_b_right: int) -> tuple[float, float]:
 
 
 def compare_variants(
-    joined: Iterable[Mapping[str, Any]], baseline: str = "champion", alpha: float = 0.05, min_labelled: int = MIN_LABELLED
+    joined: Iterable[Mapping[str, Any]],
+    baseline: str = "champion",
+    alpha: float = 0.05,
+    min_labelled: int = MIN_LABELLED,
 ) -> dict[str, Any]:
     """Per-variant results and a test of each challenger variant against ``baseline``.
 
@@ -196,8 +201,11 @@ def compare_variants(
             test["significant"] = test["p_value"] < alpha
             diff = test["error_rate_difference"]
             test["verdict"] = (
-                "no significant difference" if not test["significant"]
-                else f"{variant} makes fewer errors" if diff < 0 else f"{variant} makes more errors"
+                "no significant difference"
+                if not test["significant"]
+                else f"{variant} makes fewer errors"
+                if diff < 0
+                else f"{variant} makes more errors"
             )
         report["tests"][variant] = test
     return report
@@ -206,11 +214,14 @@ def compare_variants(
 def _insufficient(n_base: int, n_other: int, min_labelled: int) -> dict[str, Any]:
     return {
         "p_value": None,
-        "verdict": f"insufficient data: {n_base} and {n_other} labelled predictions, at least {min_labelled} each needed",
+        "verdict": f"insufficient data: {n_base} and {n_other} labelled predictions, at least "
+        f"{min_labelled} each needed",
     }
 
 
-def _independent_test(base: list[Mapping[str, Any]], other: list[Mapping[str, Any]], min_labelled: int) -> dict[str, Any]:
+def _independent_test(
+    base: list[Mapping[str, Any]], other: list[Mapping[str, Any]], min_labelled: int
+) -> dict[str, Any]:
     if len(base) < min_labelled or len(other) < min_labelled:
         return {"test": "two-proportion z-test of error rates", **_insufficient(len(base), len(other), min_labelled)}
     e_b = sum(bool(r["will_churn"]) != bool(r["churned"]) for r in base)
@@ -233,7 +244,9 @@ def _paired_test(base: list[Mapping[str, Any]], shadow: list[Mapping[str, Any]],
     pairs = [(base_by[key(r)], r) for r in shadow if key(r) in base_by]
     if len(pairs) < min_labelled:
         return {"test": "McNemar's test (paired)", **_insufficient(len(pairs), len(pairs), min_labelled)}
-    right = [(bool(b["will_churn"]) == bool(b["churned"]), bool(s["will_churn"]) == bool(s["churned"])) for b, s in pairs]
+    right = [
+        (bool(b["will_churn"]) == bool(b["churned"]), bool(s["will_churn"]) == bool(s["churned"])) for b, s in pairs
+    ]
     only_base = sum(rb and not rs for rb, rs in right)
     only_shadow = sum(rs and not rb for rb, rs in right)
     stat, p = mcnemar_test(only_base, only_shadow)

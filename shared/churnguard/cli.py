@@ -8,6 +8,7 @@ usual ``AWS_ENDPOINT_URL``; bucket and table come from MODEL_BUCKET and REGISTRY
     churn predict --json '{"tenure": 2, ...}'
     churn demo
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,9 @@ def cmd_schema_infer(a: argparse.Namespace) -> int:
     from .schema import Schema
     from .training import read_csv
 
-    schema, warnings = Schema.infer(read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name)
+    schema, warnings = Schema.infer(
+        read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name
+    )
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     text = schema.dump_yaml()
@@ -89,19 +92,23 @@ def cmd_schema_validate(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    import yaml
+
     from .service import train_and_register, train_from_bytes
     from .training import TrainingConfig
 
-    import yaml
-
     schema = _schema(a.schema)
-    config = TrainingConfig.from_dict(yaml.safe_load(Path(a.config).read_text()) or {}) if a.config else TrainingConfig()
+    config = (
+        TrainingConfig.from_dict(yaml.safe_load(Path(a.config).read_text()) or {}) if a.config else TrainingConfig()
+    )
     data = _read_data(a.data)
     progress = None if a.quiet else _progress
     settings = Settings.from_env()
     if settings.model_bucket and settings.registry_table:
         services = _services()
-        summary = train_and_register(data, schema, config, services.store, services.registry, source=a.data, progress=progress)
+        summary = train_and_register(
+            data, schema, config, services.store, services.registry, source=a.data, progress=progress
+        )
         if a.promote:
             summary["champion"] = services.registry.promote(summary["version"], reason="cli --promote")["version"]
     else:
@@ -141,8 +148,10 @@ def cmd_models_list(a: argparse.Namespace) -> int:
     for v in versions:
         mark = " *" if v.version == champion else ""
         auc, brier = v.metrics.get("cv_roc_auc"), v.metrics.get("brier")
-        print(f"{v.version:<28} {v.status:<11} {auc if auc is None else f'{auc:.4f}':>10} "
-              f"{brier if brier is None else f'{brier:.4f}':>7}  {v.created_at}{mark}")
+        print(
+            f"{v.version:<28} {v.status:<11} {auc if auc is None else f'{auc:.4f}':>10} "
+            f"{brier if brier is None else f'{brier:.4f}':>7}  {v.created_at}{mark}"
+        )
     return 0
 
 
@@ -224,12 +233,19 @@ def cmd_compare(a: argparse.Namespace) -> int:
     canary = services.registry.canary()
     rows = []
     for mv in services.registry.list():
-        row: dict[str, Any] = {"version": mv.version, "status": mv.status,
-                               "champion": bool(alias and alias["version"] == mv.version),
-                               "canary": bool(canary and canary["version"] == mv.version)}
+        row: dict[str, Any] = {
+            "version": mv.version,
+            "status": mv.status,
+            "champion": bool(alias and alias["version"] == mv.version),
+            "canary": bool(canary and canary["version"] == mv.version),
+        }
         try:
             pred = provider.version(mv.version).predict_record(record, reasons=False)
-            row.update(churn_probability=pred["churn_probability"], will_churn=pred["will_churn"], risk_level=pred["risk_level"])
+            row.update(
+                churn_probability=pred["churn_probability"],
+                will_churn=pred["will_churn"],
+                risk_level=pred["risk_level"],
+            )
         except ChurnGuardError as e:
             row["error"] = str(e)
         rows.append(row)
@@ -242,7 +258,10 @@ def cmd_compare(a: argparse.Namespace) -> int:
         if "error" in r:
             print(f"{r['version']:<28} {r['status']:<11} error: {r['error']}{mark}")
         else:
-            print(f"{r['version']:<28} {r['status']:<11} {r['churn_probability']:>11.4f} {str(r['will_churn']):>6}  {r['risk_level']}{mark}")
+            print(
+                f"{r['version']:<28} {r['status']:<11} {r['churn_probability']:>11.4f} "
+                f"{str(r['will_churn']):>6}  {r['risk_level']}{mark}"
+            )
     return 0
 
 
@@ -297,7 +316,10 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
     print(f"{'variant':<10} {'n':>6} {'errors':>7} {'error rate':>10} {'brier':>7} {'roc_auc':>8}  versions")
     for v, s in report["variants"].items():
         auc = "-" if s["roc_auc"] is None else f"{s['roc_auc']:.4f}"
-        print(f"{v:<10} {s['n']:>6} {s['errors']:>7} {s['error_rate']:>10.4f} {s['brier']:>7.4f} {auc:>8}  {','.join(s['model_versions'])}")
+        print(
+            f"{v:<10} {s['n']:>6} {s['errors']:>7} {s['error_rate']:>10.4f} {s['brier']:>7.4f} {auc:>8}  "
+            f"{','.join(s['model_versions'])}"
+        )
     for v, t in report["tests"].items():
         p = "" if t.get("p_value") is None else f" (p = {t['p_value']:.4g}, {t['test']})"
         print(f"{v} vs champion: {t['verdict']}{p}")
@@ -329,8 +351,14 @@ def cmd_score(a: argparse.Namespace) -> int:
 
         batch = build_batch(_services())
         version, _ = batch.resolve(a.version)
-        summary = score_local(a.input, a.output, batch.scorer_for(version), options,
-                              chunk_bytes=(a.chunk_mb << 20) or BatchSettings.from_env().chunk_bytes, progress=None if a.quiet else _progress)
+        summary = score_local(
+            a.input,
+            a.output,
+            batch.scorer_for(version),
+            options,
+            chunk_bytes=(a.chunk_mb << 20) or BatchSettings.from_env().chunk_bytes,
+            progress=None if a.quiet else _progress,
+        )
         _print_json(summary)
         return 0
     return _score_remote(a, options)
@@ -348,8 +376,10 @@ def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
     bs = BatchSettings.from_env()
     arn = a.state_machine or bs.state_machine_arn
     if not arn:
-        raise ConfigurationError("name the state machine: --state-machine ARN or BATCH_STATE_MACHINE_ARN "
-                                 "(the stack's BatchScoringStateMachineArn output)")
+        raise ConfigurationError(
+            "name the state machine: --state-machine ARN or BATCH_STATE_MACHINE_ARN "
+            "(the stack's BatchScoringStateMachineArn output)"
+        )
     for uri in (a.input, a.output):
         if not uri.startswith("s3://"):
             raise DataValidationError(f"{uri!r} is not an s3:// location (use --local for local files)")
@@ -392,10 +422,14 @@ def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="churn", description="Serverless churn prediction: train, register, promote, serve.")
+    p = argparse.ArgumentParser(
+        prog="churn", description="Serverless churn prediction: train, register, promote, serve."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
-    schema = sub.add_parser("schema", help="infer or check a data contract").add_subparsers(dest="schema_cmd", required=True)
+    schema = sub.add_parser("schema", help="infer or check a data contract").add_subparsers(
+        dest="schema_cmd", required=True
+    )
     s = schema.add_parser("infer", help="write a schema for a churn CSV")
     s.add_argument("--data", required=True)
     s.add_argument("--target", required=True)
@@ -478,7 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("demo", help="emulator + train + promote + serve, all local")
-    s.add_argument("--data", default=os.environ.get("DATA") or None, help="a churn CSV (default: generated Telco-like data)")
+    s.add_argument(
+        "--data", default=os.environ.get("DATA") or None, help="a churn CSV (default: generated Telco-like data)"
+    )
     s.add_argument("--rows", type=int, default=5000, help="rows to generate when no --data")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
@@ -486,13 +522,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("score", help="batch scoring: a CSV (or folder of CSVs) in S3, or a local file with --local")
-    s.add_argument("--input", required=True, help="s3://bucket/key.csv or s3://bucket/prefix/ (a file or folder with --local)")
-    s.add_argument("--output", required=True, help="s3://bucket/prefix for scores/, errors/ and _job/summary.json (a folder with --local)")
+    s.add_argument(
+        "--input", required=True, help="s3://bucket/key.csv or s3://bucket/prefix/ (a file or folder with --local)"
+    )
+    s.add_argument(
+        "--output",
+        required=True,
+        help="s3://bucket/prefix for scores/, errors/ and _job/summary.json (a folder with --local)",
+    )
     s.add_argument("--version", help="a named model version instead of the champion")
-    s.add_argument("--reasons", default="high", choices=["all", "medium", "high", "none"],
-                   help="lowest risk level whose rows get reasons (default: high)")
-    s.add_argument("--reason-method", default="path", choices=["path", "treeshap"],
-                   help="path attributions (fast) or exact TreeSHAP (~350 us a row)")
+    s.add_argument(
+        "--reasons",
+        default="high",
+        choices=["all", "medium", "high", "none"],
+        help="lowest risk level whose rows get reasons (default: high)",
+    )
+    s.add_argument(
+        "--reason-method",
+        default="path",
+        choices=["path", "treeshap"],
+        help="path attributions (fast) or exact TreeSHAP (~350 us a row)",
+    )
     s.add_argument("--chunk-mb", type=int, default=0, help="chunk size in MB (default: BATCH_CHUNK_BYTES or 64)")
     s.add_argument("--local", action="store_true", help="score here with the same code, no state machine")
     s.add_argument("--state-machine", help="ARN (default: BATCH_STATE_MACHINE_ARN)")

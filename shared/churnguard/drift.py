@@ -19,12 +19,14 @@ insufficient instead of alarming.
 
 Pure numpy (the p-values are computed here), so the drift function needs no scipy or LightGBM.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +70,7 @@ class DriftThresholds:
             raise ValueError("drift thresholds: " + "; ".join(problems))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DriftThresholds":
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftThresholds:
         from .settings import dataclass_from_mapping
 
         return dataclass_from_mapping(cls, data, "drift thresholds")
@@ -209,7 +211,7 @@ class DriftReport:
     performance: PerformanceCheck | None = None
     champion_version: str | None = None
     window: dict[str, str] | None = None
-    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -242,7 +244,7 @@ def _numeric_bins(edges: Sequence[float]) -> list[str]:
     if not edges:
         return ["all"]
     labels = [f"< {edges[0]:g}"]
-    labels += [f"{a:g} to < {b:g}" for a, b in zip(edges, edges[1:])]
+    labels += [f"{a:g} to < {b:g}" for a, b in zip(edges, edges[1:], strict=False)]
     labels.append(f">= {edges[-1]:g}")
     return labels
 
@@ -251,8 +253,15 @@ def _with_missing(freqs: Sequence[float], missing: float) -> np.ndarray:
     return np.append(np.asarray(freqs, dtype=np.float64) * (1 - missing), missing)
 
 
-def _numeric_drift(name: str, kind: str, ref: Mapping[str, Any], col: np.ndarray, alpha_each: float, th: DriftThresholds,
-                   psi_limit: float) -> FeatureDrift:
+def _numeric_drift(
+    name: str,
+    kind: str,
+    ref: Mapping[str, Any],
+    col: np.ndarray,
+    alpha_each: float,
+    th: DriftThresholds,
+    psi_limit: float,
+) -> FeatureDrift:
     edges = list(ref.get("edges") or [])
     freqs, missing = numeric_frequencies(col, edges)
     ref_missing = float(ref.get("missing") or 0.0)
@@ -264,18 +273,29 @@ def _numeric_drift(name: str, kind: str, ref: Mapping[str, Any], col: np.ndarray
         # KS sees only present values; a change in the missing share is tested on its own, and the
         # smaller p-value is doubled (Bonferroni within the feature).
         ref_rows = float(ref.get("rows") or len(col))
-        _, _, p_missing = chi2_homogeneity(np.round([ref_rows * (1 - ref_missing), ref_rows * ref_missing]),
-                                           np.array([1 - missing, missing]) * len(col))
+        _, _, p_missing = chi2_homogeneity(
+            np.round([ref_rows * (1 - ref_missing), ref_rows * ref_missing]),
+            np.array([1 - missing, missing]) * len(col),
+        )
         p = min(1.0, 2 * min(p, p_missing))
     return FeatureDrift(
-        name=name, kind=kind, psi=value, test="ks", statistic=stat, p_value=p,
-        drifted=bool(value >= psi_limit and p < alpha_each), rows=int(len(col)),
-        bins=_numeric_bins(edges) + ["missing"], reference=expected.tolist(), recent=actual.tolist(),
+        name=name,
+        kind=kind,
+        psi=value,
+        test="ks",
+        statistic=stat,
+        p_value=p,
+        drifted=bool(value >= psi_limit and p < alpha_each),
+        rows=int(len(col)),
+        bins=_numeric_bins(edges) + ["missing"],
+        reference=expected.tolist(),
+        recent=actual.tolist(),
     )
 
 
-def _categorical_drift(name: str, ref: Mapping[str, Any], col: np.ndarray, reference_rows: int, alpha_each: float,
-                       th: DriftThresholds) -> FeatureDrift:
+def _categorical_drift(
+    name: str, ref: Mapping[str, Any], col: np.ndarray, reference_rows: int, alpha_each: float, th: DriftThresholds
+) -> FeatureDrift:
     categories = list(ref["categories"])
     freqs, missing = categorical_frequencies(col, len(categories))
     expected = _with_missing(ref["frequencies"], float(ref.get("missing") or 0.0))
@@ -285,9 +305,17 @@ def _categorical_drift(name: str, ref: Mapping[str, Any], col: np.ndarray, refer
     # ignore their own sampling noise and raise the false-alarm rate.
     stat, _, p = chi2_homogeneity(np.round(expected * reference_rows), actual * len(col))
     return FeatureDrift(
-        name=name, kind="categorical", psi=value, test="chi2", statistic=stat, p_value=p,
-        drifted=bool(value >= th.psi and p < alpha_each), rows=int(len(col)),
-        bins=categories + ["missing"], reference=expected.tolist(), recent=actual.tolist(),
+        name=name,
+        kind="categorical",
+        psi=value,
+        test="chi2",
+        statistic=stat,
+        p_value=p,
+        drifted=bool(value >= th.psi and p < alpha_each),
+        rows=int(len(col)),
+        bins=categories + ["missing"],
+        reference=expected.tolist(),
+        recent=actual.tolist(),
     )
 
 
@@ -333,15 +361,24 @@ def check_drift(
             features.append(fd)
         if has_scores:
             score_ref = dict(profile["scores"], missing=0.0)
-            score_drift = _numeric_drift("churn_probability", "score", score_ref, np.asarray(scores, dtype=np.float64),
-                                         alpha_each, th, th.score_psi)
+            score_drift = _numeric_drift(
+                "churn_probability",
+                "score",
+                score_ref,
+                np.asarray(scores, dtype=np.float64),
+                alpha_each,
+                th,
+                th.score_psi,
+            )
 
     reasons: list[str] = []
     for fd in features + ([score_drift] if score_drift else []):
         if fd.drifted:
             what = "the score distribution" if fd.kind == "score" else fd.name
-            reasons.append(f"{what} drifted: PSI {fd.psi:.3f} >= {th.score_psi if fd.kind == 'score' else th.psi:g}, "
-                           f"{fd.test.upper()} p={fd.p_value:.2g} < {alpha_each:.2g} (alpha {th.alpha:g} / {n_tests} tests)")
+            reasons.append(
+                f"{what} drifted: PSI {fd.psi:.3f} >= {th.score_psi if fd.kind == 'score' else th.psi:g}, "
+                f"{fd.test.upper()} p={fd.p_value:.2g} < {alpha_each:.2g} (alpha {th.alpha:g} / {n_tests} tests)"
+            )
     if performance is not None and performance.status == "degraded":
         reasons.extend(performance.reasons)
 
@@ -355,8 +392,17 @@ def check_drift(
     if performance is not None and performance.status == "insufficient_data":
         notes.append(performance.reasons[0] if performance.reasons else "too few outcomes to judge performance")
     return DriftReport(
-        decision=decision, reasons=reasons, rows=rows, thresholds=asdict(th), tests=n_tests, features=features,
-        score=score_drift, performance=performance, champion_version=champion_version, window=window, notes=notes,
+        decision=decision,
+        reasons=reasons,
+        rows=rows,
+        thresholds=asdict(th),
+        tests=n_tests,
+        features=features,
+        score=score_drift,
+        performance=performance,
+        champion_version=champion_version,
+        window=window,
+        notes=notes,
     )
 
 
@@ -377,23 +423,37 @@ def assess_performance(
     ref_ece = reference_metrics.get("calibration_error")
     if n < th.min_outcomes or min(pos, n - pos) < th.min_class_count:
         return PerformanceCheck(
-            status="insufficient_data", labelled=n, positives=pos, reference_roc_auc=ref_auc,
+            status="insufficient_data",
+            labelled=n,
+            positives=pos,
+            reference_roc_auc=ref_auc,
             reference_calibration_error=ref_ece,
-            reasons=[f"only {n} labelled predictions ({pos} churned); performance needs at least {th.min_outcomes} "
-                     f"with {th.min_class_count} of each outcome"],
+            reasons=[
+                f"only {n} labelled predictions ({pos} churned); performance needs at least {th.min_outcomes} "
+                f"with {th.min_class_count} of each outcome"
+            ],
         )
     auc = M.roc_auc(y, p)
     se = auc_standard_error(auc, pos, n - pos)
     ece = M.calibration_error(y, p)
     reasons = []
     if ref_auc is not None and auc + 1.645 * se < float(ref_auc) - th.max_auc_drop:
-        reasons.append(f"ROC-AUC on {n} labelled predictions is {auc:.3f} (± {se:.3f}), below the training "
-                       f"{float(ref_auc):.3f} by more than {th.max_auc_drop:g}")
+        reasons.append(
+            f"ROC-AUC on {n} labelled predictions is {auc:.3f} (± {se:.3f}), below the training "
+            f"{float(ref_auc):.3f} by more than {th.max_auc_drop:g}"
+        )
     if ece > th.max_calibration_error:
         reasons.append(f"calibration error on {n} labelled predictions is {ece:.3f} > {th.max_calibration_error:g}")
     return PerformanceCheck(
-        status="degraded" if reasons else "ok", labelled=n, positives=pos, roc_auc=auc, roc_auc_se=se,
-        calibration_error=ece, reference_roc_auc=ref_auc, reference_calibration_error=ref_ece, reasons=reasons,
+        status="degraded" if reasons else "ok",
+        labelled=n,
+        positives=pos,
+        roc_auc=auc,
+        roc_auc_se=se,
+        calibration_error=ece,
+        reference_roc_auc=ref_auc,
+        reference_calibration_error=ref_ece,
+        reasons=reasons,
     )
 
 
@@ -406,7 +466,7 @@ def parse_ts(value: Any) -> datetime | None:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _as_date(value: Any) -> date | None:
@@ -498,7 +558,7 @@ def join_outcomes(
         if day is None or key not in by_key or (key, day) in seen:
             continue
         seen.add((key, day))
-        cutoff = datetime.combine(day, time.min, tzinfo=timezone.utc)
+        cutoff = datetime.combine(day, time.min, tzinfo=UTC)
         earliest = cutoff.timestamp() - max_age_days * 86400 if max_age_days is not None else -math.inf
         best = None
         for ts, p in by_key[key]:
@@ -532,11 +592,18 @@ def check_prediction_log(
     th = thresholds or DriftThresholds()
     schema = Schema.from_dict(metadata["schema"])
     version = metadata.get("version")
-    recent = [r for r in records if r.get("variant") != "shadow" and (since is None or (parse_ts(r.get("ts")) or since) >= since)]
+    recent = [
+        r
+        for r in records
+        if r.get("variant") != "shadow" and (since is None or (parse_ts(r.get("ts")) or since) >= since)
+    ]
     X, invalid = encode_logged_features(schema, recent)
     scores = np.asarray(
-        [float(r["churn_probability"]) for r in recent
-         if r.get("model_version") == version and isinstance(r.get("churn_probability"), (int, float))],
+        [
+            float(r["churn_probability"])
+            for r in recent
+            if r.get("model_version") == version and isinstance(r.get("churn_probability"), (int, float))
+        ],
         dtype=np.float64,
     )
     outcomes = list(outcomes)
@@ -545,6 +612,13 @@ def check_prediction_log(
         y, p = join_outcomes(records, outcomes, model_version=version, max_age_days=max_outcome_age_days)
         performance = assess_performance(y, p, metadata.get("metrics") or {}, th)
     return check_drift(
-        metadata["reference_profile"], schema, X, scores, th, performance=performance, invalid=invalid,
-        champion_version=version, window=window,
+        metadata["reference_profile"],
+        schema,
+        X,
+        scores,
+        th,
+        performance=performance,
+        invalid=invalid,
+        champion_version=version,
+        window=window,
     )

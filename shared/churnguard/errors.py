@@ -1,4 +1,5 @@
 """Domain errors. Adapters translate library errors into these; entry points map them to responses."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -15,11 +15,13 @@ reflects the models' difference, not the sample's difficulty.
     result = evaluate(y, p_challenger, p_champion, GateConfig(), thresholds=(0.31, 0.29))
     result.passed, result.reasons
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +56,7 @@ class GateConfig:
             raise ValueError("gate: min_rows must be >= 2 and min_class_count >= 1")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GateConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> GateConfig:
         from .settings import dataclass_from_mapping
 
         return dataclass_from_mapping(cls, data, "gate settings")
@@ -92,14 +94,16 @@ class Evaluation:
     def summary(self) -> dict[str, Any]:
         """What the state machine and the registry carry: small, no curves."""
         keys = ("roc_auc", "pr_auc", "brier", "calibration_error")
-        return _finite({
-            "passed": self.passed,
-            "reasons": self.reasons,
-            "rows": self.rows,
-            "challenger": {k: self.challenger.get(k) for k in keys},
-            "champion": {k: self.champion.get(k) for k in keys} if self.champion else None,
-            "auc_difference": self.auc_difference,
-        })
+        return _finite(
+            {
+                "passed": self.passed,
+                "reasons": self.reasons,
+                "rows": self.rows,
+                "challenger": {k: self.challenger.get(k) for k in keys},
+                "champion": {k: self.champion.get(k) for k in keys} if self.champion else None,
+                "auc_difference": self.auc_difference,
+            }
+        )
 
 
 def _finite(obj: Any) -> Any:
@@ -134,7 +138,12 @@ def weighted_auc(y: np.ndarray, p: np.ndarray, weights: np.ndarray) -> np.ndarra
 
 
 def paired_bootstrap_auc_difference(
-    y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0,
+    y: np.ndarray,
+    p_a: np.ndarray,
+    p_b: np.ndarray,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
     chunk: int = 250,
 ) -> dict[str, Any]:
     """Percentile interval of AUC(a) - AUC(b) over paired bootstrap resamples of the same rows."""
@@ -226,8 +235,13 @@ def evaluate(
     n, pos = int(len(y)), int(y.sum())
     checks: list[Check] = []
     enough = n >= cfg.min_rows and min(pos, n - pos) >= cfg.min_class_count
-    checks.append(Check("evidence", enough, f"{n} held-out rows, {pos} churned (need {cfg.min_rows} rows and "
-                                            f"{cfg.min_class_count} of each outcome)"))
+    checks.append(
+        Check(
+            "evidence",
+            enough,
+            f"{n} held-out rows, {pos} churned (need {cfg.min_rows} rows and {cfg.min_class_count} of each outcome)",
+        )
+    )
     challenger = M.summarise(y, pc, thresholds[0]) if n and pos and pos < n else {}
     champion = None
     diff = None
@@ -236,23 +250,39 @@ def evaluate(
         champion = M.summarise(y, pb, thresholds[1] if thresholds[1] is not None else thresholds[0])
     if enough:
         auc, ece = challenger["roc_auc"], challenger["calibration_error"]
-        checks.append(Check("minimum ROC-AUC", auc >= cfg.min_auc, f"challenger ROC-AUC {auc:.4f} (minimum {cfg.min_auc:g})"))
-        checks.append(Check("calibration", ece <= cfg.max_calibration_error,
-                            f"challenger calibration error {ece:.4f} (maximum {cfg.max_calibration_error:g})"))
+        checks.append(
+            Check("minimum ROC-AUC", auc >= cfg.min_auc, f"challenger ROC-AUC {auc:.4f} (minimum {cfg.min_auc:g})")
+        )
+        checks.append(
+            Check(
+                "calibration",
+                ece <= cfg.max_calibration_error,
+                f"challenger calibration error {ece:.4f} (maximum {cfg.max_calibration_error:g})",
+            )
+        )
         if champion is not None:
-            diff = paired_bootstrap_auc_difference(y, pc, np.asarray(p_champion, dtype=np.float64), cfg.n_bootstrap,
-                                                   cfg.confidence, cfg.seed)
-            checks.append(Check(
-                "ROC-AUC against champion", diff["low"] >= -cfg.auc_margin,
-                f"AUC difference {diff['estimate']:+.4f}, {cfg.confidence:.0%} interval [{diff['low']:+.4f}, "
-                f"{diff['high']:+.4f}]; its lower end must be >= {-cfg.auc_margin:+g}",
-            ))
+            diff = paired_bootstrap_auc_difference(
+                y, pc, np.asarray(p_champion, dtype=np.float64), cfg.n_bootstrap, cfg.confidence, cfg.seed
+            )
+            checks.append(
+                Check(
+                    "ROC-AUC against champion",
+                    diff["low"] >= -cfg.auc_margin,
+                    f"AUC difference {diff['estimate']:+.4f}, {cfg.confidence:.0%} interval [{diff['low']:+.4f}, "
+                    f"{diff['high']:+.4f}]; its lower end must be >= {-cfg.auc_margin:+g}",
+                )
+            )
             for metric, higher_better in COMPARED.items():
                 a, b, margin = challenger[metric], champion[metric], cfg.margin(metric)
                 ok = a >= b - margin if higher_better else a <= b + margin
                 word = "below" if higher_better else "above"
-                checks.append(Check(f"{metric} against champion", bool(ok),
-                                    f"challenger {a:.4f}, champion {b:.4f}: may be at most {margin:g} {word} it"))
+                checks.append(
+                    Check(
+                        f"{metric} against champion",
+                        bool(ok),
+                        f"challenger {a:.4f}, champion {b:.4f}: may be at most {margin:g} {word} it",
+                    )
+                )
     passed = all(c.passed for c in checks)
     reasons = [f"{c.name}: {c.detail}" for c in checks if not c.passed] or ["every check passed"]
     curves: dict[str, Any] = {}
@@ -267,6 +297,14 @@ def evaluate(
         top = sorted(feature_importance.items(), key=lambda kv: -kv[1])[:20]
         curves["feature_importance"] = {k: round(float(v), 4) for k, v in top}
     return Evaluation(
-        passed=passed, reasons=reasons, checks=checks, rows=n, positives=pos, challenger=challenger,
-        champion=champion, auc_difference=diff, curves=curves, config=asdict(cfg),
+        passed=passed,
+        reasons=reasons,
+        checks=checks,
+        rows=n,
+        positives=pos,
+        challenger=challenger,
+        champion=champion,
+        auc_difference=diff,
+        curves=curves,
+        config=asdict(cfg),
     )

@@ -12,11 +12,13 @@ ranks nobody above anybody else, which is exactly what "no model" means.
     estimate = BaseRateEstimate(base_rate=0.265, threshold=0.31, source="positive_rate of v1")
     estimate.predict_records([{"tenure": 2}])[0]["fallback"]   # True
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .predictor import RiskBands
 
@@ -35,7 +37,9 @@ class BaseRateEstimate:
     threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.base_rate, (int, float)) and math.isfinite(self.base_rate) and 0 <= self.base_rate <= 1):
+        if not (
+            isinstance(self.base_rate, (int, float)) and math.isfinite(self.base_rate) and 0 <= self.base_rate <= 1
+        ):
             raise ValueError(f"a base rate must be a probability in [0, 1], not {self.base_rate!r}")
         if not (math.isfinite(self.threshold) and 0 < self.threshold < 1):
             raise ValueError(f"a threshold must be in (0, 1), not {self.threshold!r}")

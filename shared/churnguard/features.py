@@ -5,10 +5,12 @@ categorical handling reads those codes); numerics stay floats; missing is NaN.
 The lookup tables are built once per encoder, so encoding a request is a handful of
 dict look-ups with no pandas involved.
 """
+
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -79,7 +81,7 @@ class FeatureEncoder:
         return out
 
     # ----- many records (training, batch) ---------------------------------------------
-    def encode_frame(self, df: "pd.DataFrame") -> np.ndarray:
+    def encode_frame(self, df: pd.DataFrame) -> np.ndarray:
         """Encode a frame of raw strings that passed ``Schema.validate_frame``."""
         import pandas as pd
 

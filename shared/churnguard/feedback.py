@@ -12,12 +12,14 @@ Evaluation joins outcomes to predictions point in time: only a prediction made b
 outcome's date counts (``join_point_in_time``), so a score made after the customer left
 cannot flatter the model.
 """
+
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
 from .errors import RecordValidationError
 from .identity import customer_key as hash_customer_id
@@ -55,7 +57,7 @@ def parse_churned(value: Any) -> bool:
 
 
 def parse_observed_date(value: Any, today: date | None = None) -> date:
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     if not isinstance(value, str):
         raise ValueError("must be a date written YYYY-MM-DD")
     try:
@@ -120,8 +122,11 @@ def parse_feedback_csv(
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
-    cols = {"customer_id": _pick(header, ID_COLUMNS), "churned": _pick(header, CHURNED_COLUMNS),
-            "observed_date": _pick(header, DATE_COLUMNS)}
+    cols = {
+        "customer_id": _pick(header, ID_COLUMNS),
+        "churned": _pick(header, CHURNED_COLUMNS),
+        "observed_date": _pick(header, DATE_COLUMNS),
+    }
     missing = [k for k, v in cols.items() if v is None]
     if missing:
         raise RecordValidationError(
@@ -144,18 +149,24 @@ def parse_feedback_csv(
             seen[(o.customer_key, o.observed_date)] = (n, o.churned)
             outcomes.append((n, o))
         elif first[1] != o.churned:
-            bad.append({"row": n, **_problem("churned", row.get(cols["churned"]),
-                                             f"contradicts row {first[0]} for the same customer and date")})
+            bad.append(
+                {
+                    "row": n,
+                    **_problem(
+                        "churned",
+                        row.get(cols["churned"]),
+                        f"contradicts row {first[0]} for the same customer and date",
+                    ),
+                }
+            )
     return outcomes, bad
 
 
 def _day_start(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
-def join_point_in_time(
-    predictions: Iterable[Mapping[str, Any]], outcomes: Iterable[Outcome]
-) -> list[dict[str, Any]]:
+def join_point_in_time(predictions: Iterable[Mapping[str, Any]], outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
     """Each outcome with the latest prediction of each variant made before its observed date.
 
     Predictions are prediction-log records (``prediction_log.prediction_record``). A prediction at
@@ -177,20 +188,24 @@ def join_point_in_time(
             if p["ts"] < cutoff and (p["variant"] not in latest or p["ts"] > latest[p["variant"]]["ts"]):
                 latest[p["variant"]] = p
         for variant, p in sorted(latest.items()):
-            rows.append({
-                "customer_key": o.customer_key,
-                "variant": variant,
-                "model_version": p["model_version"],
-                "churn_probability": float(p["churn_probability"]),
-                "will_churn": bool(p["will_churn"]),
-                "churned": o.churned,
-                "observed_date": o.observed_date.isoformat(),
-                "predicted_at": p["ts"],
-            })
+            rows.append(
+                {
+                    "customer_key": o.customer_key,
+                    "variant": variant,
+                    "model_version": p["model_version"],
+                    "churn_probability": float(p["churn_probability"]),
+                    "will_churn": bool(p["will_churn"]),
+                    "churned": o.churned,
+                    "observed_date": o.observed_date.isoformat(),
+                    "predicted_at": p["ts"],
+                }
+            )
     return rows
 
 
-def ingest_feedback_csv(data: bytes, hash_key: bytes, store: Any, source: str, today: date | None = None) -> dict[str, Any]:
+def ingest_feedback_csv(
+    data: bytes, hash_key: bytes, store: Any, source: str, today: date | None = None
+) -> dict[str, Any]:
     """The bulk use case: parse a CSV, store each good row once, report the rest.
 
     ``store`` is an outcome store (adapters.outcomes.DynamoOutcomeStore). Bad rows are reported,

@@ -6,6 +6,7 @@ same key (joins of predictions, outcomes and scores still work).
 
     customer_key("7590-VHVEG", b"secret")  # -> 64 hex characters
 """
+
 from __future__ import annotations
 
 import hashlib

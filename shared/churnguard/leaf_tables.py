@@ -29,6 +29,7 @@ The result is LightGBM's, bit for bit (tests/unit/test_leaf_tables.py):
 not a binary sigmoid objective, or tables larger than ``max_cells`` (big trees over many
 continuous features). (Linear trees never get here: ``NativeBooster`` cannot load them.)
 """
+
 from __future__ import annotations
 
 import functools
@@ -103,8 +104,15 @@ class _Group:
 class LeafTables:
     """Scores, probabilities and leaf indices of a LightGBM model by table look-up (see the module)."""
 
-    def __init__(self, features: dict[int, _Feature], groups: list[_Group], group_of: list[int],
-                 values: list[np.ndarray], leaves: list[np.ndarray], sigmoid: float) -> None:
+    def __init__(
+        self,
+        features: dict[int, _Feature],
+        groups: list[_Group],
+        group_of: list[int],
+        values: list[np.ndarray],
+        leaves: list[np.ndarray],
+        sigmoid: float,
+    ) -> None:
         self.features = features
         self.groups = groups
         self.group_of = group_of
@@ -115,7 +123,7 @@ class LeafTables:
         self._plans: dict[int, tuple[np.ndarray, list[tuple[int, int, np.ndarray]]]] = {}
 
     @classmethod
-    def build(cls, booster: "NativeBooster", model_text: str, max_cells: int = MAX_CELLS) -> "LeafTables | None":
+    def build(cls, booster: NativeBooster, model_text: str, max_cells: int = MAX_CELLS) -> LeafTables | None:
         """Tables for ``booster`` (loaded from ``model_text``), or None when the model is out of scope."""
         reason, tables = cls._build(booster, model_text, max_cells)
         if tables is None:
@@ -123,7 +131,7 @@ class LeafTables:
         return tables
 
     @classmethod
-    def _build(cls, booster: "NativeBooster", model_text: str, max_cells: int) -> tuple[str, "LeafTables | None"]:
+    def _build(cls, booster: NativeBooster, model_text: str, max_cells: int) -> tuple[str, LeafTables | None]:
         header, trees = parse_model_text(model_text)
         objective = header.get("objective", "").split()
         if not objective or objective[0] != "binary" or not any(o.startswith("sigmoid:") for o in objective):
@@ -140,13 +148,16 @@ class LeafTables:
             if int(t["num_leaves"][0]) > 1:
                 bounds = [int(x) for x in t.get("cat_boundaries", [])]
                 words = [int(x) for x in t.get("cat_threshold", [])]
-                for f_, th_, d_ in zip(t["split_feature"], t["threshold"], t["decision_type"]):
+                for f_, th_, d_ in zip(t["split_feature"], t["threshold"], t["decision_type"], strict=False):
                     f, th, categorical = int(f_), float(th_), bool(int(d_) & 1)
                     nodes.append((f, th, categorical))
                     if categorical:
                         i = int(th)
                         bits = words[bounds[i] : bounds[i + 1]]
-                        top = max((w * 32 + b + 1 for w, word in enumerate(bits) for b in range(32) if word >> b & 1), default=1)
+                        top = max(
+                            (w * 32 + b + 1 for w, word in enumerate(bits) for b in range(32) if word >> b & 1),
+                            default=1,
+                        )
                         codes[f] = max(codes.get(f, 1), top)
                     else:
                         numeric.setdefault(f, set()).add(th)
@@ -187,7 +198,7 @@ class LeafTables:
             grid = np.zeros((math.prod(sizes), n_features), dtype=np.float64)
             if fs:
                 mesh = np.meshgrid(*[g.representatives() for g in local], indexing="ij")
-                for f, m in zip(fs, mesh):
+                for f, m in zip(fs, mesh, strict=False):
                     grid[:, f] = m.ravel()
             for i in members:
                 leaf = booster.predict_leaves(grid, start_iteration=i, num_iteration=1)[:, 0]
@@ -203,7 +214,7 @@ class LeafTables:
         out = []
         for g in self.groups:
             idx = np.zeros(len(X), dtype=np.intp)
-            for f, m, stride in zip(g.features, g.maps, g.strides):
+            for f, m, stride in zip(g.features, g.maps, g.strides, strict=False):
                 c = m[cells[f]]
                 idx += c * stride if stride != 1 else c
             out.append(idx)
@@ -217,7 +228,7 @@ class LeafTables:
             o = out[s : s + STEP_ROWS]
             idx = self._cell_indices(X[s : s + STEP_ROWS])
             tmp = np.empty(len(o), dtype=np.float64)
-            for values, g in zip(self.values, self.group_of):
+            for values, g in zip(self.values, self.group_of, strict=False):
                 np.take(values, idx[g], out=tmp)
                 o += tmp
         return out
@@ -239,7 +250,7 @@ class LeafTables:
         plan = self._plans.get(id(leaf_table))
         if plan is None or plan[0] is not leaf_table:
             steps = []
-            for t, (leaf, g) in enumerate(zip(self.leaf_of, self.group_of)):
+            for t, (leaf, g) in enumerate(zip(self.leaf_of, self.group_of, strict=False)):
                 block = leaf_table[offsets[t] : offsets[t] + int(leaf.max(initial=0)) + 1]
                 for k in np.flatnonzero((block != 0).any(axis=0)).tolist():
                     steps.append((g, k, np.ascontiguousarray(block[leaf, k])))
@@ -259,7 +270,7 @@ class LeafTables:
         X = np.asarray(X, dtype=np.float64)
         idx = self._cell_indices(X)
         out = np.empty((len(X), self.n_trees), dtype=np.int64)
-        for t, (leaf, g) in enumerate(zip(self.leaf_of, self.group_of)):
+        for t, (leaf, g) in enumerate(zip(self.leaf_of, self.group_of, strict=False)):
             out[:, t] = leaf[idx[g]]
         return out
 

@@ -2,6 +2,7 @@
 
 Unit tests check each against scikit-learn's implementation.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -14,12 +14,14 @@ Pure functions, no I/O: the Firehose writer and the batch scorer both build reco
                             customer_key=key, request_id="r-1")
     to_jsonl([rec])  # b'{"ts": ...}\\n'
 """
+
 from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 PREFIX = "predictions"
 VARIANTS = ("champion", "canary", "shadow")
@@ -27,19 +29,19 @@ SOURCES = ("online", "batch")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(ts: datetime) -> str:
     if ts.tzinfo is None:
         raise ValueError("prediction timestamps must be timezone-aware (UTC)")
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def partition_prefix(day: date | datetime, prefix: str = PREFIX) -> str:
     """``predictions/dt=2026-05-01/``: the folder one day's records land in."""
     if isinstance(day, datetime):
-        day = day.astimezone(timezone.utc).date()
+        day = day.astimezone(UTC).date()
     return f"{prefix}/dt={day.isoformat()}/"
 
 
@@ -101,4 +103,4 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
 
 
 def record_time(record: Mapping[str, Any]) -> datetime:
-    return datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -4,18 +4,20 @@ A Predictor is built once per model version from a verified bundle and reused fo
 request. Reasons come from LightGBM's exact TreeSHAP contributions (``pred_contrib``),
 named by the original feature and value.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from .booster import NativeBooster
 from .bundle import ModelBundle
 from .calibration import CalibrationMap, PlattCalibration
 from .errors import ArtifactIntegrityError
-from .booster import NativeBooster
 from .features import FeatureEncoder
 from .schema import Schema
 
@@ -33,7 +35,7 @@ class RiskBands:
         return "high" if p >= self.high else "medium" if p >= self.medium else "low"
 
     @classmethod
-    def for_threshold(cls, threshold: float) -> "RiskBands":
+    def for_threshold(cls, threshold: float) -> RiskBands:
         return cls(medium=threshold, high=max(0.6, threshold))
 
 
@@ -95,7 +97,8 @@ class Predictor:
             raise ArtifactIntegrityError(f"model of {bundle.version} cannot be parsed: {e}") from e
         if self.booster.num_feature() != self.encoder.n_features:
             raise ArtifactIntegrityError(
-                f"model of {bundle.version} expects {self.booster.num_feature()} features, schema has {self.encoder.n_features}"
+                f"model of {bundle.version} expects {self.booster.num_feature()} features, schema has "
+                f"{self.encoder.n_features}"
             )
         # Precomputed once so a request allocates nothing it can avoid.
         self._calibrate = self.calibration.apply
@@ -120,7 +123,11 @@ class Predictor:
 
     # ----- records --------------------------------------------------------------------
     def predict_records(
-        self, records: Sequence[Mapping[str, Any]], reasons: bool = True, validated: bool = False, top: int = DEFAULT_TOP_REASONS
+        self,
+        records: Sequence[Mapping[str, Any]],
+        reasons: bool = True,
+        validated: bool = False,
+        top: int = DEFAULT_TOP_REASONS,
     ) -> list[dict[str, Any]]:
         if len(records) == 1:
             return [self._predict_one(records[0], reasons, validated, top)]
@@ -130,7 +137,9 @@ class Predictor:
             encode(r, out=X[i])
         return self.predict_matrix(X, reasons=reasons, top=top)
 
-    def predict_record(self, record: Mapping[str, Any], reasons: bool = True, validated: bool = False) -> dict[str, Any]:
+    def predict_record(
+        self, record: Mapping[str, Any], reasons: bool = True, validated: bool = False
+    ) -> dict[str, Any]:
         return self._predict_one(record, reasons, validated, DEFAULT_TOP_REASONS)
 
     def _predict_one(self, record: Mapping[str, Any], reasons: bool, validated: bool, top: int) -> dict[str, Any]:
@@ -169,7 +178,9 @@ class Predictor:
         the non-zero, non-NaN contributions (NaN is never equal to itself).
         """
         n = self._n
-        order = sorted((j for j in range(n) if contrib[j] != 0 and contrib[j] == contrib[j]), key=lambda j: -abs(contrib[j]))
+        order = sorted(
+            (j for j in range(n) if contrib[j] != 0 and contrib[j] == contrib[j]), key=lambda j: -abs(contrib[j])
+        )
         decode = self.encoder.decode
         names = self._names
         out = []
@@ -190,7 +201,9 @@ class Predictor:
                 break
         return out, driver
 
-    def predict_matrix(self, X: np.ndarray, reasons: bool = True, top: int = DEFAULT_TOP_REASONS) -> list[dict[str, Any]]:
+    def predict_matrix(
+        self, X: np.ndarray, reasons: bool = True, top: int = DEFAULT_TOP_REASONS
+    ) -> list[dict[str, Any]]:
         probs = self.probabilities(X)
         contrib = self.contributions(X) if reasons else None
         out = []

@@ -19,10 +19,12 @@ What is not, and why (say so to whoever asked):
     report = forget_customer("7590-VHVEG", key, [OutcomeEraser(...), ScoreEraser(...), LogEraser(...)])
     report.to_dict()   # {"customer_key": "…", "removed": {"outcomes": 2, "scores": 1, "prediction_log": 5}, ...}
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from .errors import ChurnGuardError, DataValidationError
 from .identity import customer_key

@@ -2,6 +2,7 @@
 
 Stored in the model bundle; drift checks compare recent traffic against it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,7 +50,12 @@ def build_profile(schema: Schema, X: np.ndarray, scores: np.ndarray) -> dict[str
         col = X[:, j]
         if isinstance(f, CategoricalFeature):
             freqs, missing = categorical_frequencies(col, len(f.categories))
-            features[f.name] = {"type": "categorical", "categories": list(f.categories), "frequencies": freqs, "missing": missing}
+            features[f.name] = {
+                "type": "categorical",
+                "categories": list(f.categories),
+                "frequencies": freqs,
+                "missing": missing,
+            }
         else:
             edges = numeric_edges(col)
             freqs, missing = numeric_frequencies(col, edges)
@@ -62,7 +68,12 @@ def build_profile(schema: Schema, X: np.ndarray, scores: np.ndarray) -> dict[str
                 "mean": float(finite.mean()) if finite.size else None,
                 "std": float(finite.std()) if finite.size else None,
                 # A bounded sample keeps KS tests possible without storing the training data.
-                "sample": [float(v) for v in np.sort(np.random.default_rng(0).choice(finite, min(500, finite.size), replace=False))] if finite.size else [],
+                "sample": [
+                    float(v)
+                    for v in np.sort(np.random.default_rng(0).choice(finite, min(500, finite.size), replace=False))
+                ]
+                if finite.size
+                else [],
             }
     score_edges = numeric_edges(scores)
     score_freqs, _ = numeric_frequencies(scores, score_edges)
@@ -73,6 +84,8 @@ def build_profile(schema: Schema, X: np.ndarray, scores: np.ndarray) -> dict[str
             "edges": score_edges,
             "frequencies": score_freqs,
             "mean": float(scores.mean()),
-            "sample": [float(v) for v in np.sort(np.random.default_rng(1).choice(scores, min(500, scores.size), replace=False))],
+            "sample": [
+                float(v) for v in np.sort(np.random.default_rng(1).choice(scores, min(500, scores.size), replace=False))
+            ],
         },
     }

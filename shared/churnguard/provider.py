@@ -12,12 +12,13 @@ then one trial call decides whether to close it again. A bundle that fails its c
 reported through ``on_integrity_failure`` (the predict function turns it into the
 ArtifactIntegrityFailure metric, which has an alarm) and is never served.
 """
+
 from __future__ import annotations
 
 import logging
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from .adapters.model_store import S3ModelStore
 from .adapters.registry import DynamoRegistry
@@ -116,7 +117,9 @@ class ChampionProvider:
             try:
                 alias = self.registry.alias()
                 if alias:
-                    self._estimate = estimate_from_metrics(self.registry.get(alias["version"]).metrics, alias["version"])
+                    self._estimate = estimate_from_metrics(
+                        self.registry.get(alias["version"]).metrics, alias["version"]
+                    )
             except (StorageError, ModelNotFoundError) as e:
                 log.warning("cannot read the champion's base rate: %s", e)
         if self._estimate is not None:

@@ -4,13 +4,15 @@ failed run. Each takes primitives plus the adapters it needs; the handlers build
     summary = run_drift_check(store, registry, reader, s3, bucket, loop, outcomes=store.outcomes, launcher=launcher)
     result = evaluate_candidate(store, registry, s3, bucket, "v2", "s3://b/holdout.csv", GateConfig())
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import secrets
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +32,7 @@ class GateNotPassedError(ChurnGuardError):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # ----- drift -------------------------------------------------------------------------------------
@@ -64,8 +66,12 @@ def run_drift_check(
     records = _read_newest_first(log_reader, read_start, end, loop.drift_max_rows)
     window = {"start": feature_start.isoformat(), "end": end.isoformat()}
     report = check_prediction_log(
-        bundle.metadata, records, labelled, th,
-        since=datetime.combine(feature_start, time.min, tzinfo=timezone.utc), window=window,
+        bundle.metadata,
+        records,
+        labelled,
+        th,
+        since=datetime.combine(feature_start, time.min, tzinfo=UTC),
+        window=window,
         max_outcome_age_days=loop.outcome_window_days,
     )
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -104,8 +110,9 @@ def _read_newest_first(reader: Any, start: date, end: date, limit: int) -> list[
     return out
 
 
-def _start_retraining(launcher: Any, loop: LoopSettings, lineage: Mapping[str, Any], report_uri: str,
-                      now: datetime) -> dict[str, Any]:
+def _start_retraining(
+    launcher: Any, loop: LoopSettings, lineage: Mapping[str, Any], report_uri: str, now: datetime
+) -> dict[str, Any]:
     if launcher is None:
         return {"started": False, "reason": "no retraining state machine configured (RETRAIN_STATE_MACHINE_ARN)"}
     data = loop.training_data_uri or lineage.get("data_source")
@@ -167,31 +174,53 @@ def evaluate_candidate(
         champion = Predictor(store.get(current.version, current.manifest_sha256))
     data = read_s3_uri(s3, holdout_uri)
     if sha256_hex(data) == candidate.lineage.get("data_sha256"):
-        raise DataValidationError(f"{holdout_uri} is the data {version} was trained on: evaluation needs fresh held-out rows")
+        raise DataValidationError(
+            f"{holdout_uri} is the data {version} was trained on: evaluation needs fresh held-out rows"
+        )
     X, y = read_labelled_csv(data, challenger.schema, challenger.encoder)
     p_challenger = challenger.probabilities(X)
     p_champion = None
     if champion is not None:
-        Xc = X if champion.schema.sha256 == challenger.schema.sha256 else read_labelled_csv(data, champion.schema, champion.encoder)[0]
+        Xc = (
+            X
+            if champion.schema.sha256 == challenger.schema.sha256
+            else read_labelled_csv(data, champion.schema, champion.encoder)[0]
+        )
         p_champion = champion.probabilities(Xc)
     result = evaluate(
-        y, p_challenger, p_champion, gate,
+        y,
+        p_challenger,
+        p_champion,
+        gate,
         thresholds=(challenger.threshold, champion.threshold if champion else None),
         feature_importance=challenger.metadata.get("feature_importance"),
     )
     base = f"s3://{bucket}/{reports_prefix}/evaluation/{version}/evaluation"
-    body = {"version": version, "champion": champion.version if champion else None, "holdout": holdout_uri,
-            **result.to_dict()}
+    body = {
+        "version": version,
+        "champion": champion.version if champion else None,
+        "holdout": holdout_uri,
+        **result.to_dict(),
+    }
     write_s3_uri(s3, base + ".json", reports.to_json(body), "application/json")
-    write_s3_uri(s3, base + ".html",
-                 reports.evaluation_html(body, version, champion.version if champion else None).encode(),
-                 "text/html; charset=utf-8")
-    summary = {**result.summary(), "version": version, "champion": champion.version if champion else None,
-               "report": base + ".json", "html": base + ".html"}
+    write_s3_uri(
+        s3,
+        base + ".html",
+        reports.evaluation_html(body, version, champion.version if champion else None).encode(),
+        "text/html; charset=utf-8",
+    )
+    summary = {
+        **result.summary(),
+        "version": version,
+        "champion": champion.version if champion else None,
+        "report": base + ".json",
+        "html": base + ".html",
+    }
     if candidate.status == "candidate":
         verdict = "passed" if result.passed else "failed"
-        registry.set_status(version, "candidate", reason=f"evaluation {verdict}: {base}.html",
-                            extra={"evaluation": summary})
+        registry.set_status(
+            version, "candidate", reason=f"evaluation {verdict}: {base}.html", extra={"evaluation": summary}
+        )
     return summary
 
 
@@ -205,7 +234,9 @@ def require_passed_gate(version: str, evaluation: Mapping[str, Any]) -> None:
         raise GateNotPassedError(f"{version} did not pass the promotion gate: {reasons}")
 
 
-def reject_candidate(registry: DynamoRegistry, version: str, reasons: Iterable[str], report: str | None = None) -> dict[str, Any]:
+def reject_candidate(
+    registry: DynamoRegistry, version: str, reasons: Iterable[str], report: str | None = None
+) -> dict[str, Any]:
     reason = "rejected by the promotion gate: " + "; ".join(reasons)
     if report:
         reason += f" (report {report})"
@@ -213,12 +244,16 @@ def reject_candidate(registry: DynamoRegistry, version: str, reasons: Iterable[s
     return {"version": version, "status": "rejected", "reason": reason[:2000]}
 
 
-def record_failure(registry: DynamoRegistry, version: str | None, error: Mapping[str, Any] | None,
-                   execution: str | None = None) -> dict[str, Any]:
+def record_failure(
+    registry: DynamoRegistry, version: str | None, error: Mapping[str, Any] | None, execution: str | None = None
+) -> dict[str, Any]:
     """Mark a failed run's candidate ``failed``. A version that already serves (the failure came after
     the switch, e.g. publishing the event) is left alone: the champion must stay consistent."""
     error = error or {}
-    reason = f"retraining run {execution or '?'} failed: {error.get('Error', 'unknown error')}: {str(error.get('Cause', ''))[:1500]}"
+    reason = (
+        f"retraining run {execution or '?'} failed: {error.get('Error', 'unknown error')}: "
+        f"{str(error.get('Cause', ''))[:1500]}"
+    )
     if not version:
         return {"version": None, "marked": False, "reason": reason}
     try:

@@ -1,4 +1,5 @@
 """``s3://bucket/key`` helpers with S3 errors translated into domain errors."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -10,16 +10,18 @@ Example::
     if not report.ok:
         print(report.to_text())
 """
+
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Union
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -92,7 +94,7 @@ class CategoricalFeature:
         return d
 
 
-Feature = Union[NumericFeature, CategoricalFeature]
+Feature = NumericFeature | CategoricalFeature
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ class Schema:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Schema":
+    def from_dict(cls, data: Mapping[str, Any]) -> Schema:
         try:
             target = data["target"]
             feats: list[Feature] = []
@@ -219,7 +221,7 @@ class Schema:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     @classmethod
-    def from_yaml(cls, text: str, source: str = "schema") -> "Schema":
+    def from_yaml(cls, text: str, source: str = "schema") -> Schema:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
@@ -229,7 +231,7 @@ class Schema:
         return cls.from_dict(data)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Schema":
+    def load(cls, path: str | Path) -> Schema:
         try:
             text = Path(path).read_text()
         except OSError as e:
@@ -237,7 +239,7 @@ class Schema:
         return cls.from_yaml(text, source=str(path))
 
     @classmethod
-    def default(cls) -> "Schema":
+    def default(cls) -> Schema:
         return cls.load(DEFAULT_SCHEMA_PATH)
 
     @functools.cached_property  # a schema is immutable; the API compares hashes on every request
@@ -246,7 +248,7 @@ class Schema:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     # ----- validation ---------------------------------------------------------------
-    def validate_frame(self, df: "pd.DataFrame", require_target: bool = True) -> ValidationReport:
+    def validate_frame(self, df: pd.DataFrame, require_target: bool = True) -> ValidationReport:
         """Check every declared column of a frame of raw strings (as read from CSV)."""
         import numpy as np
 
@@ -283,13 +285,13 @@ class Schema:
     @classmethod
     def infer(
         cls,
-        df: "pd.DataFrame",
+        df: pd.DataFrame,
         target: str,
         positive_label: str | None = None,
         id_column: str | None = None,
         name: str = "churn",
         max_categories: int = 50,
-    ) -> tuple["Schema", list[str]]:
+    ) -> tuple[Schema, list[str]]:
         """Infer a schema from a frame of raw strings; returns (schema, warnings)."""
         import pandas as pd
 
@@ -315,7 +317,9 @@ class Schema:
             uniq = present.nunique()
             if id_column is None and not numeric and uniq > 0.95 * n:
                 id_column = col
-                warnings.append(f"{col!r} looks like an identifier (unique in {uniq} of {n} rows): used as id, not a feature")
+                warnings.append(
+                    f"{col!r} looks like an identifier (unique in {uniq} of {n} rows): used as id, not a feature"
+                )
                 continue
             if col == id_column:
                 continue
@@ -332,11 +336,18 @@ class Schema:
                 )
             elif uniq <= max_categories:
                 feats.append(
-                    CategoricalFeature(name=col, categories=tuple(sorted(present.unique().tolist())), nullable=bool(missing.any()))
+                    CategoricalFeature(
+                        name=col, categories=tuple(sorted(present.unique().tolist())), nullable=bool(missing.any())
+                    )
                 )
             else:
-                warnings.append(f"{col!r} has {uniq} distinct text values (> {max_categories}): left out; add it by hand if it is meaningful")
-        return cls(name=name, id_column=id_column, target=target, positive_label=positive_label, features=tuple(feats)), warnings
+                warnings.append(
+                    f"{col!r} has {uniq} distinct text values (> {max_categories}): left out; add it by "
+                    f"hand if it is meaningful"
+                )
+        return cls(
+            name=name, id_column=id_column, target=target, positive_label=positive_label, features=tuple(feats)
+        ), warnings
 
 
 def _opt_float(v: Any) -> float | None:
@@ -352,7 +363,7 @@ def _guess_positive(values: list[str]) -> str:
     raise SchemaError(f"cannot guess the positive label among {values[:10]}: pass --positive")
 
 
-def _check_column(f: Feature, raw: "pd.Series") -> tuple[Any, list[Problem]]:
+def _check_column(f: Feature, raw: pd.Series) -> tuple[Any, list[Problem]]:
     import numpy as np
     import pandas as pd
 

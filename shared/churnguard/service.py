@@ -1,14 +1,15 @@
 """Use cases: one function each, taking primitives plus the adapters they need.
 
-    summary = train_and_register(csv_bytes, schema, TrainingConfig(), store, registry, source="s3://b/k.csv")
-    promote(registry, summary["version"], reason="manual")
+summary = train_and_register(csv_bytes, schema, TrainingConfig(), store, registry, source="s3://b/k.csv")
+promote(registry, summary["version"], reason="manual")
 """
+
 from __future__ import annotations
 
 import io
 import platform
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .adapters.model_store import S3ModelStore
@@ -21,7 +22,7 @@ from .training import Progress, TrainingConfig, TrainingResult, read_csv, train
 
 
 def new_version_id() -> str:
-    return datetime.now(timezone.utc).strftime("v%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("v%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def library_versions() -> dict[str, str]:
@@ -42,7 +43,7 @@ def build_bundle(version: str, result: TrainingResult, schema: Schema, data_sha2
     bands = RiskBands.for_threshold(result.threshold)
     metadata: dict[str, Any] = {
         "version": version,
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "schema": schema.to_dict(),
         "schema_sha256": schema.sha256,
         "metrics": result.metrics,

@@ -3,13 +3,15 @@
 Every environment variable the platform reads is named here. An explicit argument beats
 the environment: ``Settings.from_env({"MODEL_BUCKET": "b", "REGISTRY_TABLE": "t"})``.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from .errors import ChurnGuardError
 
@@ -60,7 +62,7 @@ class Settings:
     aws_max_attempts: int = 4
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         try:
             settings = cls(
@@ -89,11 +91,12 @@ class Settings:
         return settings
 
     def require_storage(self) -> tuple[str, str]:
-        missing = [n for n, v in ((ENV_MODEL_BUCKET, self.model_bucket), (ENV_REGISTRY_TABLE, self.registry_table)) if not v]
+        missing = [
+            n for n, v in ((ENV_MODEL_BUCKET, self.model_bucket), (ENV_REGISTRY_TABLE, self.registry_table)) if not v
+        ]
         if missing:
             raise ConfigurationError(f"set {' and '.join(missing)} (the model bucket and registry table)")
         return self.model_bucket, self.registry_table  # type: ignore[return-value]
-
 
     def require_outcomes(self) -> str:
         if not self.outcomes_table:
@@ -166,7 +169,7 @@ class LoopSettings:
     gate: Mapping[str, str] | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "LoopSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LoopSettings:
         env = os.environ if env is None else env
         try:
             s = cls(
@@ -183,7 +186,9 @@ class LoopSettings:
         except ValueError as e:
             raise ConfigurationError(f"malformed setting: {e}") from e
         if s.drift_window_days < 1 or s.outcome_window_days < 1 or s.drift_max_rows < 1:
-            raise ConfigurationError(f"{ENV_DRIFT_WINDOW_DAYS}, {ENV_DRIFT_OUTCOME_WINDOW_DAYS} and {ENV_DRIFT_MAX_ROWS} must be >= 1")
+            raise ConfigurationError(
+                f"{ENV_DRIFT_WINDOW_DAYS}, {ENV_DRIFT_OUTCOME_WINDOW_DAYS} and {ENV_DRIFT_MAX_ROWS} must be >= 1"
+            )
         return s
 
 
@@ -209,7 +214,7 @@ class BatchSettings:
     threads: int = 0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "BatchSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BatchSettings:
         env = os.environ if env is None else env
         try:
             return cls(

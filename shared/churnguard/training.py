@@ -6,11 +6,13 @@ training part, through inner folds), fits the served booster on all rows the sam
 calibrates it on its inner out-of-fold predictions, picks the decision threshold on those
 same predictions, and profiles features and scores for later drift checks.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -70,7 +72,7 @@ class TrainingConfig:
     leakage_auc: float = 0.95
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainingConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
@@ -99,7 +101,7 @@ class TrainingResult:
     seconds: float
 
 
-def split_labels(df: "pd.DataFrame", schema: Schema) -> np.ndarray:
+def split_labels(df: pd.DataFrame, schema: Schema) -> np.ndarray:
     labels = df[schema.target].astype("string").str.strip()
     return (labels == schema.positive_label).to_numpy(dtype=bool)
 
@@ -172,7 +174,7 @@ def fit_calibrated(cfg: TrainingConfig, X: np.ndarray, y: np.ndarray, cats: list
 
 
 def train(
-    df: "pd.DataFrame",
+    df: pd.DataFrame,
     schema: Schema,
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
@@ -249,7 +251,7 @@ def train(
         "rows": int(len(y)),
         "positive_rate": float(y.mean()),
     }
-    importance = dict(zip(encoder.names, (float(v) for v in final.feature_importance("gain"))))
+    importance = dict(zip(encoder.names, (float(v) for v in final.feature_importance("gain")), strict=False))
     return TrainingResult(
         model_text=final.model_to_string(),
         calibration=calibration,
@@ -265,7 +267,7 @@ def train(
     )
 
 
-def read_csv(source: Any) -> "pd.DataFrame":
+def read_csv(source: Any) -> pd.DataFrame:
     """Read a churn CSV as raw strings (the schema decides the types)."""
     import pandas as pd
 

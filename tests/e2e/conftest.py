@@ -8,6 +8,7 @@ checking that no process it started is left. ``E2E_ENDPOINT=http://127.0.0.1:456
 Tests reach the stack only through its CloudFormation Outputs: ``stack.outputs["TrainFunctionName"]``,
 ``stack.api`` (an HTTP client on ApiUrl in LocalStack's path form).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,10 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -57,7 +59,8 @@ class Stack:
         cfn = self.client("cloudformation")
         try:
             name = cfn.describe_stack_resource(StackName=self.target.stack_name, LogicalResourceId=logical_id)[
-                "StackResourceDetail"]["PhysicalResourceId"]
+                "StackResourceDetail"
+            ]["PhysicalResourceId"]
             events = self.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
         except Exception as e:  # noqa: BLE001 - diagnostics only
             return f"(no logs for {logical_id}: {e})"
@@ -128,8 +131,12 @@ def stack() -> Iterator[Stack]:
         python = env.get("LOCAL_LAMBDA_PYTHON") or str(ROOT / ".venv-lambda" / "bin" / "python")
         assert Path(python).exists(), f"no Python for the functions at {python}: run `make e2e` (it builds it)"
         port = _free_port()
-        env.update(LOCALSTACK_PORT=str(port), LOCALSTACK_STATE_DIR=str(STATE_DIR), LOCAL_LAMBDA_PYTHON=python,
-                   LAMBDA_KEEPALIVE_MS=env.get("LAMBDA_KEEPALIVE_MS", "120000"))
+        env.update(
+            LOCALSTACK_PORT=str(port),
+            LOCALSTACK_STATE_DIR=str(STATE_DIR),
+            LOCAL_LAMBDA_PYTHON=python,
+            LAMBDA_KEEPALIVE_MS=env.get("LAMBDA_KEEPALIVE_MS", "120000"),
+        )
         _script("down.sh", env)  # a session killed earlier may have left its LocalStack behind
         up = _script("up.sh", env)
         assert up.returncode == 0, f"LocalStack did not start:\n{up.stdout}\n{up.stderr}"

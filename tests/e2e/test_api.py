@@ -2,6 +2,7 @@
 
 Bodies come from the same event files `sam local invoke -e` takes.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The batch scoring state machine as deployed: Plan -> Distributed Map over the chunk manifest -> Finish."""
+
 from __future__ import annotations
 
 import csv
@@ -31,10 +32,16 @@ def test_a_multi_object_job_scores_every_row_once_and_the_counts_reconcile(stack
         frame.to_csv(buf, index=False)
         s3.put_object(Bucket=bucket, Key=f"e2e-in/{name}.csv", Body=buf.getvalue().encode())
 
-    execution = run_execution(stack, "BatchScoringStateMachineArn", {
-        "input": f"s3://{bucket}/e2e-in/", "output": f"s3://{bucket}/e2e-out/job",
-        "chunk_bytes": 65536, "options": {"reasons": "medium"},
-    })
+    execution = run_execution(
+        stack,
+        "BatchScoringStateMachineArn",
+        {
+            "input": f"s3://{bucket}/e2e-in/",
+            "output": f"s3://{bucket}/e2e-out/job",
+            "chunk_bytes": 65536,
+            "options": {"reasons": "medium"},
+        },
+    )
 
     sfn = stack.client("stepfunctions")
     assert execution["status"] == "SUCCEEDED", explain(sfn, execution["executionArn"])

@@ -2,6 +2,7 @@
 
 The timeout test shortens TrainFunction's timeout through the Lambda API and restores it afterwards.
 """
+
 from __future__ import annotations
 
 import time

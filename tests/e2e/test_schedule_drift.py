@@ -3,11 +3,12 @@
 The rule's schedule is set to rate(1 minute) for this test (LocalStack fires it about a minute later) and put
 back afterwards. Runs after the retraining tests (file order), so the retraining it starts overlaps nothing.
 """
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,12 +28,21 @@ def _shifted_log(stack, registry, model_store, n: int = 1500, seed: int = 51) ->
     frame = synth_frame(n, seed=seed)
     frame["tenure"] = [str(int(round(int(t) / 2))) for t in frame["tenure"]]
     p = predictor.probabilities(FeatureEncoder(predictor.schema).encode_frame(frame[names]))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records = [
-        prediction_record(features=row, prediction={"model_version": predictor.version, "churn_probability": float(p[i]),
-                                                    "will_churn": bool(p[i] >= predictor.threshold)},
-                          variant="champion", customer_key=f"e2e-{i}", request_id=f"e2e-{i}", feature_names=names,
-                          ts=now - timedelta(minutes=30) + timedelta(milliseconds=i))
+        prediction_record(
+            features=row,
+            prediction={
+                "model_version": predictor.version,
+                "churn_probability": float(p[i]),
+                "will_churn": bool(p[i] >= predictor.threshold),
+            },
+            variant="champion",
+            customer_key=f"e2e-{i}",
+            request_id=f"e2e-{i}",
+            feature_names=names,
+            ts=now - timedelta(minutes=30) + timedelta(milliseconds=i),
+        )
         for i, row in enumerate(frame[names].to_dict("records"))
     ]
     key = f"{partition_prefix(now.date())}e2e-shifted.jsonl"
@@ -61,8 +71,9 @@ def drift_rule_every_minute(stack):
     schedule(rule["ScheduleExpression"], rule["State"])
 
 
-def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(stack, registry, model_store,
-                                                                      drift_rule_every_minute):
+def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(
+    stack, registry, model_store, drift_rule_every_minute
+):
     stack.require("RetrainStateMachineArn")
     # What a drift-started run trains and is judged on (the template's TRAINING_DATA_URI / HOLDOUT_DATA_URI).
     put_customers(stack, "ModelBucketName", "data/train.csv", 2000, seed=52)
@@ -77,7 +88,9 @@ def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(stac
     deadline = time.monotonic() + 180  # the first scheduled run comes about a minute after the rule changes
     while not started and time.monotonic() < deadline:
         time.sleep(3)
-        started = [e for e in sfn.list_executions(stateMachineArn=arn)["executions"] if e["executionArn"] not in already]
+        started = [
+            e for e in sfn.list_executions(stateMachineArn=arn)["executions"] if e["executionArn"] not in already
+        ]
 
     assert started, f"no retraining started; DriftCheckFunction log:\n{stack.function_logs('DriftCheckFunction')}"
     execution = sfn.describe_execution(executionArn=started[0]["executionArn"])
@@ -86,7 +99,9 @@ def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(stac
     assert run_input["reason"] == "drift"
     assert run_input["data"] == f"s3://{stack.outputs['ModelBucketName']}/data/train.csv"
     report_key = run_input["drift_report"].split("/", 3)[3]
-    report = json.loads(stack.client("s3").get_object(Bucket=stack.outputs["ModelBucketName"], Key=report_key)["Body"].read())
+    report = json.loads(
+        stack.client("s3").get_object(Bucket=stack.outputs["ModelBucketName"], Key=report_key)["Body"].read()
+    )
     assert report["decision"] == "retrain"
     assert "tenure" in json.dumps(report.get("drifted_features", report))
 

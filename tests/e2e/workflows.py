@@ -1,4 +1,5 @@
 """Helpers for the state machine tests: generated data in the stack's buckets, executions awaited and explained."""
+
 from __future__ import annotations
 
 import io
@@ -51,7 +52,9 @@ def explain(sfn, execution_arn: str) -> str:
 def run_execution(stack, arn_output: str, execution_input: dict[str, Any], timeout_s: float = 420) -> dict[str, Any]:
     """Start an execution of the state machine named by an output and wait until it ends."""
     sfn = stack.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=stack.outputs[arn_output], input=json.dumps(execution_input))["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=stack.outputs[arn_output], input=json.dumps(execution_input))[
+        "executionArn"
+    ]
     return wait_execution(sfn, arn, timeout_s)
 
 

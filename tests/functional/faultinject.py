@@ -12,6 +12,7 @@ Nothing of boto3 is faked: when the fault has been used up, moto answers as usua
     ...
     assert fault.injected == 2 and fault.calls == 3
 """
+
 from __future__ import annotations
 
 import json
@@ -64,12 +65,15 @@ class Fault:
         request.url = "http://fault-injected.invalid/"
         status = STATUS.get(self.code, 500)
         if self.service == "s3":
-            body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{self.code}</Code>'
-                    f"<Message>injected {self.code}</Message></Error>").encode()
+            body = (
+                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{self.code}</Code>'
+                f"<Message>injected {self.code}</Message></Error>"
+            ).encode()
             headers = {"Content-Type": "application/xml"}
         else:
-            body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}",
-                               "message": f"injected {self.code}"}).encode()
+            body = json.dumps(
+                {"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}", "message": f"injected {self.code}"}
+            ).encode()
             headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": self.code}
         return AWSResponse(request.url, status, headers, _Raw(body))
 

@@ -1,8 +1,9 @@
 """Helpers for the retraining-loop tests: a registered champion, a prediction log in S3, held-out data."""
+
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import boto3
 import numpy as np
@@ -14,19 +15,27 @@ from churnguard.prediction_log import partition_prefix, prediction_record, to_js
 from tests.conftest import synth_frame
 
 DAY = date(2026, 3, 10)
-NOW = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 
 
 def register(services, bundle: ModelBundle, version: str | None = None, data_sha256: str = "0" * 64) -> str:
     """Store ``bundle`` (optionally under another version id) and register it as a candidate."""
     if version:
-        bundle = ModelBundle(version=version, model_text=bundle.model_text, metadata={**bundle.metadata, "version": version})
+        bundle = ModelBundle(
+            version=version, model_text=bundle.model_text, metadata={**bundle.metadata, "version": version}
+        )
     stored = services.store.put(bundle)
-    services.registry.register(ModelVersion(
-        version=bundle.version, status="candidate", location=stored["location"], manifest_sha256=stored["manifest_sha256"],
-        checksums=stored["files"], metrics=dict(bundle.metadata["metrics"]),
-        lineage={"data_source": "s3://churnguard-modelbucket/data/train.csv", "data_sha256": data_sha256},
-    ))
+    services.registry.register(
+        ModelVersion(
+            version=bundle.version,
+            status="candidate",
+            location=stored["location"],
+            manifest_sha256=stored["manifest_sha256"],
+            checksums=stored["files"],
+            metrics=dict(bundle.metadata["metrics"]),
+            lineage={"data_source": "s3://churnguard-modelbucket/data/train.csv", "data_sha256": data_sha256},
+        )
+    )
     return bundle.version
 
 
@@ -46,12 +55,21 @@ def log_records(predictor, n=1500, seed=21, shift=None, day=DAY - timedelta(days
             r["tenure"] = str(int(round(int(r["tenure"]) / 2)))
     X = FeatureEncoder(predictor.schema).encode_frame(frame[names].assign(tenure=[r["tenure"] for r in rows]))
     p = predictor.probabilities(X)
-    ts = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=9)
+    ts = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
     return [
-        prediction_record(features=r, prediction={"model_version": predictor.version, "churn_probability": float(p[i]),
-                                                  "will_churn": bool(p[i] >= predictor.threshold)},
-                          variant=variant, customer_key=f"k{seed}-{i}", request_id=f"r{i}", feature_names=names,
-                          ts=ts + timedelta(seconds=i))
+        prediction_record(
+            features=r,
+            prediction={
+                "model_version": predictor.version,
+                "churn_probability": float(p[i]),
+                "will_churn": bool(p[i] >= predictor.threshold),
+            },
+            variant=variant,
+            customer_key=f"k{seed}-{i}",
+            request_id=f"r{i}",
+            feature_names=names,
+            ts=ts + timedelta(seconds=i),
+        )
         for i, r in enumerate(rows)
     ], (frame["Churn"] == "Yes").to_numpy()
 

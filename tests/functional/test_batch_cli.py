@@ -1,10 +1,10 @@
 """`churn score`: --local scores a file with the Lambda's code; the remote mode names what is missing."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
-
 
 from churnguard.cli import main
 from tests.conftest import synth_frame

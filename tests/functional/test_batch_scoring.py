@@ -1,6 +1,7 @@
 """Batch scoring under moto: the function's steps driven as the state machine drives them,
 idempotent chunks, bad input, stored customer scores behind GET /customers/{id}/score, and the
 state machine definition accepted by Step Functions (moto)."""
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,19 @@ def _run(fn, ctx, job_id: str, job: dict) -> dict:
     body = boto3.client("s3").get_object(Bucket=plan["manifest"]["bucket"], Key=plan["manifest"]["key"])["Body"].read()
     select = _chunk_result_selector()
     results = [
-        select(fn.handler({"action": "score_chunk", "job_id": job_id, "chunk": chunk, "output": plan["output"],
-                           "model_version": plan["model_version"], "options": plan["options"]}, ctx))
+        select(
+            fn.handler(
+                {
+                    "action": "score_chunk",
+                    "job_id": job_id,
+                    "chunk": chunk,
+                    "output": plan["output"],
+                    "model_version": plan["model_version"],
+                    "options": plan["options"],
+                },
+                ctx,
+            )
+        )
         for chunk in json.loads(body)
     ]
     return fn.handler({"action": "finish", "job_id": job_id, "plan": plan, "chunks": results}, ctx)
@@ -66,10 +78,17 @@ def test_multi_object_job_scores_every_row_exactly_once(aws, fn, lambda_context)
         frame.to_csv(buf, index=False)
         _put(aws, f"in/{name}.csv", buf.getvalue().encode())
     bucket = aws["BATCH_BUCKET"]
-    summary = _run(fn, lambda_context, "job-1", {
-        "input": f"s3://{bucket}/in/", "output": f"s3://{bucket}/out/job-1",
-        "chunk_bytes": 65536, "options": {"reasons": "medium"},
-    })
+    summary = _run(
+        fn,
+        lambda_context,
+        "job-1",
+        {
+            "input": f"s3://{bucket}/in/",
+            "output": f"s3://{bucket}/out/job-1",
+            "chunk_bytes": 65536,
+            "options": {"reasons": "medium"},
+        },
+    )
     assert summary["status"] == "SUCCEEDED" and summary["chunks"] > 2  # a.csv spans several byte ranges
     assert (summary["rows_in"], summary["scored"], summary["rejected"]) == (1200, 1199, 1)
     assert summary["scoring_engines"] == ["leaf-tables"]  # the exact tables scored every chunk
@@ -89,10 +108,19 @@ def test_multi_object_job_scores_every_row_exactly_once(aws, fn, lambda_context)
 def test_a_retried_chunk_writes_nothing_twice(aws, fn, lambda_context, monkeypatch):
     uri = _put(aws, "in/c.csv", synth_csv_bytes(300, seed=5))
     bucket = aws["BATCH_BUCKET"]
-    plan = fn.handler({"action": "plan", "job_id": "job-2", "job": {"input": uri, "output": f"s3://{bucket}/out/job-2"}}, lambda_context)
+    plan = fn.handler(
+        {"action": "plan", "job_id": "job-2", "job": {"input": uri, "output": f"s3://{bucket}/out/job-2"}},
+        lambda_context,
+    )
     chunk = json.loads(_objects(aws, plan["manifest"]["key"])[plan["manifest"]["key"]])[0]
-    event = {"action": "score_chunk", "job_id": "job-2", "chunk": chunk, "output": plan["output"],
-             "model_version": plan["model_version"], "options": plan["options"]}
+    event = {
+        "action": "score_chunk",
+        "job_id": "job-2",
+        "chunk": chunk,
+        "output": plan["output"],
+        "model_version": plan["model_version"],
+        "options": plan["options"],
+    }
     # the first attempt dies after writing its output, before storing scores (a timeout would do the same)
     real_put_many = fn._batch.scores.put_many
     calls = {"n": 0}
@@ -122,7 +150,9 @@ def test_stored_scores_answer_get_customer_score_without_rescoring(aws, fn, lamb
     frame.to_csv(buf, index=False)
     uri = _put(aws, "in/d.csv", buf.getvalue().encode())
     bucket = aws["BATCH_BUCKET"]
-    _run(fn, lambda_context, "job-3", {"input": uri, "output": f"s3://{bucket}/out/job-3", "options": {"reasons": "all"}})
+    _run(
+        fn, lambda_context, "job-3", {"input": uri, "output": f"s3://{bucket}/out/job-3", "options": {"reasons": "all"}}
+    )
     rows = {r["customerID"]: r for r in _csv_rows(_objects(aws, "out/job-3/scores/").values())}
     cid = frame.loc[0, "customerID"]
 
@@ -148,18 +178,34 @@ def test_stored_scores_answer_get_customer_score_without_rescoring(aws, fn, lamb
 def test_missing_input_and_wrong_schema_fail_the_job_with_a_clear_reason(aws, fn, lambda_context):
     bucket = aws["BATCH_BUCKET"]
     with pytest.raises(DataValidationError, match="does not exist"):
-        fn.handler({"action": "plan", "job_id": "job-4", "job": {"input": f"s3://{bucket}/nothing/here.csv",
-                                                                 "output": f"s3://{bucket}/out/job-4"}}, lambda_context)
+        fn.handler(
+            {
+                "action": "plan",
+                "job_id": "job-4",
+                "job": {"input": f"s3://{bucket}/nothing/here.csv", "output": f"s3://{bucket}/out/job-4"},
+            },
+            lambda_context,
+        )
     wrong = synth_frame(20, seed=1).drop(columns=["Contract"])
     buf = io.StringIO()
     wrong.to_csv(buf, index=False)
     uri = _put(aws, "in/wrong.csv", buf.getvalue().encode())
     with pytest.raises(DataValidationError, match="missing columns Contract"):
-        fn.handler({"action": "plan", "job_id": "job-5", "job": {"input": uri, "output": f"s3://{bucket}/out/job-5"}}, lambda_context)
+        fn.handler(
+            {"action": "plan", "job_id": "job-5", "job": {"input": uri, "output": f"s3://{bucket}/out/job-5"}},
+            lambda_context,
+        )
     assert not _objects(aws, "out/job-5/")  # nothing written for a job that cannot run
     # the state machine's Catch hands the Lambda error to the fail step, which records the reason
-    cause = json.dumps({"errorType": "DataValidationError", "errorMessage": f"{uri} does not match schema 'telco': missing columns Contract"})
-    record = fn.handler({"action": "fail", "job_id": "job-5", "error": {"Error": "DataValidationError", "Cause": cause}}, lambda_context)
+    cause = json.dumps(
+        {
+            "errorType": "DataValidationError",
+            "errorMessage": f"{uri} does not match schema 'telco': missing columns Contract",
+        }
+    )
+    record = fn.handler(
+        {"action": "fail", "job_id": "job-5", "error": {"Error": "DataValidationError", "Cause": cause}}, lambda_context
+    )
     assert record["status"] == "FAILED" and "missing columns Contract" in record["reason"]
     assert fn._batch.jobs.get("job-5")["reason"] == record["reason"]
 

@@ -1,9 +1,9 @@
 """The `churn` CLI against the embedded emulator (moto server on 127.0.0.1), as a user runs it."""
+
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -32,7 +32,9 @@ def test_train_promote_predict_through_the_cli(emulator, tmp_path):
     data.write_bytes(synth_csv_bytes(1500))
     cfg = tmp_path / "train.yaml"
     cfg.write_text("n_folds: 3\nmax_rounds: 300\n")
-    out = json.loads(run(["train", "--data", str(data), "--config", str(cfg), "--json", "--quiet"], emulator.env).stdout)
+    out = json.loads(
+        run(["train", "--data", str(data), "--config", str(cfg), "--json", "--quiet"], emulator.env).stdout
+    )
     assert out["status"] == "candidate" and out["metrics"]["cv_roc_auc"] > 0.7
     run(["promote", out["version"]], emulator.env)
     listed = json.loads(run(["models", "list", "--json"], emulator.env).stdout)

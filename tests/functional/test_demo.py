@@ -1,4 +1,5 @@
 """`make demo`'s command on a free port: emulator, training, promotion, a real HTTP prediction."""
+
 import json
 import re
 import subprocess
@@ -12,7 +13,10 @@ def test_demo_serves_a_prediction_over_http():
     port = free_port()
     p = subprocess.run(
         [sys.executable, "-m", "churnguard.cli", "demo", "--no-serve", "--rows", "1500", "--port", str(port)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert p.returncode == 0, p.stderr
     assert f"first prediction from http://127.0.0.1:{port}/predict" in p.stdout

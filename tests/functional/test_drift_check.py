@@ -1,4 +1,5 @@
 """The drift check handler under moto: reads the prediction log, writes the report, starts retraining once."""
+
 import json
 
 import boto3
@@ -10,8 +11,14 @@ from tests.conftest import load_function
 from tests.functional.loop_fixtures import DAY, NOW, champion, keys, log_records, write_log
 from tests.functional.test_retrain_statemachine import create_retrain_state_machine
 
-EVENT = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "time": NOW.isoformat().replace("+00:00", "Z"),
-         "resources": ["arn:aws:events:us-east-1:123456789012:rule/churnguard-drift"], "detail": {}}
+EVENT = {
+    "version": "0",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "time": NOW.isoformat().replace("+00:00", "Z"),
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/churnguard-drift"],
+    "detail": {},
+}
 
 
 @pytest.fixture
@@ -40,8 +47,12 @@ def test_shifted_log_starts_one_retraining_and_writes_the_report(drift_env, pred
     started = executions(drift_env)
     assert len(started) == 1 and started[0]["status"] == "RUNNING"
     inp = json.loads(drift_env["sfn"].describe_execution(executionArn=started[0]["executionArn"])["input"])
-    assert inp == {"reason": "drift", "drift_report": out["report"], "data": f"s3://{drift_env['bucket']}/data/train.csv",
-                   "holdout": f"s3://{drift_env['bucket']}/data/holdout.csv"}
+    assert inp == {
+        "reason": "drift",
+        "drift_report": out["report"],
+        "data": f"s3://{drift_env['bucket']}/data/train.csv",
+        "holdout": f"s3://{drift_env['bucket']}/data/holdout.csv",
+    }
 
     written = keys(drift_env["bucket"], f"reports/drift/{DAY.isoformat()}/")
     assert [k.rsplit(".", 1)[1] for k in written] == ["html", "json"]
@@ -85,7 +96,7 @@ def test_degraded_performance_on_outcomes_starts_retraining(drift_env, predictor
     write_log(drift_env["bucket"], records)
     store = DynamoOutcomeStore(aws["OUTCOMES_TABLE"], boto3.client("dynamodb"))
     # The world changed: the customers the model calls safe are the ones leaving.
-    for r, c in zip(records, churned):
+    for r in records:
         store.record(Outcome(r["customer_key"], r["churn_probability"] < 0.2, DAY), source="test")
     out = load_function("drift_check").handler(EVENT, lambda_context)
     assert out["performance"] == "degraded" and out["decision"] == "retrain"

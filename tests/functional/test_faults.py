@@ -5,6 +5,7 @@ Transient throttling is retried by botocore (standard mode, bootstrap.aws_client
 nothing is lost; a persistent failure surfaces as StorageError with nothing half-written, and the
 champion is never touched by a failed run.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,9 @@ def champion_state(services):
 def test_training_rides_out_s3_and_dynamodb_throttling(services, schema):
     s3_fault = inject(services.store.s3, "PutObject", "SlowDown", times=2)
     ddb_fault = inject(services.registry.ddb, "PutItem", "ProvisionedThroughputExceededException", times=2)
-    summary = train_and_register(synth_csv_bytes(600), schema, TrainingConfig.from_dict(FAST),
-                                 services.store, services.registry, source="test")
+    summary = train_and_register(
+        synth_csv_bytes(600), schema, TrainingConfig.from_dict(FAST), services.store, services.registry, source="test"
+    )
     count(s3_fault), count(ddb_fault)
     assert (s3_fault.injected, ddb_fault.injected) == (2, 2)
     assert services.registry.get(summary["version"]).status == "candidate"
@@ -72,8 +74,14 @@ def test_a_failed_training_run_leaves_nothing_behind_and_the_champion_alone(aws,
     else:
         fault = inject(services.registry.ddb, "PutItem", "ProvisionedThroughputExceededException")
     with pytest.raises(StorageError):
-        train_and_register(synth_csv_bytes(600), schema, TrainingConfig.from_dict(FAST),
-                           services.store, services.registry, source="test")
+        train_and_register(
+            synth_csv_bytes(600),
+            schema,
+            TrainingConfig.from_dict(FAST),
+            services.store,
+            services.registry,
+            source="test",
+        )
     count(fault)
     assert fault.injected >= 4, "botocore retried before giving up"
     remove(services.store.s3 if where == "s3" else services.registry.ddb, fault)
@@ -125,8 +133,10 @@ def test_twenty_concurrent_promotions_under_throttling_leave_exactly_one_champio
         register(services, trained, v)
     revision = int(services.registry.alias()["revision"])
     # Every third call of each kind is throttled: retried by botocore, never a second champion.
-    faults = [inject(services.registry.ddb, op, "ProvisionedThroughputExceededException", times=7)
-              for op in ("TransactWriteItems", "GetItem")]
+    faults = [
+        inject(services.registry.ddb, op, "ProvisionedThroughputExceededException", times=7)
+        for op in ("TransactWriteItems", "GetItem")
+    ]
     barrier = threading.Barrier(len(contenders))
     wins, conflicts, errors = [], [], []
 
@@ -170,13 +180,31 @@ def test_batch_scoring_accounts_for_every_row_through_throttling(aws, services, 
         inject(s3, "PutObject", "SlowDown", times=3),
         inject(ddb, "BatchWriteItem", "ProvisionedThroughputExceededException", times=3),
     ]
-    plan = fn.handler({"action": "plan", "job_id": "job-f",
-                       "job": {"input": f"s3://{bucket}/in/", "output": f"s3://{bucket}/out/job-f", "chunk_bytes": 65536}},
-                      lambda_context)
-    chunks = json.loads(boto3.client("s3").get_object(Bucket=plan["manifest"]["bucket"], Key=plan["manifest"]["key"])["Body"].read())
-    results = [fn.handler({"action": "score_chunk", "job_id": "job-f", "chunk": c, "output": plan["output"],
-                           "model_version": plan["model_version"], "options": plan["options"]}, lambda_context)
-               for c in chunks]
+    plan = fn.handler(
+        {
+            "action": "plan",
+            "job_id": "job-f",
+            "job": {"input": f"s3://{bucket}/in/", "output": f"s3://{bucket}/out/job-f", "chunk_bytes": 65536},
+        },
+        lambda_context,
+    )
+    chunks = json.loads(
+        boto3.client("s3").get_object(Bucket=plan["manifest"]["bucket"], Key=plan["manifest"]["key"])["Body"].read()
+    )
+    results = [
+        fn.handler(
+            {
+                "action": "score_chunk",
+                "job_id": "job-f",
+                "chunk": c,
+                "output": plan["output"],
+                "model_version": plan["model_version"],
+                "options": plan["options"],
+            },
+            lambda_context,
+        )
+        for c in chunks
+    ]
     summary = fn.handler({"action": "finish", "job_id": "job-f", "plan": plan, "chunks": results}, lambda_context)
     for f in faults:
         count(f)
@@ -184,7 +212,9 @@ def test_batch_scoring_accounts_for_every_row_through_throttling(aws, services, 
     assert summary["status"] == "SUCCEEDED"
     assert (summary["rows_in"], summary["scored"] + summary["rejected"]) == (900, 900)
     listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="out/job-f/scores/")["Contents"]
-    rows = sum(boto3.client("s3").get_object(Bucket=bucket, Key=o["Key"])["Body"].read().count(b"\n") - 1 for o in listed)
+    rows = sum(
+        boto3.client("s3").get_object(Bucket=bucket, Key=o["Key"])["Body"].read().count(b"\n") - 1 for o in listed
+    )
     assert rows == summary["scored"]
 
 

@@ -1,4 +1,5 @@
 """Ground truth under moto: the outcomes table (from template.yaml), the bulk CSV function, the canary alias."""
+
 import json
 from datetime import date
 
@@ -46,11 +47,19 @@ def _drop_csv(aws, body, key="feedback/outcomes.csv"):
 
 def test_bulk_csv_stores_good_rows_once_and_reports_bad_ones(aws, lambda_context):
     fn = load_function("feedback_ingest")
-    csv = b"customer_id,churned,observed_date\n7590-VHVEG,yes,2026-05-01\n5575-GNVDE,no,2026-05-01\nX,maybe,2026-05-01\n"
+    csv = (
+        b"customer_id,churned,observed_date\n7590-VHVEG,yes,2026-05-01\n5575-GNVDE,no,2026-05-01\nX,maybe,2026-05-01\n"
+    )
     out = fn.handler(_drop_csv(aws, csv, key="feedback/may outcomes.csv"), lambda_context)
     assert out["files"][0]["stored"] == 2 and out["files"][0]["rejected"] == 1
-    report = json.loads(boto3.client("s3").get_object(Bucket=aws["MODEL_BUCKET"], Key="feedback-reports/may outcomes.csv.report.json")["Body"].read())
-    assert report["rejected"] == [{"row": 4, "field": "churned", "value": "maybe", "problem": report["rejected"][0]["problem"]}]
+    report = json.loads(
+        boto3.client("s3")
+        .get_object(Bucket=aws["MODEL_BUCKET"], Key="feedback-reports/may outcomes.csv.report.json")["Body"]
+        .read()
+    )
+    assert report["rejected"] == [
+        {"row": 4, "field": "churned", "value": "maybe", "problem": report["rejected"][0]["problem"]}
+    ]
     assert "yes or no" in report["rejected"][0]["problem"]
 
     # The same file again (an S3 retry, or dropped twice): nothing stored twice.
@@ -64,7 +73,10 @@ def test_bulk_csv_stores_good_rows_once_and_reports_bad_ones(aws, lambda_context
 def test_bulk_csv_conflicting_with_stored_outcomes_and_a_bad_header(aws, lambda_context):
     fn = load_function("feedback_ingest")
     fn.handler(_drop_csv(aws, b"customer_id,churned,observed_date\na,yes,2026-05-01\n"), lambda_context)
-    out = fn.handler(_drop_csv(aws, b"customer_id,churned,observed_date\na,no,2026-05-01\nb,no,2026-05-01\n", "feedback/2.csv"), lambda_context)
+    out = fn.handler(
+        _drop_csv(aws, b"customer_id,churned,observed_date\na,no,2026-05-01\nb,no,2026-05-01\n", "feedback/2.csv"),
+        lambda_context,
+    )
     assert out["files"][0]["stored"] == 1 and out["files"][0]["rejected"] == 1 and not out["files"][0]["ok"]
     out = fn.handler(_drop_csv(aws, b"id;churn\n1;yes\n", "feedback/3.csv"), lambda_context)
     assert out["files"][0]["stored"] == 0 and not out["files"][0]["ok"]
@@ -72,7 +84,9 @@ def test_bulk_csv_conflicting_with_stored_outcomes_and_a_bad_header(aws, lambda_
 
 
 def _register(services, version, status="candidate"):
-    services.registry.register(ModelVersion(version=version, status=status, location=f"s3://b/{version}", manifest_sha256="0" * 64))
+    services.registry.register(
+        ModelVersion(version=version, status=status, location=f"s3://b/{version}", manifest_sha256="0" * 64)
+    )
 
 
 def test_canary_alias_set_show_clear(services):
@@ -100,8 +114,11 @@ def test_canary_alias_set_show_clear(services):
 
 def test_the_eventbridge_event_the_stack_delivers_is_ingested(aws, lambda_context):
     fn = load_function("feedback_ingest")
-    boto3.client("s3").put_object(Bucket=aws["MODEL_BUCKET"], Key="feedback/outcomes.csv",
-                                  Body=b"customerID,Churn,observed_date\n7590-VHVEG,Yes,2026-05-01\n")
+    boto3.client("s3").put_object(
+        Bucket=aws["MODEL_BUCKET"],
+        Key="feedback/outcomes.csv",
+        Body=b"customerID,Churn,observed_date\n7590-VHVEG,Yes,2026-05-01\n",
+    )
     event = load_event("feedback_ingest_eventbridge")
     event["detail"]["bucket"]["name"] = aws["MODEL_BUCKET"]
     assert fn.handler(event, lambda_context)["files"][0]["stored"] == 1

@@ -1,4 +1,5 @@
 """Each Lambda handler under moto, driven by the event files `sam local invoke -e` takes."""
+
 import json
 
 import boto3
@@ -87,12 +88,18 @@ def test_promotion_takes_effect_without_redeploy(aws, lambda_context, monkeypatc
     promote = load_function("promote")
     predict = load_function("predict")
     promote.handler({"action": "promote", "version": first["version"]}, lambda_context)
-    assert json.loads(predict.handler(load_event("predict"), lambda_context)["body"])["model_version"] == first["version"]
+    assert (
+        json.loads(predict.handler(load_event("predict"), lambda_context)["body"])["model_version"] == first["version"]
+    )
     promote.handler({"action": "promote", "version": second["version"]}, lambda_context)
-    assert json.loads(predict.handler(load_event("predict"), lambda_context)["body"])["model_version"] == second["version"]
+    assert (
+        json.loads(predict.handler(load_event("predict"), lambda_context)["body"])["model_version"] == second["version"]
+    )
     out = promote.handler(load_event("rollback"), lambda_context)
     assert out["champion"] == first["version"]
-    assert json.loads(predict.handler(load_event("predict"), lambda_context)["body"])["model_version"] == first["version"]
+    assert (
+        json.loads(predict.handler(load_event("predict"), lambda_context)["body"])["model_version"] == first["version"]
+    )
 
 
 def test_last_known_good_model_serves_when_s3_breaks(trained_and_promoted, lambda_context, aws, monkeypatch):

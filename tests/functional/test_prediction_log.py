@@ -4,9 +4,10 @@ moto's Firehose delivers to S3 but ignores the `!{timestamp:...}` prefix express
 `<prefix>/YYYY/MM/DD/HH/...`), so the writer is checked through moto's Firehose API and the
 delivered bytes, and the agreed `predictions/dt=YYYY-MM-DD/` layout through the reader.
 """
+
 import gzip
 import socket
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import boto3
 import pytest
@@ -19,8 +20,14 @@ PRED = {"churn_probability": 0.25, "will_churn": False, "model_version": "v1"}
 
 
 def rec(i, day=1):
-    return prediction_record(features={"tenure": i}, prediction=PRED, variant="champion", customer_key=f"{i:064x}",
-                             request_id=f"r{i}", ts=datetime(2026, 5, day, 12, tzinfo=timezone.utc))
+    return prediction_record(
+        features={"tenure": i},
+        prediction=PRED,
+        variant="champion",
+        customer_key=f"{i:064x}",
+        request_id=f"r{i}",
+        ts=datetime(2026, 5, day, 12, tzinfo=UTC),
+    )
 
 
 @pytest.fixture
@@ -46,7 +53,9 @@ def delivered(bucket):
 
 def test_records_buffer_until_due_then_land_in_s3_as_json_lines(aws, stream):
     clock = [0.0]
-    writer = FirehosePredictionLog(stream, boto3.client("firehose"), max_records=5, max_age_s=10, clock=lambda: clock[0])
+    writer = FirehosePredictionLog(
+        stream, boto3.client("firehose"), max_records=5, max_age_s=10, clock=lambda: clock[0]
+    )
     writer.add([rec(i) for i in range(3)])
     assert len(writer) == 3 and delivered(aws["MODEL_BUCKET"]) == []  # nothing sent on the request path yet
     writer.add([rec(3), rec(4)])  # the fifth record makes the batch due
@@ -91,8 +100,15 @@ def test_a_failing_drop_counter_and_unserialisable_records_do_not_raise(aws):
 
 def test_a_full_buffer_keeps_the_newest_and_counts_the_rest(aws):
     drops = []
-    writer = FirehosePredictionLog("s", boto3.client("firehose"), on_drop=drops.append, max_records=100,
-                                   max_age_s=1e9, max_buffered=3, clock=lambda: 0.0)
+    writer = FirehosePredictionLog(
+        "s",
+        boto3.client("firehose"),
+        on_drop=drops.append,
+        max_records=100,
+        max_age_s=1e9,
+        max_buffered=3,
+        clock=lambda: 0.0,
+    )
     writer.add([rec(i) for i in range(5)])
     assert len(writer) == 3 and sum(drops) == 2
 

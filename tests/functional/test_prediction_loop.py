@@ -1,7 +1,8 @@
 """The predict function under moto with the loop wired in: prediction log to Firehose, POST /feedback,
 canary (sticky share) and shadow, and the CLI's compare / canary commands."""
+
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import boto3
 import pytest
@@ -21,8 +22,15 @@ def _register(services, trained, version, promote=False):
 
     bundle = build_bundle(version, trained[1], _schema(), data_sha256="0" * 64, source="synthetic")
     stored = services.store.put(bundle)
-    services.registry.register(ModelVersion(version=version, status="candidate", location=stored["location"],
-                                            manifest_sha256=stored["manifest_sha256"], checksums=stored["files"]))
+    services.registry.register(
+        ModelVersion(
+            version=version,
+            status="candidate",
+            location=stored["location"],
+            manifest_sha256=stored["manifest_sha256"],
+            checksums=stored["files"],
+        )
+    )
     if promote:
         services.registry.promote(version)
 
@@ -37,8 +45,11 @@ def _schema():
 def loop(aws, services, trained, monkeypatch):
     boto3.client("firehose").create_delivery_stream(
         DeliveryStreamName=STREAM,
-        ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/f",
-                                            "BucketARN": f"arn:aws:s3:::{aws['MODEL_BUCKET']}", "Prefix": "predictions/"},
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/f",
+            "BucketARN": f"arn:aws:s3:::{aws['MODEL_BUCKET']}",
+            "Prefix": "predictions/",
+        },
     )
     monkeypatch.setenv("PREDICTION_LOG_STREAM", STREAM)
     _register(services, trained, "v-champ", promote=True)
@@ -69,19 +80,27 @@ def test_every_prediction_is_logged_with_a_keyed_hash_never_the_id(loop, aws, la
     for cid in ("7590-VHVEG", "5575-GNVDE", None):
         r = predict.handler(predict_event(cid), lambda_context)
         assert r["statusCode"] == 200, r["body"]
-    r = predict.handler(predict_event(body={"customers": [json.loads(load_event("predict")["body"])] * 2}, path="/predict/batch"),
-                        lambda_context)
+    r = predict.handler(
+        predict_event(body={"customers": [json.loads(load_event("predict")["body"])] * 2}, path="/predict/batch"),
+        lambda_context,
+    )
     assert r["statusCode"] == 200
     predict._prediction_log.flush()
     recs = logged(aws)
-    assert len(recs) == 5 and {r["variant"] for r in recs} == {"champion"} and {r["model_version"] for r in recs} == {"v-champ"}
+    assert (
+        len(recs) == 5
+        and {r["variant"] for r in recs} == {"champion"}
+        and {r["model_version"] for r in recs} == {"v-champ"}
+    )
     assert recs[0]["customer_key"] == customer_key("7590-VHVEG", b"local-development-key")  # the settings' default key
     assert recs[2]["customer_key"] is None
     assert set(recs[0]["features"]) == set(_schema().feature_names)
     assert "7590-VHVEG" not in json.dumps(recs)
 
 
-def test_a_missing_stream_loses_log_records_counted_and_the_prediction_still_answers(loop, aws, monkeypatch, lambda_context, capsys):
+def test_a_missing_stream_loses_log_records_counted_and_the_prediction_still_answers(
+    loop, aws, monkeypatch, lambda_context, capsys
+):
     monkeypatch.setenv("PREDICTION_LOG_STREAM", "deleted-stream")
     predict = load_function("predict")
     predict._prediction_log.max_records = 1  # send on every request, so the loss lands in this invocation's metrics
@@ -120,8 +139,12 @@ def test_canary_answers_its_share_stickily_and_logs_the_variant(loop, aws, lambd
     predict = load_function("predict")
     predict.handler(predict_event("warm-up"), lambda_context)  # the challenger loads after this response
     ids = [f"C-{i:04d}" for i in range(40)]
-    first = {cid: json.loads(predict.handler(predict_event(cid), lambda_context)["body"])["model_version"] for cid in ids}
-    again = {cid: json.loads(predict.handler(predict_event(cid), lambda_context)["body"])["model_version"] for cid in ids}
+    first = {
+        cid: json.loads(predict.handler(predict_event(cid), lambda_context)["body"])["model_version"] for cid in ids
+    }
+    again = {
+        cid: json.loads(predict.handler(predict_event(cid), lambda_context)["body"])["model_version"] for cid in ids
+    }
     assert first == again
     key = b"local-development-key"
     assert first == {cid: "v-chal" if routes_to_canary(customer_key(cid, key), 0.5) else "v-champ" for cid in ids}
@@ -139,8 +162,13 @@ def test_shadow_scores_every_request_unseen(loop, aws, lambda_context):
         assert out["model_version"] == "v-champ"
     predict._prediction_log.flush()
     recs = [r for r in logged(aws) if r["customer_key"] != customer_key("warm-up", b"local-development-key")]
-    assert sorted((r["variant"], r["model_version"]) for r in recs) == [("champion", "v-champ")] * 2 + [("shadow", "v-chal")] * 2
-    assert {r["request_id"] for r in recs if r["variant"] == "shadow"} == {r["request_id"] for r in recs if r["variant"] == "champion"}
+    assert (
+        sorted((r["variant"], r["model_version"]) for r in recs)
+        == [("champion", "v-champ")] * 2 + [("shadow", "v-chal")] * 2
+    )
+    assert {r["request_id"] for r in recs if r["variant"] == "shadow"} == {
+        r["request_id"] for r in recs if r["variant"] == "champion"
+    }
 
 
 def test_a_canary_that_cannot_load_leaves_the_champion_answering(loop, aws, lambda_context):
@@ -178,10 +206,20 @@ def test_cli_compare_canary_and_per_variant_report(loop, aws, capsys):
         variant = "canary" if routes_to_canary(k, 0.5) else "champion"
         churned = i % 3 == 0
         right = (i % 10) < (9 if variant == "canary" else 6)
-        recs.append(prediction_record(features={}, prediction={"churn_probability": 0.7 if churned == right else 0.3,
-                                                               "will_churn": churned == right, "model_version": variant},
-                                      variant=variant, customer_key=k, request_id=str(i),
-                                      ts=datetime(day.year, day.month, day.day, tzinfo=timezone.utc)))
+        recs.append(
+            prediction_record(
+                features={},
+                prediction={
+                    "churn_probability": 0.7 if churned == right else 0.3,
+                    "will_churn": churned == right,
+                    "model_version": variant,
+                },
+                variant=variant,
+                customer_key=k,
+                request_id=str(i),
+                ts=datetime(day.year, day.month, day.day, tzinfo=UTC),
+            )
+        )
         store.record(Outcome(k, churned, day + timedelta(days=1)), source="test")
     s3.put_object(Bucket=aws["MODEL_BUCKET"], Key=f"predictions/dt={day.isoformat()}/x", Body=to_jsonl(recs))
     assert cli.main(["canary", "report", "--json"]) == 0

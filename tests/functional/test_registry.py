@@ -1,4 +1,5 @@
 """S3 model store and DynamoDB registry against moto, with resources created from template.yaml."""
+
 import threading
 
 import boto3
@@ -14,9 +15,14 @@ def register(services, bundle, version):
     b = ModelBundle(version=version, model_text=bundle.model_text, metadata={**bundle.metadata, "version": version})
     stored = services.store.put(b)
     return services.registry.register(
-        ModelVersion(version=version, status="candidate", location=stored["location"],
-                     manifest_sha256=stored["manifest_sha256"], checksums=stored["files"],
-                     metrics={"cv_roc_auc": 0.84})
+        ModelVersion(
+            version=version,
+            status="candidate",
+            location=stored["location"],
+            manifest_sha256=stored["manifest_sha256"],
+            checksums=stored["files"],
+            metrics={"cv_roc_auc": 0.84},
+        )
     )
 
 
@@ -84,10 +90,14 @@ def test_concurrent_promotions_exactly_one_wins(trained):
     from tests.conftest import ROOT
 
     with Emulator(ROOT / "template.yaml", serial=True) as emu:
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
 
         def registry():
-            return DynamoRegistry(emu.env["REGISTRY_TABLE"], dynamodb_client=session.client("dynamodb", endpoint_url=emu.endpoint))
+            return DynamoRegistry(
+                emu.env["REGISTRY_TABLE"], dynamodb_client=session.client("dynamodb", endpoint_url=emu.endpoint)
+            )
 
         class Services:
             store = S3ModelStore(emu.env["MODEL_BUCKET"], s3_client=session.client("s3", endpoint_url=emu.endpoint))

@@ -1,7 +1,6 @@
 """The retraining steps as the state machine runs them (same payload shapes as retrain.asl.json), with
 the real handlers under moto: evaluate -> promote when the gate passes, reject when it does not,
 and MarkFailed recording a failed run without touching the champion."""
-import json
 
 import boto3
 import pytest
@@ -21,10 +20,13 @@ def loop(aws, services, trained, monkeypatch):
 
 def state_after_train(loop, version):
     """The state the Evaluate step receives: the execution input plus $.execution and $.candidate."""
-    return {"reason": "drift", "data": f"s3://{loop['bucket']}/data/train.csv",
-            "drift_report": f"s3://{loop['bucket']}/reports/drift/2026-03-10/x.json",
-            "execution": {"id": "arn:aws:states:us-east-1:123456789012:execution:r:e1", "name": "e1"},
-            "candidate": {"version": version, "location": "s3://..."}}
+    return {
+        "reason": "drift",
+        "data": f"s3://{loop['bucket']}/data/train.csv",
+        "drift_report": f"s3://{loop['bucket']}/reports/drift/2026-03-10/x.json",
+        "execution": {"id": "arn:aws:states:us-east-1:123456789012:execution:r:e1", "name": "e1"},
+        "candidate": {"version": version, "location": "s3://..."},
+    }
 
 
 def evaluation_of(summary):
@@ -39,14 +41,23 @@ def test_an_equal_challenger_passes_and_is_promoted(loop, trained, lambda_contex
     assert summary["passed"] is True, summary["reasons"]
     assert summary["champion"] == loop["champion"] and summary["auc_difference"]["estimate"] == 0
     assert keys(loop["bucket"], f"reports/evaluation/{version}/") == [
-        f"reports/evaluation/{version}/evaluation.html", f"reports/evaluation/{version}/evaluation.json"]
-    html = boto3.client("s3").get_object(Bucket=loop["bucket"], Key=f"reports/evaluation/{version}/evaluation.html")["Body"].read().decode()
+        f"reports/evaluation/{version}/evaluation.html",
+        f"reports/evaluation/{version}/evaluation.json",
+    ]
+    html = (
+        boto3.client("s3")
+        .get_object(Bucket=loop["bucket"], Key=f"reports/evaluation/{version}/evaluation.html")["Body"]
+        .read()
+        .decode()
+    )
     for title in ("ROC curve", "Precision-recall curve", "Calibration (reliability)", "Feature importance"):
         assert title in html
     assert services.registry.get(version).reason.endswith("evaluation.html")  # linked from the registry
 
     out = load_function("promote").handler(
-        {"action": "promote", "version": version, "reason": "drift", "evaluation": evaluation_of(summary)}, lambda_context)
+        {"action": "promote", "version": version, "reason": "drift", "evaluation": evaluation_of(summary)},
+        lambda_context,
+    )
     assert out["champion"] == version and out["previous"] == [loop["champion"]]
     assert services.registry.get(version).status == "production"
     assert services.registry.get(loop["champion"]).status == "archived"
@@ -57,7 +68,8 @@ def test_a_worse_challenger_is_rejected_with_reasons_and_cannot_be_promoted(loop
     bad_data = put_csv(loop["bucket"], "data/shuffled.csv", 1500, seed=32, shuffle_labels=True)
     trained_bad = load_function("train").handler(
         {"data": bad_data, "reason": "drift", "config": {"n_folds": 3, "max_rounds": 200, "early_stopping_rounds": 30}},
-        lambda_context)
+        lambda_context,
+    )
     version = trained_bad["version"]
     summary = load_function("evaluate").handler(state_after_train(loop, version), lambda_context)
     assert summary["passed"] is False
@@ -66,14 +78,24 @@ def test_a_worse_challenger_is_rejected_with_reasons_and_cannot_be_promoted(loop
 
     promote = load_function("promote")
     with pytest.raises(GateNotPassedError, match="did not pass the promotion gate"):
-        promote.handler({"action": "promote", "version": version, "reason": "drift", "evaluation": evaluation}, lambda_context)
+        promote.handler(
+            {"action": "promote", "version": version, "reason": "drift", "evaluation": evaluation}, lambda_context
+        )
     with pytest.raises(GateNotPassedError, match="is for 'v-other'"):
-        promote.handler({"action": "promote", "version": version, "evaluation": {**evaluation, "version": "v-other", "passed": True}},
-                        lambda_context)
+        promote.handler(
+            {
+                "action": "promote",
+                "version": version,
+                "evaluation": {**evaluation, "version": "v-other", "passed": True},
+            },
+            lambda_context,
+        )
     assert services.registry.alias()["version"] == loop["champion"]  # untouched
 
-    out = promote.handler({"action": "reject", "version": version, "reasons": summary["reasons"], "report": summary["report"]},
-                          lambda_context)
+    out = promote.handler(
+        {"action": "reject", "version": version, "reasons": summary["reasons"], "report": summary["report"]},
+        lambda_context,
+    )
     rejected = services.registry.get(version)
     assert out["status"] == rejected.status == "rejected"
     assert "ROC-AUC against champion" in rejected.reason and summary["report"] in rejected.reason
@@ -84,7 +106,9 @@ def test_evaluation_refuses_the_training_data_and_names_missing_holdout(loop, tr
     holdout = f"s3://{loop['bucket']}/data/holdout.csv"
     import hashlib
 
-    sha = hashlib.sha256(boto3.client("s3").get_object(Bucket=loop["bucket"], Key="data/holdout.csv")["Body"].read()).hexdigest()
+    sha = hashlib.sha256(
+        boto3.client("s3").get_object(Bucket=loop["bucket"], Key="data/holdout.csv")["Body"].read()
+    ).hexdigest()
     version = register(services, trained[0], version="v-test-3", data_sha256=sha)
     evaluate = load_function("evaluate")
     with pytest.raises(DataValidationError, match="fresh held-out rows"):
@@ -99,12 +123,16 @@ def test_mark_failed_records_the_candidate_and_never_the_champion(loop, trained,
     version = register(services, trained[0], version="v-test-4")
     promote = load_function("promote")
     error = {"Error": "Lambda.Unknown", "Cause": "Task timed out after 300.00 seconds"}
-    out = promote.handler({"action": "fail", "run": {**state_after_train(loop, version), "error": error}}, lambda_context)
+    out = promote.handler(
+        {"action": "fail", "run": {**state_after_train(loop, version), "error": error}}, lambda_context
+    )
     failed = services.registry.get(version)
     assert out["marked"] is True and failed.status == "failed"
     assert "e1" in failed.reason and "timed out" in failed.reason
     # A failure after the switch (publishing the event) must not mark the serving champion failed.
-    out = promote.handler({"action": "fail", "run": {**state_after_train(loop, loop["champion"]), "error": error}}, lambda_context)
+    out = promote.handler(
+        {"action": "fail", "run": {**state_after_train(loop, loop["champion"]), "error": error}}, lambda_context
+    )
     assert out["marked"] is False and services.registry.get(loop["champion"]).status == "production"
     # Train failed: no candidate to mark, the run is still reported.
     out = promote.handler({"action": "fail", "run": {"reason": "drift", "error": error}}, lambda_context)

@@ -1,6 +1,7 @@
 """The retraining state machine's ASL: consistent with template.yaml, accepted by Step Functions (moto),
 and executed there as far as it runs without Lambda (moto's Lambda needs Docker): input validation,
 and a failing Train step caught into MarkFailed and Fail."""
+
 import json
 import re
 import time
@@ -44,8 +45,12 @@ def test_placeholders_match_the_template_substitutions():
 def test_every_step_retries_transient_errors_and_failures_are_recorded():
     states = json.loads(definition())["States"]
     for name, s in states.items():
-        for target in [s.get("Next"), s.get("Default"), *[c["Next"] for c in s.get("Choices", [])],
-                       *[c["Next"] for c in s.get("Catch", [])]]:
+        for target in [
+            s.get("Next"),
+            s.get("Default"),
+            *[c["Next"] for c in s.get("Choices", [])],
+            *[c["Next"] for c in s.get("Catch", [])],
+        ]:
             assert target is None or target in states, f"{name} -> {target}"
         if s["Type"] == "Task" and s["Resource"].endswith("lambda:invoke"):
             assert TRANSIENT <= {e for r in s["Retry"] for e in r["ErrorEquals"]}, name
@@ -55,8 +60,11 @@ def test_every_step_retries_transient_errors_and_failures_are_recorded():
     gate = states["Gate"]
     assert gate["Choices"] == [{"Variable": "$.evaluation.passed", "BooleanEquals": True, "Next": "Promote"}]
     assert gate["Default"] == "Reject"
-    detail_types = {s["Parameters"]["Entries"][0]["DetailType"] for s in states.values()
-                    if s.get("Resource") == "arn:aws:states:::events:putEvents"}
+    detail_types = {
+        s["Parameters"]["Entries"][0]["DetailType"]
+        for s in states.values()
+        if s.get("Resource") == "arn:aws:states:::events:putEvents"
+    }
     assert detail_types == {"ModelPromoted", "ModelRejected"}
     assert states["Promote"]["Parameters"]["Payload"]["evaluation.$"] == "$.evaluation"  # the gate travels along
 
@@ -65,7 +73,11 @@ def test_every_step_retries_transient_errors_and_failures_are_recorded():
 def sfn_executing(monkeypatch):
     from moto import mock_aws
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield boto3.client("stepfunctions")

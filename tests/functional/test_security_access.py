@@ -1,5 +1,6 @@
 """What the stack exposes and how it protects data, read from template.yaml itself (and from the
 template as SAM transforms it, which is what API Gateway receives)."""
+
 import json
 
 import pytest
@@ -106,10 +107,15 @@ def test_buckets_are_encrypted_private_tls_only_and_models_versioned(template):
     for name in buckets:
         p = res[name]["Properties"]
         assert p["BucketEncryption"]["ServerSideEncryptionConfiguration"], name
-        assert all(p["PublicAccessBlockConfiguration"][k] is True for k in
-                   ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")), name
-        deny = [s for s in policies[name]["Properties"]["PolicyDocument"]["Statement"]
-                if s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"]
+        assert all(
+            p["PublicAccessBlockConfiguration"][k] is True
+            for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        ), name
+        deny = [
+            s
+            for s in policies[name]["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+        ]
         assert deny, f"{name} must refuse plain HTTP"
     assert res["ModelBucket"]["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
 
@@ -148,8 +154,11 @@ def test_predict_reads_only_model_objects_and_registry_items(template):
     fn = template["Resources"]["PredictFunction"]
     names = {list(p)[0] for p in fn["Properties"]["Policies"] if isinstance(p, dict)}
     assert not names & {"S3ReadPolicy", "S3CrudPolicy", "S3FullAccessPolicy", "DynamoDBCrudPolicy"}
-    s3 = [s for s in _statements(fn) if any(str(a).startswith("s3:") for a in
-                                           (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))]
+    s3 = [
+        s
+        for s in _statements(fn)
+        if any(str(a).startswith("s3:") for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
+    ]
     for s in s3:
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         assert set(actions) <= {"s3:GetObject", "s3:ListBucket"}

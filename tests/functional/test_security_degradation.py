@@ -1,5 +1,6 @@
 """Tampered artifacts are refused and alarmed; the last known good model keeps serving; with none,
 a clear 503 or (when configured) the flagged base-rate estimate; a failing store trips the breaker."""
+
 import json
 
 import boto3
@@ -17,10 +18,16 @@ def register(services, trained, version, promote=False):
     bundle, result = trained
     b = ModelBundle(version=version, model_text=bundle.model_text, metadata={**bundle.metadata, "version": version})
     stored = services.store.put(b)
-    services.registry.register(ModelVersion(
-        version=version, status="candidate", location=stored["location"], manifest_sha256=stored["manifest_sha256"],
-        checksums=stored["files"], metrics={k: v for k, v in result.metrics.items() if k != "folds"},
-    ))
+    services.registry.register(
+        ModelVersion(
+            version=version,
+            status="candidate",
+            location=stored["location"],
+            manifest_sha256=stored["manifest_sha256"],
+            checksums=stored["files"],
+            metrics={k: v for k, v in result.metrics.items() if k != "folds"},
+        )
+    )
     if promote:
         services.registry.promote(version)
 
@@ -32,8 +39,8 @@ def tamper(aws, version, how="flip"):
     if how == "truncate":
         body = text[: len(text) // 2]
     else:  # change one digit of one leaf value: same length, different model
-        i = next(i for i in range(text.index(b"leaf_value=") + 11, len(text)) if text[i:i + 1].isdigit())
-        body = text[:i] + (b"7" if text[i:i + 1] != b"7" else b"3") + text[i + 1:]
+        i = next(i for i in range(text.index(b"leaf_value=") + 11, len(text)) if text[i : i + 1].isdigit())
+        body = text[:i] + (b"7" if text[i : i + 1] != b"7" else b"3") + text[i + 1 :]
     s3.put_object(Bucket=aws["MODEL_BUCKET"], Key=key, Body=body)
 
 

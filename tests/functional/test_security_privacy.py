@@ -1,5 +1,6 @@
 """Right to erasure: `churn forget` removes a customer's outcomes, stored score and prediction-log
 records (current and older object versions), leaves everybody else's, and says what it removed."""
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,20 @@ def seeded(aws):
     for cid, day in (("C-1", date(2026, 1, 5)), ("C-1", date(2026, 2, 5)), ("C-2", date(2026, 1, 5))):
         outcomes.record(Outcome(customer_key(cid, key), True, day), source="test")
     DynamoScoreStore(aws["SCORES_TABLE"], ddb, key).put_many(
-        [("C-1", 0.4, True, "medium", "[]"), ("C-2", 0.1, False, "low", "[]")], job_id="j", scored_at="t", model_version="v1")
+        [("C-1", 0.4, True, "medium", "[]"), ("C-2", 0.1, False, "low", "[]")],
+        job_id="j",
+        scored_at="t",
+        model_version="v1",
+    )
 
     def rec(cid):
-        return prediction_record(features={"tenure": 3}, prediction=PRED, variant="champion",
-                                 customer_key=customer_key(cid, key) if cid else None, request_id="r")
+        return prediction_record(
+            features={"tenure": 3},
+            prediction=PRED,
+            variant="champion",
+            customer_key=customer_key(cid, key) if cid else None,
+            request_id="r",
+        )
 
     mixed = "predictions/dt=2026-01-05/a.jsonl"
     only_c1 = "predictions/dt=2026-01-06/b.jsonl"
@@ -47,8 +57,11 @@ def seeded(aws):
 def all_versions_text(bucket, key):
     s3 = boto3.client("s3")
     listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
-    return [s3.get_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])["Body"].read()
-            for v in listing.get("Versions", []) if v["Key"] == key]
+    return [
+        s3.get_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])["Body"].read()
+        for v in listing.get("Versions", [])
+        if v["Key"] == key
+    ]
 
 
 def run_forget(capsys, cid="C-1"):

@@ -4,6 +4,7 @@ The app is the real one (bootstrap.build_api: champion from the registry, feedba
 outcomes table, customer scores) over moto. Schemathesis generates valid and invalid requests
 for every operation; no answer may be a 5xx, and every 4xx must say what is wrong.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,9 +52,16 @@ def test_no_generated_request_gets_a_5xx_and_every_4xx_names_the_problem(api_app
     ops = operations(api_app)
     assert {f"{o.method.upper()} {o.path}" for o in ops} >= {"POST /predict", "POST /predict/batch", "GET /health"}
     for op in ops:
+
         @given(case=op.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
         def check(case):
             response = case.call()
             SEEN["total"] += 1
@@ -63,7 +71,9 @@ def test_no_generated_request_gets_a_5xx_and_every_4xx_names_the_problem(api_app
             assert response.status_code < 500, f"{where}: {response.status_code} {response.text[:300]}"
             if 400 <= response.status_code < 500 and response.status_code not in (404, 405):
                 body = json.loads(response.text)
-                assert names_the_problem(body), f"{where}: {response.status_code} names no problem: {response.text[:300]}"
+                assert names_the_problem(body), (
+                    f"{where}: {response.status_code} names no problem: {response.text[:300]}"
+                )
 
         try:
             check()

@@ -1,4 +1,5 @@
 """Explicit hostile input: each answer is a 4xx naming the problem, never a 5xx."""
+
 from __future__ import annotations
 
 import json
@@ -44,11 +45,23 @@ def test_non_finite_and_huge_numbers_are_named(client, token):
     assert "MonthlyCharges" in problems(r)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("tenure", 10**30), ("tenure", -1), ("tenure", 2.5), ("MonthlyCharges", [1, 2]), ("MonthlyCharges", {"x": 1}),
-    ("MonthlyCharges", True), ("Contract", 7), ("Contract", "Ｍonth-to-month"), ("Contract", "Month-to-month\u0000"),
-    ("gender", "👩‍💻"), ("PaymentMethod", "e" * 10_000), ("customerID", "x" * 500),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("tenure", 10**30),
+        ("tenure", -1),
+        ("tenure", 2.5),
+        ("MonthlyCharges", [1, 2]),
+        ("MonthlyCharges", {"x": 1}),
+        ("MonthlyCharges", True),
+        ("Contract", 7),
+        ("Contract", "Ｍonth-to-month"),
+        ("Contract", "Month-to-month\u0000"),
+        ("gender", "👩‍💻"),
+        ("PaymentMethod", "e" * 10_000),
+        ("customerID", "x" * 500),
+    ],
+)
 def test_wrong_types_values_and_unicode_are_named(client, field, value):
     r = client.post("/predict", json={**GOOD, field: value})
     assert r.status_code == 422, r.text
@@ -68,7 +81,9 @@ def test_missing_and_extra_fields_are_each_named(client):
     assert "required" in named["tenure"].lower() and "extra" in named["favourite_colour"].lower()
 
 
-@pytest.mark.parametrize("text", ["", "null", "[]", '"a string"', "42", "{", '{"tenure": }', "\ufeff{}", "[" * 5000 + "]" * 5000])
+@pytest.mark.parametrize(
+    "text", ["", "null", "[]", '"a string"', "42", "{", '{"tenure": }', "\ufeff{}", "[" * 5000 + "]" * 5000]
+)
 def test_bodies_that_are_not_one_json_object(client, text):
     r = raw(client, text)
     assert 400 <= r.status_code < 500, r.text
@@ -98,10 +113,12 @@ def test_query_parameter_of_the_wrong_type(client):
 
 
 def test_feedback_with_hostile_values(client):
-    for body in ({"customer_id": "", "churned": "yes", "observed_date": "2026-01-01"},
-                 {"customer_id": "c1", "churned": "maybe", "observed_date": "2026-01-01"},
-                 {"customer_id": "c1", "churned": "yes", "observed_date": "2026-13-45"},
-                 {"customer_id": ["c1"], "churned": NotImplemented and "yes", "observed_date": "2026-01-01"}):
+    for body in (
+        {"customer_id": "", "churned": "yes", "observed_date": "2026-01-01"},
+        {"customer_id": "c1", "churned": "maybe", "observed_date": "2026-01-01"},
+        {"customer_id": "c1", "churned": "yes", "observed_date": "2026-13-45"},
+        {"customer_id": ["c1"], "churned": NotImplemented and "yes", "observed_date": "2026-01-01"},
+    ):
         r = client.post("/feedback", json=body)
         assert r.status_code == 422, r.text
         assert r.json()["problems"]

@@ -1,4 +1,5 @@
 """The API through FastAPI's test client, with the champion handed in directly (no AWS)."""
+
 import json
 
 import pytest

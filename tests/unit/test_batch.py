@@ -1,4 +1,5 @@
 """Batch scoring domain: vectorised validation, scores equal to the online path, reasons, counts, line ranges."""
+
 from __future__ import annotations
 
 import csv
@@ -148,14 +149,24 @@ def test_byte_ranges_cover_every_line_exactly_once():
 def test_plan_chunks_splits_objects_into_ranges():
     chunks = plan_chunks([("s3://b/a.csv", 200_000), ("s3://b/b.csv", 10)], chunk_bytes=MAX_LINE_BYTES)
     assert [(c["input"], c["start"], c["end"]) for c in chunks] == [
-        ("s3://b/a.csv", 0, 65536), ("s3://b/a.csv", 65536, 131072), ("s3://b/a.csv", 131072, 196608),
-        ("s3://b/a.csv", 196608, 200000), ("s3://b/b.csv", 0, 10),
+        ("s3://b/a.csv", 0, 65536),
+        ("s3://b/a.csv", 65536, 131072),
+        ("s3://b/a.csv", 131072, 196608),
+        ("s3://b/a.csv", 196608, 200000),
+        ("s3://b/b.csv", 0, 10),
     ]
     assert len({c["chunk_id"] for c in chunks}) == len(chunks)
 
 
 def test_summary_reconciles_or_refuses():
-    chunk = {"rows_in": 5, "scored": 4, "rejected": 1, "risk_levels": {"low": 4}, "model_version": "v1", "engine": "leaf-tables"}
+    chunk = {
+        "rows_in": 5,
+        "scored": 4,
+        "rejected": 1,
+        "risk_levels": {"low": 4},
+        "model_version": "v1",
+        "engine": "leaf-tables",
+    }
     ok = summarize([chunk, dict(chunk, engine="lightgbm")])
     assert (ok["rows_in"], ok["scored"], ok["rejected"], ok["risk_levels"]) == (10, 8, 2, {"low": 8})
     assert ok["engines"] == ["leaf-tables", "lightgbm"]

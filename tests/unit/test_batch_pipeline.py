@@ -1,5 +1,6 @@
 """The pipelined BatchScorer.score_csv (row blocks, LightGBM on a worker thread) against the one-pass
 reference ``score_frame(parse_csv(...))``: byte-identical outputs and reconciling counts, bad rows included."""
+
 from __future__ import annotations
 
 import io
@@ -26,9 +27,16 @@ def _dirty_csv(n: int, seed: int) -> bytes:
     frame = synth_frame(n, seed=seed).astype(str)
     rng = np.random.default_rng(seed)
     for i in rng.choice(n, size=n // 40, replace=False).tolist():
-        col, value = [("tenure", "abc"), ("Contract", "Weekly"), ("MonthlyCharges", "-5"), ("gender", " "),
-                      ("customerID", ""), ("TotalCharges", " "), ("customerID", "  padded-id "),
-                      ("PaymentMethod", 'Cheque, "posted"')][i % 8]
+        col, value = [
+            ("tenure", "abc"),
+            ("Contract", "Weekly"),
+            ("MonthlyCharges", "-5"),
+            ("gender", " "),
+            ("customerID", ""),
+            ("TotalCharges", " "),
+            ("customerID", "  padded-id "),
+            ("PaymentMethod", 'Cheque, "posted"'),
+        ][i % 8]
         frame.loc[i, col] = value
     buf = io.StringIO()
     frame.to_csv(buf, index=False)
@@ -46,22 +54,29 @@ def _reference_scores_csv(result) -> bytes:
         needs = (np.strings.find(a, ",") >= 0) | (np.strings.find(a, '"') >= 0) | (np.strings.find(a, "\n") >= 0)
         return np.where(needs, np.strings.add(np.strings.add('"', np.strings.replace(a, '"', '""')), '"'), a)
 
-    header = ",".join((result.id_column, "churn_probability", "will_churn", "risk_level", "reasons", "model_version")) + "\n"
+    header = (
+        ",".join((result.id_column, "churn_probability", "will_churn", "risk_level", "reasons", "model_version")) + "\n"
+    )
     if result.scored == 0:
         return header.encode()
     line = np.strings.add(np.strings.add(field(result.ids.astype(S)), ","), np.round(result.probability, 4).astype(S))
-    line = np.strings.add(np.strings.add(line, np.where(result.will_churn, ",true,", ",false,").astype(S)), result.risk_level.astype(S))
+    line = np.strings.add(
+        np.strings.add(line, np.where(result.will_churn, ",true,", ",false,").astype(S)), result.risk_level.astype(S)
+    )
     line = np.strings.add(np.strings.add(line, ","), field(result.reasons.astype(S)))
     line = np.strings.add(line, "," + field(np.array([result.model_version], dtype=S))[0])
     return (header + "\n".join(line.tolist()) + "\n").encode()
 
 
-@pytest.mark.parametrize("options", [
-    BatchOptions(reasons="high"),
-    BatchOptions(reasons="all", top=5),
-    BatchOptions(reasons="none"),
-    BatchOptions(reasons="medium", reason_method="treeshap"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        BatchOptions(reasons="high"),
+        BatchOptions(reasons="all", top=5),
+        BatchOptions(reasons="none"),
+        BatchOptions(reasons="medium", reason_method="treeshap"),
+    ],
+)
 def test_pipelined_output_is_byte_identical_to_the_one_pass_reference(scorer, options):
     n = 3000 if options.reason_method == "path" else 600
     data = _dirty_csv(n, seed=21)
@@ -88,12 +103,21 @@ def test_formatting_matches_the_reference_for_row_numbers_odd_ids_and_odd_values
     p = np.concatenate([[0.0, 1.0, 0.00005, 0.99995, 0.12345, 0.5], rng.random(n - 6)])
     risk = np.array(["low", "medium", "high"], dtype=object)[rng.integers(0, 3, n)]
     reasons = np.array(['[{"feature":"tenure","value":3}]', "", "[]"] * 16 + ["", ""], dtype=object)
-    for ids in (np.arange(1, n + 1), np.array([f"id,{i}" if i % 7 == 0 else f'q"{i}' if i % 5 == 0 else f"c{i}"
-                                                for i in range(n)], dtype=object)):
+    for ids in (
+        np.arange(1, n + 1),
+        np.array([f"id,{i}" if i % 7 == 0 else f'q"{i}' if i % 5 == 0 else f"c{i}" for i in range(n)], dtype=object),
+    ):
         r = ChunkResult("v,1", n, ids, p, p >= 0.3, risk, reasons, id_column="row")
         assert r.scores_csv() == _reference_scores_csv(r)
-    odd = ChunkResult("v1", 2, np.array(["a", "b"], dtype=object), np.array([np.nan, 2.5]), np.array([False, True]),
-                      np.array(["low", "extreme"], dtype=object), np.array(["", ""], dtype=object))
+    odd = ChunkResult(
+        "v1",
+        2,
+        np.array(["a", "b"], dtype=object),
+        np.array([np.nan, 2.5]),
+        np.array([False, True]),
+        np.array(["low", "extreme"], dtype=object),
+        np.array(["", ""], dtype=object),
+    )
     assert odd.scores_csv() == _reference_scores_csv(odd)
 
 

@@ -1,5 +1,6 @@
 """lib_lightgbm through ctypes must give exactly what lightgbm.Booster gives, and the one-row
 path of the Predictor exactly what its matrix path gives."""
+
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from churnguard.booster import NativeBooster
-from churnguard.errors import ArtifactIntegrityError
+from churnguard.errors import ArtifactIntegrityError, RecordValidationError
 from tests.conftest import synth_frame, telco_row
 
 
@@ -55,7 +56,7 @@ def test_one_record_matches_the_matrix_path(predictor, matrix):
 def test_a_bad_record_leaves_the_next_prediction_intact(predictor):
     good = telco_row(0)
     before = predictor.predict_record(good)
-    with pytest.raises(Exception):
+    with pytest.raises(RecordValidationError):
         predictor.predict_record(dict(good, Contract="Weekly", tenure="soon"))
     assert predictor.predict_record(good) == before
 

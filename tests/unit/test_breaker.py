@@ -1,4 +1,5 @@
 """The circuit breaker, driven by a fake clock: closed -> open -> half-open -> closed or open again."""
+
 import pytest
 
 from churnguard.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpenError
@@ -36,8 +37,13 @@ def attempt(breaker, dep):
 def test_opens_after_threshold_and_stops_calling_the_dependency():
     clock, dep = Clock(), Dependency()
     changes = []
-    b = CircuitBreaker("store", failure_threshold=3, reset_timeout_s=5, clock=clock,
-                       on_state_change=lambda old, new: changes.append((old, new)))
+    b = CircuitBreaker(
+        "store",
+        failure_threshold=3,
+        reset_timeout_s=5,
+        clock=clock,
+        on_state_change=lambda old, new: changes.append((old, new)),
+    )
     for _ in range(3):
         assert isinstance(attempt(b, dep), ConnectionError)
     assert b.state == OPEN and dep.calls == 3
@@ -99,8 +105,9 @@ def test_only_one_trial_at_a_time_in_half_open():
 
 def test_errors_that_are_answers_do_not_open_it():
     clock = Clock()
-    b = CircuitBreaker("registry", failure_threshold=1, clock=clock,
-                       counts_as_failure=lambda e: not isinstance(e, LookupError))
+    b = CircuitBreaker(
+        "registry", failure_threshold=1, clock=clock, counts_as_failure=lambda e: not isinstance(e, LookupError)
+    )
 
     def not_found():
         raise LookupError("no champion yet")

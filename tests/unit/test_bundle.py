@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from churnguard.bundle import MANIFEST_FILE, METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
+from churnguard.bundle import METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
 from churnguard.errors import ArtifactIntegrityError
 
 

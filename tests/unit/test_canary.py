@@ -1,4 +1,5 @@
 """Canary routing (sticky, proportional), the challenger cache, and per-variant significance tests."""
+
 import random
 
 import pytest
@@ -20,12 +21,14 @@ def test_routing_is_sticky_and_close_to_the_share():
     assert first == [routes_to_canary(k, 0.1) for k in keys]
     assert 0.09 < sum(first) / len(keys) < 0.11
     # Raising the share only adds customers: nobody in the canary at 10% leaves it at 20%.
-    assert all(routes_to_canary(k, 0.2) for k, c in zip(keys, first) if c)
+    assert all(routes_to_canary(k, 0.2) for k, c in zip(keys, first, strict=False) if c)
     assert not any(routes_to_canary(k, 0.0) for k in keys[:100])
     assert routes_to_canary(None, 1.0) is False
 
 
-@pytest.mark.parametrize("kw", [{"share": 0}, {"share": 1.5}, {"share": float("nan")}, {"share": -0.1}, {"version": ""}])
+@pytest.mark.parametrize(
+    "kw", [{"share": 0}, {"share": 1.5}, {"share": float("nan")}, {"share": -0.1}, {"version": ""}]
+)
 def test_bad_canary_configs_are_refused(kw):
     with pytest.raises(ValueError):
         CanaryConfig(**{"version": "v2", "share": 0.1, **kw})
@@ -84,9 +87,17 @@ def _joined(variant, n, error_rate, rng, keys=None):
         churned = rng.random() < 0.3
         wrong = rng.random() < error_rate
         will = churned != wrong
-        rows.append({"customer_key": keys[i] if keys else f"{variant}{i}", "variant": variant, "model_version": variant,
-                     "churn_probability": 0.8 if will else 0.2, "will_churn": will, "churned": churned,
-                     "observed_date": "2026-05-01"})
+        rows.append(
+            {
+                "customer_key": keys[i] if keys else f"{variant}{i}",
+                "variant": variant,
+                "model_version": variant,
+                "churn_probability": 0.8 if will else 0.2,
+                "will_churn": will,
+                "churned": churned,
+                "observed_date": "2026-05-01",
+            }
+        )
     return rows
 
 
@@ -99,7 +110,9 @@ def test_a_clearly_better_canary_is_significant_and_equal_ones_are_not():
 
     # Same error rate: across 200 repetitions the test fires about alpha of the time, not more.
     fired = sum(
-        compare_variants(_joined("champion", 300, 0.25, rng) + _joined("canary", 300, 0.25, rng))["tests"]["canary"]["significant"]
+        compare_variants(_joined("champion", 300, 0.25, rng) + _joined("canary", 300, 0.25, rng))["tests"]["canary"][
+            "significant"
+        ]
         for _ in range(200)
     )
     assert fired <= 20
@@ -109,7 +122,10 @@ def test_shadow_is_tested_paired_and_small_samples_say_so():
     rng = random.Random(1)
     keys = [f"k{i}" for i in range(500)]
     champ = _joined("champion", 500, 0.3, rng, keys)
-    shadow = [{**r, "variant": "shadow", "will_churn": r["churned"] if rng.random() < 0.9 else not r["churned"]} for r in champ]
+    shadow = [
+        {**r, "variant": "shadow", "will_churn": r["churned"] if rng.random() < 0.9 else not r["churned"]}
+        for r in champ
+    ]
     t = compare_variants(champ + shadow)["tests"]["shadow"]
     assert t["test"].startswith("McNemar") and t["significant"] and t["n"]["pairs"] == 500
     small = compare_variants(_joined("champion", 10, 0.3, rng) + _joined("canary", 10, 0.3, rng))["tests"]["canary"]

@@ -1,4 +1,5 @@
 """Drift statistics against scipy, the decision rules, and the point-in-time outcome join."""
+
 from datetime import date
 
 import numpy as np
@@ -61,8 +62,12 @@ def score(schema, X):
 def reference(schema):
     """A champion's metadata as a bundle stores it, built from 3,000 generated customers."""
     X = FeatureEncoder(schema).encode_frame(synth_frame(3000, seed=3))
-    return {"version": "v-ref", "schema": schema.to_dict(), "metrics": {"cv_roc_auc": 0.8, "calibration_error": 0.03},
-            "reference_profile": build_profile(schema, X, score(schema, X))}
+    return {
+        "version": "v-ref",
+        "schema": schema.to_dict(),
+        "metrics": {"cv_roc_auc": 0.8, "calibration_error": 0.03},
+        "reference_profile": build_profile(schema, X, score(schema, X)),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +131,22 @@ def _pred(key, ts, p, version="v1", variant="champion"):
 def test_join_takes_the_latest_prediction_before_the_outcome_date():
     preds = [
         _pred("a", "2026-03-01T10:00:00.000000Z", 0.1),
-        _pred("a", "2026-03-09T23:59:59.000000Z", 0.7),   # latest before the 10th: counts
+        _pred("a", "2026-03-09T23:59:59.000000Z", 0.7),  # latest before the 10th: counts
         _pred("a", "2026-03-10T00:00:00.000000Z", 0.99),  # on the outcome date: must not count
-        _pred("b", "2026-03-12T08:00:00.000000Z", 0.9),   # only after b's outcome: b is dropped
+        _pred("b", "2026-03-12T08:00:00.000000Z", 0.9),  # only after b's outcome: b is dropped
         _pred("c", "2026-03-05T08:00:00.000000Z", 0.8, variant="shadow"),  # shadow: ignored
-        _pred("d", "2026-03-05T08:00:00.000000Z", 0.6, version="v0"),      # another version: ignored
+        _pred("d", "2026-03-05T08:00:00.000000Z", 0.6, version="v0"),  # another version: ignored
         _pred("e", "2026-01-01T08:00:00.000000Z", 0.3),
     ]
-    outcomes = [("a", True, "2026-03-10"), ("b", False, date(2026, 3, 11)), ("c", True, "2026-03-10"),
-                ("d", True, "2026-03-10"), ("e", False, "2026-03-10"), ("a", True, "2026-03-10"), ("zz", True, "2026-03-10")]
+    outcomes = [
+        ("a", True, "2026-03-10"),
+        ("b", False, date(2026, 3, 11)),
+        ("c", True, "2026-03-10"),
+        ("d", True, "2026-03-10"),
+        ("e", False, "2026-03-10"),
+        ("a", True, "2026-03-10"),
+        ("zz", True, "2026-03-10"),
+    ]
     y, p = D.join_outcomes(preds, outcomes, model_version="v1")
     assert y.tolist() == [True, False] and p.tolist() == [0.7, 0.3]  # the duplicate outcome counts once
     y, p = D.join_outcomes(preds, outcomes, model_version="v1", max_age_days=30)
@@ -167,9 +179,17 @@ def test_prediction_log_check_uses_champion_scores_and_joins_outcomes(reference,
     cols = schema.feature_names
     records = []
     for i, row in enumerate(frame[cols].to_dict("records")):
-        records.append({"ts": f"2026-03-0{1 + i % 5}T10:00:00.000000Z", "model_version": reference["version"],
-                        "variant": "champion", "customer_key": f"k{i}", "features": row,
-                        "churn_probability": float(s[i]), "will_churn": bool(s[i] > 0.5)})
+        records.append(
+            {
+                "ts": f"2026-03-0{1 + i % 5}T10:00:00.000000Z",
+                "model_version": reference["version"],
+                "variant": "champion",
+                "customer_key": f"k{i}",
+                "features": row,
+                "churn_probability": float(s[i]),
+                "will_churn": bool(s[i] > 0.5),
+            }
+        )
     shadow = [{**r, "variant": "shadow", "model_version": "v-other", "churn_probability": 0.99} for r in records[:500]]
     churned = (frame["Churn"] == "Yes").to_numpy()
     outcomes = [(f"k{i}", bool(churned[i]), "2026-03-20") for i in range(3000)]

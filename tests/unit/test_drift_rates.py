@@ -6,6 +6,7 @@ customers with other seeds) must alarm at most 5% of the time. Misses: the shift
 A fixed score stands in for the model (drift checks read scores, never a model), which keeps this
 fast and independent of training. Each measured rate is printed (``pytest -s``) so the figures can be quoted.
 """
+
 import numpy as np
 import pytest
 
@@ -75,4 +76,3 @@ def test_month_to_month_share_up_20_points_is_caught(schema, population, n):
     rate, flagged = alarm_rate(profile, schema, X, stand_in_score(schema, X), n, weights=weights, seed=2)
     print(f"\nMonth-to-month +20 points n={n}: detection rate {rate:.3f}, flagged {flagged}")
     assert rate >= 0.95 and flagged["Contract"] >= 0.95
-

@@ -1,4 +1,5 @@
 """The promotion gate: paired bootstrap of the AUC difference, guardrails, and the decision."""
+
 import numpy as np
 import pytest
 

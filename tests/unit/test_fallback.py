@@ -1,4 +1,5 @@
 """The base-rate fallback: honest, flagged, the same for everybody, and valid for any schema."""
+
 import math
 
 import pytest

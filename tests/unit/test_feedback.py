@@ -1,5 +1,6 @@
 """Feedback parsing (API body and bulk CSV) and the point-in-time join of outcomes to predictions."""
-from datetime import date, datetime, timezone
+
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -41,17 +42,20 @@ def test_each_malformed_field_is_named(body, field, words):
 
 def test_csv_keeps_good_rows_reports_bad_ones_and_collapses_repeats():
     data = (
-        "customerID,Churn,observed_date\n"
-        "a,Yes,2026-05-01\n"
-        "b,No,2026-05-02\n"
-        "c,perhaps,2026-05-02\n"
-        "\n"
-        "a,Yes,2026-05-01\n"
-        "b,Yes,2026-05-02\n"
-        "d,No,tomorrow\n"
-    ).encode()
+        b"customerID,Churn,observed_date\n"
+        b"a,Yes,2026-05-01\n"
+        b"b,No,2026-05-02\n"
+        b"c,perhaps,2026-05-02\n"
+        b"\n"
+        b"a,Yes,2026-05-01\n"
+        b"b,Yes,2026-05-02\n"
+        b"d,No,tomorrow\n"
+    )
     good, bad = parse_feedback_csv(data, KEY, TODAY)
-    assert [(n, o.customer_key, o.churned) for n, o in good] == [(2, customer_key("a", KEY), True), (3, customer_key("b", KEY), False)]
+    assert [(n, o.customer_key, o.churned) for n, o in good] == [
+        (2, customer_key("a", KEY), True),
+        (3, customer_key("b", KEY), False),
+    ]
     assert [(b["row"], b["field"]) for b in bad] == [(4, "churned"), (7, "churned"), (8, "observed_date")]
     assert "contradicts row 3" in bad[1]["problem"]
 
@@ -64,21 +68,32 @@ def test_csv_without_the_needed_columns_is_refused_whole():
 
 
 def _pred(key, ts, variant="champion", p=0.8, version="v1"):
-    return prediction_record(features={}, prediction={"churn_probability": p, "will_churn": p >= 0.5, "model_version": version},
-                             variant=variant, customer_key=key, request_id="r", ts=ts)
+    return prediction_record(
+        features={},
+        prediction={"churn_probability": p, "will_churn": p >= 0.5, "model_version": version},
+        variant=variant,
+        customer_key=key,
+        request_id="r",
+        ts=ts,
+    )
 
 
 def test_join_uses_only_predictions_made_before_the_outcome_date():
     k = customer_key("a", KEY)
     preds = [
-        _pred(k, datetime(2026, 4, 1, tzinfo=timezone.utc), p=0.2),
-        _pred(k, datetime(2026, 4, 30, 23, 59, tzinfo=timezone.utc), p=0.9),  # the latest before: counts
-        _pred(k, datetime(2026, 5, 1, 0, 0, tzinfo=timezone.utc), p=0.1),  # on the outcome date: too late
-        _pred(k, datetime(2026, 4, 20, tzinfo=timezone.utc), variant="shadow", p=0.4, version="v2"),
-        _pred(customer_key("other", KEY), datetime(2026, 4, 1, tzinfo=timezone.utc)),
-        _pred(None, datetime(2026, 4, 1, tzinfo=timezone.utc)),
+        _pred(k, datetime(2026, 4, 1, tzinfo=UTC), p=0.2),
+        _pred(k, datetime(2026, 4, 30, 23, 59, tzinfo=UTC), p=0.9),  # the latest before: counts
+        _pred(k, datetime(2026, 5, 1, 0, 0, tzinfo=UTC), p=0.1),  # on the outcome date: too late
+        _pred(k, datetime(2026, 4, 20, tzinfo=UTC), variant="shadow", p=0.4, version="v2"),
+        _pred(customer_key("other", KEY), datetime(2026, 4, 1, tzinfo=UTC)),
+        _pred(None, datetime(2026, 4, 1, tzinfo=UTC)),
     ]
-    rows = join_point_in_time(preds, [Outcome(k, True, date(2026, 5, 1)), Outcome(customer_key("z", KEY), False, date(2026, 5, 1))])
-    assert [(r["variant"], r["churn_probability"], r["model_version"]) for r in rows] == [("champion", 0.9, "v1"), ("shadow", 0.4, "v2")]
+    rows = join_point_in_time(
+        preds, [Outcome(k, True, date(2026, 5, 1)), Outcome(customer_key("z", KEY), False, date(2026, 5, 1))]
+    )
+    assert [(r["variant"], r["churn_probability"], r["model_version"]) for r in rows] == [
+        ("champion", 0.9, "v1"),
+        ("shadow", 0.4, "v2"),
+    ]
     assert all(r["churned"] is True and r["observed_date"] == "2026-05-01" for r in rows)
     assert join_point_in_time(preds, [Outcome(k, True, date(2026, 4, 1))]) == []

@@ -52,7 +52,7 @@ def test_calibration_is_monotone_and_fixes_a_skewed_score():
     rng = np.random.default_rng(0)
     true_p = rng.random(5000)
     y = rng.random(5000) < true_p
-    skewed = true_p ** 3  # a badly calibrated but perfectly ranked score
+    skewed = true_p**3  # a badly calibrated but perfectly ranked score
     cal = CalibrationMap.fit(skewed, y)
     fixed = cal.apply(skewed)
     assert np.all(np.diff(cal.apply(np.linspace(0, 1, 101))) >= 0)

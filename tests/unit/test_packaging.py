@@ -5,6 +5,7 @@ Sizes come from infra/packaging/package-sizes.json, written by `make package` (w
 function as `sam build` does). This test recomputes, from the current template and requirements
 files, the hash of what decides each function's dependencies and compares it with the measured one.
 """
+
 import importlib.util
 import json
 from pathlib import Path

@@ -1,9 +1,6 @@
-import math
-
-import numpy as np
 import pytest
 
-from churnguard.predictor import Predictor, RiskBands
+from churnguard.predictor import RiskBands
 from tests.conftest import telco_row
 
 
@@ -40,9 +37,13 @@ def test_reasons_can_be_skipped(predictor):
 def test_validated_and_checked_paths_agree(predictor):
     row = dict(telco_row(1))
     checked = predictor.predict_record(row)
-    typed = dict(row, SeniorCitizen=int(row["SeniorCitizen"]), tenure=int(row["tenure"]),
-                 MonthlyCharges=float(row["MonthlyCharges"]),
-                 TotalCharges=float(row["TotalCharges"]) if row["TotalCharges"].strip() else None)
+    typed = dict(
+        row,
+        SeniorCitizen=int(row["SeniorCitizen"]),
+        tenure=int(row["tenure"]),
+        MonthlyCharges=float(row["MonthlyCharges"]),
+        TotalCharges=float(row["TotalCharges"]) if row["TotalCharges"].strip() else None,
+    )
     assert predictor.predict_record(typed, validated=True) == checked
 
 

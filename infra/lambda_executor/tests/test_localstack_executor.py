@@ -31,7 +31,7 @@ SCRIPTS = REPO / "infra" / "localstack"
 STATE_DIR = REPO / ".localstack" / "executor-test"
 REGION = "us-east-1"
 
-HANDLER = '''
+HANDLER = """
 import json, os, time
 import boto3, greeting, layer_pkg
 
@@ -77,7 +77,7 @@ def handler(event, context):
         "task_root": os.environ["LAMBDA_TASK_ROOT"],
         "remaining_ms": context.get_remaining_time_in_millis(),
     }
-'''
+"""
 
 LAYER_FILES = {
     "python/greeting.py": "def hello():\n    return 'hello from the layer'\n",
@@ -211,16 +211,17 @@ class Stack:
     @functools.cache  # noqa: B019 - one client per service for the module's stack; keeps invoke timings honest
     def client(self, service: str):
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="test", aws_secret_access_key="test",
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
             config=Config(retries={"max_attempts": 1}, read_timeout=60),
         )
 
     def invoke(self, event: dict, function: str = "FunctionName") -> tuple[dict, str | None, float]:
         started = time.perf_counter()
-        response = self.client("lambda").invoke(
-            FunctionName=self.outputs[function], Payload=json.dumps(event).encode()
-        )
+        response = self.client("lambda").invoke(FunctionName=self.outputs[function], Payload=json.dumps(event).encode())
         elapsed = time.perf_counter() - started
         return json.loads(response["Payload"].read() or b"null"), response.get("FunctionError"), elapsed
 
@@ -261,7 +262,8 @@ def stack(localstack) -> Stack:
     cloudformation = stack.client("cloudformation")
     body = template(bucket)
     cloudformation.create_stack(
-        StackName="executor-test", TemplateBody=json.dumps(body),
+        StackName="executor-test",
+        TemplateBody=json.dumps(body),
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     cloudformation.get_waiter("stack_create_complete").wait(
@@ -349,9 +351,9 @@ def test_step_functions_task(stack):
     assert execution["status"] == "SUCCEEDED", execution
     assert json.loads(execution["output"]) == {"created": True}
 
-    arn = sfn.start_execution(
-        stateMachineArn=stack.outputs["StateMachineArn"], input=json.dumps({"action": "crash"})
-    )["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=stack.outputs["StateMachineArn"], input=json.dumps({"action": "crash"}))[
+        "executionArn"
+    ]
     execution = _wait_for_execution(sfn, arn)
     assert execution["status"] == "FAILED"
     assert execution.get("error") == "Runtime.ExitError", execution
@@ -368,9 +370,15 @@ def _wait_for_execution(sfn, arn: str, timeout: float = 60) -> dict:
 
 def test_eventbridge_rule_invokes_function(stack):
     events = stack.client("events")
-    events.put_events(Entries=[{
-        "Source": "churnguard.test", "DetailType": "test", "Detail": json.dumps({"id": "ev-1"}),
-    }])
+    events.put_events(
+        Entries=[
+            {
+                "Source": "churnguard.test",
+                "DetailType": "test",
+                "Detail": json.dumps({"id": "ev-1"}),
+            }
+        ]
+    )
     dynamodb = stack.client("dynamodb")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

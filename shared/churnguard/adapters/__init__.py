@@ -1,4 +1,5 @@
 """Adapters: the only modules that talk to AWS. Each takes its boto3 client as an argument."""
+
 from .model_store import S3ModelStore
 from .registry import DynamoRegistry, ModelVersion
 

@@ -1,12 +1,13 @@
 """S3 side of batch scoring: find input objects, read byte ranges, write outputs.
 
-    io = S3BatchIO(boto3.client("s3"))
-    io.list_inputs("s3://bucket/customers/")   # -> [("s3://bucket/customers/a.csv", 1234), ...]
-    io.read_lines("s3://bucket/customers/a.csv", 0, 64 << 20, size)
+io = S3BatchIO(boto3.client("s3"))
+io.list_inputs("s3://bucket/customers/")   # -> [("s3://bucket/customers/a.csv", 1234), ...]
+io.read_lines("s3://bucket/customers/a.csv", 0, 64 << 20, size)
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,7 +26,7 @@ def _code(e: Exception) -> str:
 
 
 class S3BatchIO:
-    def __init__(self, s3_client: "S3Client") -> None:
+    def __init__(self, s3_client: S3Client) -> None:
         self.s3 = s3_client
 
     def list_inputs(self, uri: str) -> list[tuple[str, int]]:
@@ -54,7 +55,9 @@ class S3BatchIO:
         except BotoCoreError as e:
             raise StorageError(f"cannot list {uri}: {e}") from e
         if not found:
-            raise DataValidationError(f"input {uri} does not exist: no such object and no .csv objects under that prefix")
+            raise DataValidationError(
+                f"input {uri} does not exist: no such object and no .csv objects under that prefix"
+            )
         return sorted(found)
 
     def read_range(self, uri: str, first: int, last: int) -> bytes:
@@ -97,6 +100,9 @@ class S3BatchIO:
         """How many objects are under a prefix (progress of a running job)."""
         bucket, prefix = parse_s3_uri(prefix_uri)
         try:
-            return sum(page.get("KeyCount", 0) for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+            return sum(
+                page.get("KeyCount", 0)
+                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            )
         except (ClientError, BotoCoreError) as e:
             raise StorageError(f"cannot list {prefix_uri}: {e}") from e

@@ -3,6 +3,7 @@
 All take boto3 clients; ClientError becomes StorageError. Deleting is idempotent, so a retried
 or repeated erasure is harmless.
 """
+
 from __future__ import annotations
 
 import json

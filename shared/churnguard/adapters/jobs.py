@@ -7,6 +7,7 @@ name plus a hash of the chunk), so a job's state and its chunks' state live side
     jobs.put("job-1", {"status": "RUNNING", "chunks": 12})
     jobs.get("job-1")["status"]
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class DynamoJobStore:
-    def __init__(self, table: str, dynamodb_client: "DynamoDBClient") -> None:
+    def __init__(self, table: str, dynamodb_client: DynamoDBClient) -> None:
         self.table = table
         self.client = dynamodb_client
 

@@ -1,4 +1,5 @@
 """Model bundles in S3: ``s3://{bucket}/{prefix}/{version}/{model.txt,metadata.json,manifest.json}``."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class S3ModelStore:
-    def __init__(self, bucket: str, prefix: str = "models", s3_client: "S3Client | None" = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "models", s3_client: S3Client | None = None) -> None:
         if s3_client is None:
             import boto3
 
@@ -35,7 +36,10 @@ class S3ModelStore:
             for name, data in files.items():
                 self.s3.put_object(Bucket=self.bucket, Key=self._key(bundle.version, name), Body=data)
             self.s3.put_object(
-                Bucket=self.bucket, Key=self._key(bundle.version, MANIFEST_FILE), Body=manifest, ContentType="application/json"
+                Bucket=self.bucket,
+                Key=self._key(bundle.version, MANIFEST_FILE),
+                Body=manifest,
+                ContentType="application/json",
             )
         except (ClientError, BotoCoreError) as e:
             raise StorageError(f"cannot write model {bundle.version} to s3://{self.bucket}: {e}") from e

@@ -9,10 +9,12 @@ stored once; the same customer and date with the opposite value raises OutcomeCo
     for key, churned, day in store.outcomes(since=date(2026, 1, 1)):
         ...
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,11 +26,11 @@ if TYPE_CHECKING:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class DynamoOutcomeStore:
-    def __init__(self, table: str, dynamodb_client: "DynamoDBClient | None" = None) -> None:
+    def __init__(self, table: str, dynamodb_client: DynamoDBClient | None = None) -> None:
         if dynamodb_client is None:
             import boto3
 
@@ -39,11 +41,14 @@ class DynamoOutcomeStore:
     def record(self, outcome: Outcome, source: str) -> bool:
         """Store an outcome once. True if written now, False if the same outcome was already stored."""
         key = {"customer_key": {"S": outcome.customer_key}, "observed_date": {"S": outcome.observed_date.isoformat()}}
-        item = {**key, "churned": {"BOOL": outcome.churned}, "source": {"S": source[:1024]}, "received_at": {"S": _now()}}
+        item = {
+            **key,
+            "churned": {"BOOL": outcome.churned},
+            "source": {"S": source[:1024]},
+            "received_at": {"S": _now()},
+        }
         try:
-            self.ddb.put_item(
-                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(customer_key)"
-            )
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(customer_key)")
             return True
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -97,7 +102,9 @@ class DynamoOutcomeStore:
             for page in paginator.paginate(**kwargs):
                 for item in page.get("Items", []):
                     yield Outcome(
-                        item["customer_key"]["S"], item["churned"]["BOOL"], date.fromisoformat(item["observed_date"]["S"])
+                        item["customer_key"]["S"],
+                        item["churned"]["BOOL"],
+                        date.fromisoformat(item["observed_date"]["S"]),
                     )
         except (ClientError, BotoCoreError) as e:
             raise StorageError(f"cannot read outcomes: {e}") from e

@@ -9,12 +9,14 @@ Firehose writes objects without an extension (and may gzip them when configured 
 plain and gzip objects are read. A line that is not JSON is skipped and counted in
 ``reader.skipped`` rather than failing the whole read.
 """
+
 from __future__ import annotations
 
 import gzip
 import logging
+from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class S3PredictionLogReader:
-    def __init__(self, bucket: str, s3_client: "S3Client", prefix: str = PREFIX) -> None:
+    def __init__(self, bucket: str, s3_client: S3Client, prefix: str = PREFIX) -> None:
         self.bucket = bucket
         self.s3 = s3_client
         self.prefix = prefix

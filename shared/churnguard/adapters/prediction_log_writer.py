@@ -12,12 +12,14 @@ and the caller carries on.
     log.add([record])   # buffered; sent when due
     log.flush()         # send now (shutdown, tests)
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..prediction_log import to_jsonl
 
@@ -43,7 +45,7 @@ class FirehosePredictionLog:
     def __init__(
         self,
         stream_name: str,
-        firehose_client: "FirehoseClient",
+        firehose_client: FirehoseClient,
         on_drop: Callable[[int], None] | None = None,
         max_records: int = 100,
         max_age_s: float = 2.0,

@@ -7,12 +7,13 @@ One table, keys ``pk``/``sk``. Per model name (``MODEL#churn``):
   ``revision`` counter. Every switch is one transaction conditioned on the revision it read,
   so of two concurrent promotions exactly one wins and the other gets PromotionConflictError.
 """
+
 from __future__ import annotations
 
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ CANARY = "canary"
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _to_item(d: dict[str, Any]) -> dict[str, Any]:
@@ -74,13 +75,13 @@ class ModelVersion:
         return {k: v for k, v in self.__dict__.items()}
 
     @classmethod
-    def from_item(cls, d: dict[str, Any]) -> "ModelVersion":
+    def from_item(cls, d: dict[str, Any]) -> ModelVersion:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
 class DynamoRegistry:
-    def __init__(self, table: str, model_name: str = "churn", dynamodb_client: "DynamoDBClient | None" = None) -> None:
+    def __init__(self, table: str, model_name: str = "churn", dynamodb_client: DynamoDBClient | None = None) -> None:
         if dynamodb_client is None:
             import boto3
 
@@ -131,7 +132,9 @@ class DynamoRegistry:
             raise StorageError(f"cannot list model versions: {e}") from e
         return sorted(out, key=lambda m: m.created_at)
 
-    def set_status(self, version: str, status: str, reason: str | None = None, extra: dict[str, Any] | None = None) -> None:
+    def set_status(
+        self, version: str, status: str, reason: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
         values = {":s": status, ":u": now_iso(), ":r": reason}
@@ -224,7 +227,12 @@ class DynamoRegistry:
         return self._switch(target, current, rest, reason, None)
 
     def _switch(
-        self, version: str, current: dict[str, Any] | None, previous: list[str], reason: str, expected_revision: int | None
+        self,
+        version: str,
+        current: dict[str, Any] | None,
+        previous: list[str],
+        reason: str,
+        expected_revision: int | None,
     ) -> dict[str, Any]:
         revision = int(current["revision"]) if current else 0
         if expected_revision is not None and expected_revision != revision:

@@ -1,13 +1,15 @@
 """Starts the retraining state machine (Step Functions), at most one execution at a time.
 
-    launcher = StepFunctionsRetrainLauncher(arn, boto3.client("stepfunctions"))
-    launcher.start({"reason": "drift", "drift_report": "s3://...", "data": "s3://..."}, name="drift-20260501-ab12cd")
-    # -> {"started": True, "execution_arn": "..."} or {"started": False, "reason": "already running: ..."}
+launcher = StepFunctionsRetrainLauncher(arn, boto3.client("stepfunctions"))
+launcher.start({"reason": "drift", "drift_report": "s3://...", "data": "s3://..."}, name="drift-20260501-ab12cd")
+# -> {"started": True, "execution_arn": "..."} or {"started": False, "reason": "already running: ..."}
 """
+
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,7 +24,7 @@ class RetrainLaunchError(ChurnGuardError):
 
 
 class StepFunctionsRetrainLauncher:
-    def __init__(self, state_machine_arn: str, sfn_client: "SFNClient | None" = None) -> None:
+    def __init__(self, state_machine_arn: str, sfn_client: SFNClient | None = None) -> None:
         if sfn_client is None:
             import boto3
 

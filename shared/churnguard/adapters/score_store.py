@@ -9,15 +9,17 @@ items are retried with backoff and a write that still fails raises StorageError.
     store.put_many(result.score_items(), job_id="job-1", scored_at="2026-11-21T06:00:00Z")
     store.get("7590-VHVEG")   # -> {"churn_probability": 0.61, "reasons": [...], ...} or None
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -31,7 +33,7 @@ MAX_ATTEMPTS = 8
 
 
 class DynamoScoreStore:
-    def __init__(self, table: str, dynamodb_client: "DynamoDBClient", hash_key: bytes, threads: int = 8) -> None:
+    def __init__(self, table: str, dynamodb_client: DynamoDBClient, hash_key: bytes, threads: int = 8) -> None:
         if not hash_key:
             raise ValueError("a customer-id hash key is required")
         self.table = table
@@ -44,7 +46,9 @@ class DynamoScoreStore:
         return hmac.digest(self.hash_key, customer_id.strip().encode(), hashlib.sha256).hex()
 
     # ----- writes -----------------------------------------------------------------------
-    def put_many(self, rows: Iterable[tuple[str, float, bool, str, str]], job_id: str, scored_at: str, model_version: str) -> int:
+    def put_many(
+        self, rows: Iterable[tuple[str, float, bool, str, str]], job_id: str, scored_at: str, model_version: str
+    ) -> int:
         """Upsert (id, probability, will_churn, risk, reasons JSON) rows; returns how many were written."""
         common = {"job_id": {"S": job_id}, "scored_at": {"S": scored_at}, "model_version": {"S": model_version}}
         key_of = self.key_of
@@ -80,14 +84,20 @@ class DynamoScoreStore:
                 out = self.client.batch_write_item(RequestItems={self.table: pending})
             except (ClientError, BotoCoreError) as e:
                 code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
-                if code not in ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"):
+                if code not in (
+                    "ProvisionedThroughputExceededException",
+                    "ThrottlingException",
+                    "RequestLimitExceeded",
+                ):
                     raise StorageError(f"cannot write customer scores to {self.table}: {e}") from e
                 out = {"UnprocessedItems": {self.table: pending}}
             pending = out.get("UnprocessedItems", {}).get(self.table, [])
             if not pending:
                 return len(requests)
             time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise StorageError(f"{len(pending)} customer scores stayed unprocessed by {self.table} after {MAX_ATTEMPTS} attempts")
+        raise StorageError(
+            f"{len(pending)} customer scores stayed unprocessed by {self.table} after {MAX_ATTEMPTS} attempts"
+        )
 
     # ----- reads ------------------------------------------------------------------------
     def get(self, customer_id: str) -> dict[str, Any] | None:

@@ -4,21 +4,36 @@ Starts moto's server on 127.0.0.1 with the template's bucket and table, trains o
 Telco-like customers (or ``DATA=file.csv``), promotes the model, answers one prediction
 through the same FastAPI app the Lambda serves, then keeps serving with uvicorn.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 EXAMPLE = {
-    "customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No",
-    "tenure": 1, "PhoneService": "No", "MultipleLines": "No phone service", "InternetService": "DSL",
-    "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No", "TechSupport": "No",
-    "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month", "PaperlessBilling": "Yes",
-    "PaymentMethod": "Electronic check", "MonthlyCharges": 29.85, "TotalCharges": 29.85,
+    "customerID": "7590-VHVEG",
+    "gender": "Female",
+    "SeniorCitizen": 0,
+    "Partner": "Yes",
+    "Dependents": "No",
+    "tenure": 1,
+    "PhoneService": "No",
+    "MultipleLines": "No phone service",
+    "InternetService": "DSL",
+    "OnlineSecurity": "No",
+    "OnlineBackup": "Yes",
+    "DeviceProtection": "No",
+    "TechSupport": "No",
+    "StreamingTV": "No",
+    "StreamingMovies": "No",
+    "Contract": "Month-to-month",
+    "PaperlessBilling": "Yes",
+    "PaymentMethod": "Electronic check",
+    "MonthlyCharges": 29.85,
+    "TotalCharges": 29.85,
 }
 
 
@@ -57,7 +72,10 @@ def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 50
 
     emu = Emulator().start()
     os.environ.update(emu.env)
-    say(f"AWS emulator (moto server) on {emu.endpoint}: bucket {emu.env['MODEL_BUCKET']}, table {emu.env['REGISTRY_TABLE']}")
+    say(
+        f"AWS emulator (moto server) on {emu.endpoint}: bucket {emu.env['MODEL_BUCKET']}, table "
+        f"{emu.env['REGISTRY_TABLE']}"
+    )
     try:
         from ..bootstrap import build_api, build_provider, build_services
         from ..schema import Schema
@@ -77,7 +95,10 @@ def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 50
             say(f"training on {rows} generated Telco-like customers (set DATA=file.csv for your own)")
         summary = train_and_register(payload, Schema.default(), None, services.store, services.registry, source=source)
         m = summary["metrics"]
-        say(f"registered {summary['version']}: CV ROC-AUC {m['cv_roc_auc']:.3f}, Brier {m['brier']:.3f} ({summary['seconds']:.0f} s)")
+        say(
+            f"registered {summary['version']}: CV ROC-AUC {m['cv_roc_auc']:.3f}, Brier {m['brier']:.3f} "
+            f"({summary['seconds']:.0f} s)"
+        )
         services.registry.promote(summary["version"], reason="demo")
         say(f"promoted {summary['version']} to champion")
 

@@ -1,8 +1,9 @@
 """An embedded AWS emulator: moto's server on 127.0.0.1 with the template's resources.
 
-    with Emulator() as emu:          # starts moto server, creates buckets and tables
-        os.environ.update(emu.env)   # AWS_ENDPOINT_URL, MODEL_BUCKET, REGISTRY_TABLE, ...
+with Emulator() as emu:          # starts moto server, creates buckets and tables
+    os.environ.update(emu.env)   # AWS_ENDPOINT_URL, MODEL_BUCKET, REGISTRY_TABLE, ...
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,7 +48,7 @@ class Emulator:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         import boto3
         from moto.server import ThreadedMotoServer
 
@@ -61,7 +62,9 @@ class Emulator:
         for k, v in FAKE_CREDENTIALS.items():
             os.environ.setdefault(k, v)
         session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"]
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"],
         )
         s3 = session.client("s3", endpoint_url=self.endpoint)
         ddb = session.client("dynamodb", endpoint_url=self.endpoint)
@@ -74,7 +77,7 @@ class Emulator:
             self.server.stop()
             self.server = None
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

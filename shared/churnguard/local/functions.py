@@ -1,8 +1,9 @@
 """Run a Lambda handler module outside Lambda, as tests and benchmarks do.
 
-    module = import_function("predict")            # functions/predict/app.py, imported fresh
-    module.handler(event, LambdaContext("PredictFunction"))
+module = import_function("predict")            # functions/predict/app.py, imported fresh
+module.handler(event, LambdaContext("PredictFunction"))
 """
+
 from __future__ import annotations
 
 import importlib.util

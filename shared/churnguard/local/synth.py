@@ -6,6 +6,7 @@ electronic cheques and missing support add-ons raise churn; long contracts lower
 
     df = generate_customers(5000, seed=7)   # raw strings, like a CSV read with dtype=str
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -16,11 +17,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 ADDONS = ["OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport", "StreamingTV", "StreamingMovies"]
-ADDON_RATE = {"OnlineSecurity": 0.37, "OnlineBackup": 0.44, "DeviceProtection": 0.44, "TechSupport": 0.37,
-              "StreamingTV": 0.49, "StreamingMovies": 0.50}
+ADDON_RATE = {
+    "OnlineSecurity": 0.37,
+    "OnlineBackup": 0.44,
+    "DeviceProtection": 0.44,
+    "TechSupport": 0.37,
+    "StreamingTV": 0.49,
+    "StreamingMovies": 0.50,
+}
 
 
-def generate_customers(n: int, seed: int = 0, churn_rate: float = 0.265) -> "pd.DataFrame":
+def generate_customers(n: int, seed: int = 0, churn_rate: float = 0.265) -> pd.DataFrame:
     import pandas as pd
 
     rng = np.random.default_rng(seed)
@@ -42,7 +49,9 @@ def generate_customers(n: int, seed: int = 0, churn_rate: float = 0.265) -> "pd.
         addons[a] = np.where(has_net, np.where(take, "Yes", "No"), "No internet service")
     paperless = rng.random(n) < 0.59
     payment = rng.choice(
-        ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)"], n, p=[0.34, 0.23, 0.22, 0.21]
+        ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)"],
+        n,
+        p=[0.34, 0.23, 0.22, 0.21],
     )
     n_addons = sum((addons[a] == "Yes").astype(int) for a in ADDONS)
     monthly = (
@@ -91,7 +100,7 @@ def generate_customers(n: int, seed: int = 0, churn_rate: float = 0.265) -> "pd.
             "PaperlessBilling": yes_no[paperless.astype(int)],
             "PaymentMethod": payment,
             "MonthlyCharges": [f"{v:.2f}" for v in monthly],
-            "TotalCharges": [" " if t == 0 else f"{v:.2f}" for t, v in zip(tenure, total)],
+            "TotalCharges": [" " if t == 0 else f"{v:.2f}" for t, v in zip(tenure, total, strict=False)],
             "Churn": yes_no[churn.astype(int)],
         }
     )

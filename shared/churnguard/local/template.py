@@ -3,6 +3,7 @@
 Tests and the demo create their buckets and tables from the template itself, so the local
 mocks cannot drift from the deployed stack.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -96,8 +96,9 @@ def _install_log_handler() -> _RequestIdFilter:
     request_filter = _RequestIdFilter()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-                          "%Y-%m-%dT%H:%M:%S")
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+        )
     )
     handler.formatter.converter = time.gmtime
     handler.addFilter(request_filter)

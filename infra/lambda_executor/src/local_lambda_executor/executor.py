@@ -71,7 +71,10 @@ def python_version(python: str) -> str:
     try:
         out = subprocess.run(
             [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError) as e:
         raise LambdaRuntimeException(f"Cannot run {python} ({ENV_PYTHON}): {e}") from e
@@ -167,9 +170,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        threading.Thread(
-            target=self._watch, args=(self.process,), name=f"lambda-watch-{self.id}", daemon=True
-        ).start()
+        threading.Thread(target=self._watch, args=(self.process,), name=f"lambda-watch-{self.id}", daemon=True).start()
 
     def _watch(self, process: subprocess.Popen) -> None:
         """Turn an unexpected exit into an error for whoever waits, rather than a hang."""
@@ -186,7 +187,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if invocation is not None and not invocation.done():
             message = f"RequestId: {self.request_id} Error: Runtime exited with error: {reason}"
             result = InvocationResult(
-                self.request_id, error_payload("Runtime.ExitError", message), is_error=True,
+                self.request_id,
+                error_payload("Runtime.ExitError", message),
+                is_error=True,
                 logs=self._logs_since(self._invocation_offset) + message + "\n",
             )
             self._settle(invocation, result=result)
@@ -237,7 +240,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         except FutureTimeoutError:
             message = f"RequestId: {self.request_id} Error: Task timed out after {timeout:.2f} seconds"
             result = InvocationResult(
-                self.request_id, error_payload("Sandbox.Timedout", message), is_error=True,
+                self.request_id,
+                error_payload("Sandbox.Timedout", message),
+                is_error=True,
                 logs=self._logs_since(self._invocation_offset) + message + "\n",
             )
             if self._settle(future, result=result):
@@ -288,7 +293,10 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             LOG.warning(
                 "Function %s declares %s but runs under Python %s (%s): compiled packages in its code or "
                 "layers must match that interpreter",
-                function_version.id.function_name, runtime, version, child_python(),
+                function_version.id.function_name,
+                runtime,
+                version,
+                child_python(),
             )
         cfg.code.prepare_for_execution()
         for layer in cfg.layers:
