@@ -46,10 +46,10 @@ def make_csv(rows: int, seed: int = 1) -> bytes:
 
 
 def train_bundle():
+    from churnguard.domain.schema import Schema
+    from churnguard.domain.training import TrainingConfig, train
     from churnguard.local.synth import generate_customers
-    from churnguard.schema import Schema
-    from churnguard.service import build_bundle
-    from churnguard.training import TrainingConfig, train
+    from churnguard.services.lifecycle import build_bundle
 
     schema = Schema.default()
     result = train(generate_customers(5000, seed=3), schema, TrainingConfig())
@@ -66,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out")
     a = ap.parse_args(argv)
 
-    from churnguard import batch_jobs
     from churnguard.adapters.batch_io import S3BatchIO
     from churnguard.adapters.score_store import DynamoScoreStore
-    from churnguard.batch import BatchOptions, BatchScorer
+    from churnguard.domain.batch import BatchOptions, BatchScorer
+    from churnguard.domain.predictor import Predictor
     from churnguard.local.emulator import Emulator
-    from churnguard.predictor import Predictor
+    from churnguard.services import batch_jobs
 
     t0 = time.perf_counter()
     bundle = train_bundle()
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             total = batch_jobs.summarize(counts) if hasattr(batch_jobs, "summarize") else None
-            from churnguard.batch import summarize
+            from churnguard.domain.batch import summarize
 
             total = summarize(counts)
             assert total["rows_in"] == a.rows == total["scored"] + total["rejected"]
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         # LightGBM alone on the same rows, in the same run: the floor the end-to-end figure compares with.
         import pandas as pd
 
-        from churnguard.batch import BatchBooster
+        from churnguard.domain.batch import BatchBooster
 
         X = scorer.encoder.encode_frame(pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, nrows=200_000))
         floor = BatchBooster(bundle.model_text, num_threads=0)  # one call on all cores

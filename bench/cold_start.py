@@ -144,7 +144,7 @@ def measure(bundle: Any, runs: int = 5, out: Path = packaging.OUT) -> dict[str, 
 
 
 if __name__ == "__main__":  # python -m bench.cold_start BUNDLE.json
-    from churnguard.bundle import ModelBundle
+    from churnguard.domain.bundle import ModelBundle
 
     b = json.loads(open(sys.argv[1]).read())
     print(json.dumps(measure(ModelBundle(b["version"], b["model_text"], b["metadata"])), indent=2))

@@ -23,9 +23,9 @@ def train_on_telco(csv: Path = TELCO_CSV) -> tuple[Any, Any, float]:
     """(bundle, training result, seconds) for the default training configuration on the Telco CSV."""
     import time
 
-    from churnguard.schema import Schema
-    from churnguard.service import build_bundle, sha256_hex, train_from_bytes
-    from churnguard.training import TrainingConfig
+    from churnguard.domain.schema import Schema
+    from churnguard.domain.training import TrainingConfig
+    from churnguard.services.lifecycle import build_bundle, sha256_hex, train_from_bytes
 
     data = csv.read_bytes()
     schema = Schema.default()

@@ -68,7 +68,7 @@ def naive_pipeline(bundle: Any, csv_path: Any) -> Callable[[dict[str, Any]], flo
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from churnguard.schema import CategoricalFeature, Schema
+    from churnguard.domain.schema import CategoricalFeature, Schema
 
     schema = Schema.from_dict(bundle.metadata["schema"])
     cats = [f.name for f in schema.features if isinstance(f, CategoricalFeature)]
@@ -193,7 +193,7 @@ def measure(bundle: Any, csv_path: Any, requests: int = 6000, rounds: int = 12) 
 
 
 if __name__ == "__main__":  # python -m bench.latency BUNDLE.json CSV
-    from churnguard.bundle import ModelBundle
+    from churnguard.domain.bundle import ModelBundle
 
     b = json.loads(open(sys.argv[1]).read())
     print(json.dumps(measure(ModelBundle(b["version"], b["model_text"], b["metadata"]), sys.argv[2]), indent=2))

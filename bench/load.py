@@ -138,7 +138,16 @@ def measure(
             env = {**os.environ, **emu.env, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"}
             env.pop("PREDICTION_LOG_STREAM", None)  # no Firehose here: the log would only count drops
             server = subprocess.Popen(
-                [sys.executable, "-m", "churnguard.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "churnguard.entrypoints.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
@@ -199,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-requests", type=int, default=2_000_000)
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
-    from churnguard.bundle import ModelBundle
+    from churnguard.domain.bundle import ModelBundle
 
     if a.bundle.exists():
         b = json.loads(a.bundle.read_text())

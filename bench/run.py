@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=6000)
     p.add_argument("--load-seconds", type=int, default=60, help="wrk duration; 0 skips the load test")
     a = p.parse_args(argv)
-    from churnguard.bundle import ModelBundle
+    from churnguard.domain.bundle import ModelBundle
 
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

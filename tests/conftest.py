@@ -46,7 +46,7 @@ def synth_csv_bytes(n: int = 2000, seed: int = 3) -> bytes:
 
 @pytest.fixture(scope="session")
 def schema():
-    from churnguard.schema import Schema
+    from churnguard.domain.schema import Schema
 
     return Schema.default()
 
@@ -54,8 +54,8 @@ def schema():
 @pytest.fixture(scope="session")
 def trained(schema):
     """(bundle, training result) from generated data, trained once per session."""
-    from churnguard.service import build_bundle
-    from churnguard.training import TrainingConfig, train
+    from churnguard.domain.training import TrainingConfig, train
+    from churnguard.services.lifecycle import build_bundle
 
     result = train(synth_frame(2000), schema, TrainingConfig.from_dict(FAST))
     bundle = build_bundle("v-test-1", result, schema, data_sha256="0" * 64, source="synthetic")
@@ -64,7 +64,7 @@ def trained(schema):
 
 @pytest.fixture(scope="session")
 def predictor(trained):
-    from churnguard.predictor import Predictor
+    from churnguard.domain.predictor import Predictor
 
     return Predictor(trained[0])
 

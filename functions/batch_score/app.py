@@ -20,9 +20,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from churnguard import batch_jobs
 from churnguard.bootstrap import build_batch, build_services
-from churnguard.errors import DataValidationError
+from churnguard.domain.errors import DataValidationError
+from churnguard.services import batch_jobs
 from churnguard.settings import get_settings
 
 logger = Logger()

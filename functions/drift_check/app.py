@@ -16,10 +16,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
-from churnguard.adapters.retraining import StepFunctionsRetrainLauncher
+from churnguard.adapters.retrain_launcher import StepFunctionsRetrainLauncher
 from churnguard.bootstrap import build_services
-from churnguard.errors import DataValidationError
-from churnguard.retraining import run_drift_check
+from churnguard.domain.errors import DataValidationError
+from churnguard.services.retraining import run_drift_check
 from churnguard.settings import LoopSettings, get_settings
 
 logger = Logger()

@@ -16,9 +16,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.bootstrap import build_services
-from churnguard.errors import DataValidationError
-from churnguard.evaluation import GateConfig
-from churnguard.retraining import evaluate_candidate
+from churnguard.domain.errors import DataValidationError
+from churnguard.domain.evaluation import GateConfig
+from churnguard.services.retraining import evaluate_candidate
 from churnguard.settings import LoopSettings, get_settings
 
 logger = Logger()

@@ -21,8 +21,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from churnguard.bootstrap import build_outcome_store, customer_hash_key
-from churnguard.errors import StorageError
-from churnguard.feedback import ingest_feedback_csv
+from churnguard.domain.errors import StorageError
+from churnguard.domain.outcomes import ingest_feedback_csv
 from churnguard.settings import get_settings
 
 logger = Logger()

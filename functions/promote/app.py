@@ -21,8 +21,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.bootstrap import build_services
-from churnguard.retraining import record_failure, reject_candidate, require_passed_gate
-from churnguard.service import promote, rollback
+from churnguard.services.lifecycle import promote, rollback
+from churnguard.services.retraining import record_failure, reject_candidate, require_passed_gate
 from churnguard.settings import get_settings
 
 logger = Logger()

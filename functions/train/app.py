@@ -12,13 +12,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from churnguard.adapters.s3_objects import read_s3_uri
 from churnguard.bootstrap import build_services
-from churnguard.errors import DataValidationError
-from churnguard.s3uri import read_s3_uri
-from churnguard.schema import Schema
-from churnguard.service import train_and_register
+from churnguard.domain.errors import DataValidationError
+from churnguard.domain.schema import Schema
+from churnguard.domain.training import TrainingConfig
+from churnguard.services.lifecycle import train_and_register
 from churnguard.settings import get_settings
-from churnguard.training import TrainingConfig
 
 logger = Logger()
 metrics = Metrics()

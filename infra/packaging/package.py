@@ -241,10 +241,10 @@ def build(only: list[str] | None = None, out: Path = OUT) -> dict[str, Any]:
 SMOKE_TRAIN = """
 import numpy as np
 from churnguard.local.synth import generate_customers
-from churnguard.schema import Schema
-from churnguard.service import build_bundle
-from churnguard.training import TrainingConfig, train
-from churnguard.predictor import Predictor
+from churnguard.domain.schema import Schema
+from churnguard.services.lifecycle import build_bundle
+from churnguard.domain.training import TrainingConfig, train
+from churnguard.domain.predictor import Predictor
 import app  # the handler module imports too
 config = TrainingConfig.from_dict({"n_folds": 3, "max_rounds": 60, "early_stopping_rounds": 10})
 r = train(generate_customers(400, seed=1), Schema.default(), config)

@@ -4,7 +4,7 @@ Domain modules (schema, features, training, bundle, predictor, drift) import no 
 adapters (``churnguard.adapters``) take boto3 clients as arguments.
 """
 
-from .errors import (
+from churnguard.domain.errors import (
     ArtifactIntegrityError,
     ChurnGuardError,
     DataValidationError,
@@ -15,7 +15,7 @@ from .errors import (
     SchemaError,
     StorageError,
 )
-from .schema import CategoricalFeature, NumericFeature, Schema, ValidationReport
+from churnguard.domain.schema import CategoricalFeature, NumericFeature, Schema, ValidationReport
 
 __version__ = "0.1.0"
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .adapters.model_store import S3ModelStore
-from .adapters.registry import DynamoRegistry
-from .provider import ChampionProvider
-from .settings import Settings
+from churnguard.adapters.model_store import S3ModelStore
+from churnguard.adapters.registry import DynamoRegistry
+from churnguard.services.champion import ChampionProvider
+from churnguard.settings import Settings
 
 
 @dataclass
@@ -35,13 +35,13 @@ def aws_client_config(settings: Settings) -> Any:
 
 
 def customer_hash_key(settings: Settings, secretsmanager_client: Any = None) -> bytes:
-    """The key of churnguard.identity.customer_key: from Secrets Manager when the stack names a
+    """The key of churnguard.domain.identity.customer_key: from Secrets Manager when the stack names a
     secret (CUSTOMER_ID_HASH_KEY_SECRET), else CUSTOMER_ID_HASH_KEY (a local default for the demo)."""
     if not settings.customer_id_hash_key_secret:
         return settings.customer_id_hash_key.encode()
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .settings import ConfigurationError
+    from churnguard.settings import ConfigurationError
 
     if secretsmanager_client is None:
         import boto3
@@ -57,10 +57,10 @@ def customer_hash_key(settings: Settings, secretsmanager_client: Any = None) -> 
 
 
 def build_erasers(services: Services) -> list[Any]:
-    """The stores ``churn forget`` erases from (churnguard.privacy): outcomes and stored scores when
+    """The stores ``churn forget`` erases from (churnguard.domain.privacy): outcomes and stored scores when
     their tables are configured, and the prediction log in the model bucket."""
-    from .adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
-    from .settings import BatchSettings
+    from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
+    from churnguard.settings import BatchSettings
 
     ddb = services.registry.ddb
     erasers: list[Any] = []
@@ -103,7 +103,7 @@ def build_prediction_log(settings: Settings, on_drop: Any = None, firehose_clien
     """The Firehose prediction log, or None when PREDICTION_LOG_STREAM is unset (nothing is logged)."""
     if not settings.prediction_log_stream:
         return None
-    from .adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
+    from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
 
     if firehose_client is None:
         import boto3
@@ -116,7 +116,7 @@ def build_outcome_store(settings: Settings, dynamodb_client: Any = None) -> Any:
     """The outcomes table adapter, or None when OUTCOMES_TABLE is unset."""
     if not settings.outcomes_table:
         return None
-    from .adapters.outcomes import DynamoOutcomeStore
+    from churnguard.adapters.outcomes import DynamoOutcomeStore
 
     if dynamodb_client is None:
         import boto3
@@ -127,7 +127,7 @@ def build_outcome_store(settings: Settings, dynamodb_client: Any = None) -> Any:
 
 def build_challenger(services: Services, provider: ChampionProvider) -> Any:
     """The canary/shadow challenger, read from the registry's ALIAS#canary every CHAMPION_TTL_SECONDS."""
-    from .canary import ChallengerProvider
+    from churnguard.domain.canary import ChallengerProvider
 
     return ChallengerProvider(services.registry.canary, provider.version, ttl_s=services.settings.champion_ttl_s)
 
@@ -142,8 +142,8 @@ def build_api(
 ) -> Any:
     """The FastAPI app. Canary/shadow and POST /feedback are wired from the registry and OUTCOMES_TABLE
     unless given; predictions are logged only when a ``prediction_log`` (build_prediction_log) is passed."""
-    from .api import create_app
-    from .schema import Schema
+    from churnguard.domain.schema import Schema
+    from churnguard.entrypoints.api import create_app
 
     provider = provider or build_provider(services)
     s = services.settings
@@ -175,8 +175,8 @@ def _customer_score_lookup(services: Services, hash_key: bytes) -> Any:
 # ----- batch scoring ---------------------------------------------------------------------------------
 def build_score_store(settings: Settings, dynamodb_client: Any = None, hash_key: bytes | None = None) -> Any:
     """Customers' latest scores (SCORES_TABLE), or None when the stack has no score table."""
-    from .adapters.score_store import DynamoScoreStore
-    from .settings import BatchSettings
+    from churnguard.adapters.score_store import DynamoScoreStore
+    from churnguard.settings import BatchSettings
 
     table = BatchSettings.from_env().scores_table
     if not table:
@@ -199,8 +199,8 @@ class BatchServices:
 
     def scorer_for(self, version: str) -> Any:
         """A BatchScorer for a model version, verified on load and kept for the container's life."""
-        from .batch import BatchScorer
-        from .predictor import Predictor
+        from churnguard.domain.batch import BatchScorer
+        from churnguard.domain.predictor import Predictor
 
         scorer = self._scorers.get(version)
         if scorer is None:
@@ -212,7 +212,7 @@ class BatchServices:
 
     def resolve(self, version: str | None) -> tuple[str, Any]:
         """(version, schema): the named version, or the champion now."""
-        from .errors import ModelNotFoundError
+        from churnguard.domain.errors import ModelNotFoundError
 
         if not version:
             alias = self.services.registry.alias()
@@ -223,9 +223,9 @@ class BatchServices:
 
 
 def build_batch(services: Services, batch_settings: Any = None, dynamodb_client: Any = None) -> BatchServices:
-    from .adapters.batch_io import S3BatchIO
-    from .adapters.jobs import DynamoJobStore
-    from .settings import BatchSettings
+    from churnguard.adapters.batch_io import S3BatchIO
+    from churnguard.adapters.jobs import DynamoJobStore
+    from churnguard.settings import BatchSettings
 
     bs = batch_settings or BatchSettings.from_env()
     ddb = dynamodb_client or services.registry.ddb

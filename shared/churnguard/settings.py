@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ChurnGuardError
+from churnguard.domain.errors import ChurnGuardError
 
 T = TypeVar("T")
 
@@ -31,7 +31,7 @@ ENV_PREDICTION_LOG_STREAM = "PREDICTION_LOG_STREAM"
 ENV_CUSTOMER_ID_HASH_KEY = "CUSTOMER_ID_HASH_KEY"
 # Deployed stacks name a Secrets Manager secret instead; it is read once per cold start.
 ENV_CUSTOMER_ID_HASH_KEY_SECRET = "CUSTOMER_ID_HASH_KEY_SECRET"
-# "off" (503 when no model can load) or "base_rate" (churnguard.fallback).
+# "off" (503 when no model can load) or "base_rate" (churnguard.domain.fallback).
 ENV_FALLBACK_MODE = "FALLBACK_MODE"
 ENV_FALLBACK_BASE_RATE = "FALLBACK_BASE_RATE"
 # botocore retry attempts (standard mode, exponential backoff with jitter) for S3 and DynamoDB.
@@ -108,7 +108,7 @@ def dataclass_from_mapping(cls: type[T], data: Mapping[str, Any], what: str) -> 
     """Build a settings dataclass from a mapping, naming unknown keys and coercing each value to
     its field's default type (so "0.05" from an environment variable or YAML works).
 
-    >>> from churnguard.drift import DriftThresholds
+    >>> from churnguard.domain.drift import DriftThresholds
     >>> dataclass_from_mapping(DriftThresholds, {"psi": "0.2"}, "drift thresholds").psi
     0.2
     """
@@ -134,7 +134,7 @@ ENV_REPORTS_PREFIX = "REPORTS_PREFIX"
 ENV_DRIFT_WINDOW_DAYS = "DRIFT_WINDOW_DAYS"
 ENV_DRIFT_OUTCOME_WINDOW_DAYS = "DRIFT_OUTCOME_WINDOW_DAYS"
 ENV_DRIFT_MAX_ROWS = "DRIFT_MAX_ROWS"
-# churnguard.drift.DriftThresholds field -> variable.
+# churnguard.domain.drift.DriftThresholds field -> variable.
 DRIFT_THRESHOLD_ENV = {
     "min_rows": "DRIFT_MIN_ROWS",
     "psi": "DRIFT_PSI_THRESHOLD",
@@ -144,7 +144,7 @@ DRIFT_THRESHOLD_ENV = {
     "max_auc_drop": "DRIFT_MAX_AUC_DROP",
     "max_calibration_error": "DRIFT_MAX_CALIBRATION_ERROR",
 }
-# churnguard.evaluation.GateConfig field -> variable.
+# churnguard.domain.evaluation.GateConfig field -> variable.
 GATE_ENV = {
     "min_rows": "GATE_MIN_ROWS",
     "min_auc": "GATE_MIN_AUC",

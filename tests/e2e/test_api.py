@@ -26,7 +26,7 @@ def _expect(response, status: int, stack) -> dict:
 
 
 def test_predict_answers_the_champions_calibrated_probability_with_reasons(stack, api, registry, model_store):
-    from churnguard.predictor import Predictor
+    from churnguard.domain.predictor import Predictor
 
     row = _body("predict")
     got = _expect(api.post("/predict", json=row), 200, stack)

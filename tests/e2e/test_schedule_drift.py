@@ -17,9 +17,9 @@ from tests.e2e.workflows import explain, output, put_customers, wait_execution
 
 def _shifted_log(stack, registry, model_store, n: int = 1500, seed: int = 51) -> str:
     """Today's prediction log as the Firehose stream lays it out, with tenure halved; returns its key."""
-    from churnguard.features import FeatureEncoder
-    from churnguard.prediction_log import partition_prefix, prediction_record, to_jsonl
-    from churnguard.predictor import Predictor
+    from churnguard.domain.features import FeatureEncoder
+    from churnguard.domain.prediction_log import partition_prefix, prediction_record, to_jsonl
+    from churnguard.domain.predictor import Predictor
     from tests.conftest import synth_frame
 
     champion = registry.champion()

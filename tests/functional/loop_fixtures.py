@@ -9,9 +9,9 @@ import boto3
 import numpy as np
 
 from churnguard.adapters.registry import ModelVersion
-from churnguard.bundle import ModelBundle
-from churnguard.features import FeatureEncoder
-from churnguard.prediction_log import partition_prefix, prediction_record, to_jsonl
+from churnguard.domain.bundle import ModelBundle
+from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.prediction_log import partition_prefix, prediction_record, to_jsonl
 from tests.conftest import synth_frame
 
 DAY = date(2026, 3, 10)

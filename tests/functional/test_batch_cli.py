@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from churnguard.cli import main
+from churnguard.entrypoints.cli import main
 from tests.conftest import synth_frame
 
 

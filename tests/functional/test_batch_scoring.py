@@ -11,7 +11,7 @@ import json
 import boto3
 import pytest
 
-from churnguard.errors import DataValidationError, StorageError
+from churnguard.domain.errors import DataValidationError, StorageError
 from tests.conftest import ROOT, load_function, synth_csv_bytes, synth_frame
 
 ASL = ROOT / "infra" / "statemachines" / "batch_scoring.asl.json"

@@ -10,7 +10,7 @@ import pytest
 from churnguard.local.emulator import Emulator
 from tests.conftest import ROOT, TELCO_CSV, synth_csv_bytes
 
-CHURN = [sys.executable, "-m", "churnguard.cli"]
+CHURN = [sys.executable, "-m", "churnguard"]
 
 
 @pytest.fixture

@@ -12,7 +12,17 @@ from tests.conftest import ROOT
 def test_demo_serves_a_prediction_over_http():
     port = free_port()
     p = subprocess.run(
-        [sys.executable, "-m", "churnguard.cli", "demo", "--no-serve", "--rows", "1500", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "churnguard.entrypoints.cli",
+            "demo",
+            "--no-serve",
+            "--rows",
+            "1500",
+            "--port",
+            str(port),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from churnguard.adapters.outcomes import DynamoOutcomeStore
-from churnguard.feedback import Outcome
+from churnguard.domain.outcomes import Outcome
 from tests.conftest import load_function
 from tests.functional.loop_fixtures import DAY, NOW, champion, keys, log_records, write_log
 from tests.functional.test_retrain_statemachine import create_retrain_state_machine

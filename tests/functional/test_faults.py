@@ -15,10 +15,10 @@ import threading
 import boto3
 import pytest
 
-from churnguard.errors import StorageError
-from churnguard.provider import ChampionProvider
-from churnguard.service import promote, train_and_register
-from churnguard.training import TrainingConfig
+from churnguard.domain.errors import StorageError
+from churnguard.domain.training import TrainingConfig
+from churnguard.services.champion import ChampionProvider
+from churnguard.services.lifecycle import promote, train_and_register
 from tests.conftest import FAST, load_function, synth_csv_bytes, synth_frame
 from tests.functional.faultinject import inject, remove
 from tests.functional.test_security_degradation import register
@@ -125,7 +125,7 @@ def test_promotion_is_retried_through_throttling_and_a_failed_one_changes_nothin
 def test_twenty_concurrent_promotions_under_throttling_leave_exactly_one_champion(
     services, trained, serialised_moto_transactions
 ):
-    from churnguard.errors import PromotionConflictError
+    from churnguard.domain.errors import PromotionConflictError
 
     register(services, trained, "base", promote=True)
     contenders = [f"v{i:02d}" for i in range(20)]

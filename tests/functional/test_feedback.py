@@ -8,9 +8,9 @@ import pytest
 
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.registry import ModelVersion
-from churnguard.errors import ModelNotFoundError, OutcomeConflictError, PromotionConflictError
-from churnguard.feedback import Outcome
-from churnguard.identity import customer_key
+from churnguard.domain.errors import ModelNotFoundError, OutcomeConflictError, PromotionConflictError
+from churnguard.domain.identity import customer_key
+from churnguard.domain.outcomes import Outcome
 from tests.conftest import load_event, load_function
 
 

@@ -5,7 +5,7 @@ import json
 import boto3
 import pytest
 
-from churnguard.errors import DataValidationError
+from churnguard.domain.errors import DataValidationError
 from tests.conftest import load_event, load_function, synth_csv_bytes
 
 

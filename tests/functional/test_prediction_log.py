@@ -14,7 +14,7 @@ import pytest
 
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
 from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
-from churnguard.prediction_log import parse_jsonl, prediction_record, to_jsonl
+from churnguard.domain.prediction_log import parse_jsonl, prediction_record, to_jsonl
 
 PRED = {"churn_probability": 0.25, "will_churn": False, "model_version": "v1"}
 

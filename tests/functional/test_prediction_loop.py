@@ -7,18 +7,18 @@ from datetime import UTC, date, datetime, timedelta
 import boto3
 import pytest
 
-from churnguard import cli
 from churnguard.adapters.registry import ModelVersion
-from churnguard.canary import routes_to_canary
-from churnguard.identity import customer_key
-from churnguard.prediction_log import parse_jsonl
+from churnguard.domain.canary import routes_to_canary
+from churnguard.domain.identity import customer_key
+from churnguard.domain.prediction_log import parse_jsonl
+from churnguard.entrypoints import cli
 from tests.conftest import load_event, load_function
 
 STREAM = "churnguard-predictions"
 
 
 def _register(services, trained, version, promote=False):
-    from churnguard.service import build_bundle
+    from churnguard.services.lifecycle import build_bundle
 
     bundle = build_bundle(version, trained[1], _schema(), data_sha256="0" * 64, source="synthetic")
     stored = services.store.put(bundle)
@@ -36,7 +36,7 @@ def _register(services, trained, version, promote=False):
 
 
 def _schema():
-    from churnguard.schema import Schema
+    from churnguard.domain.schema import Schema
 
     return Schema.default()
 
@@ -195,8 +195,8 @@ def test_cli_compare_canary_and_per_variant_report(loop, aws, capsys):
     # A log and outcomes for the report: canary customers right 90% of the time, champion's 60%.
     s3, key = boto3.client("s3"), b"local-development-key"
     from churnguard.adapters.outcomes import DynamoOutcomeStore
-    from churnguard.feedback import Outcome
-    from churnguard.prediction_log import prediction_record, to_jsonl
+    from churnguard.domain.outcomes import Outcome
+    from churnguard.domain.prediction_log import prediction_record, to_jsonl
 
     store = DynamoOutcomeStore(aws["OUTCOMES_TABLE"], boto3.client("dynamodb"))
     day = date.today() - timedelta(days=3)

@@ -6,9 +6,9 @@ import boto3
 import pytest
 
 from churnguard.adapters.registry import ModelVersion
-from churnguard.bundle import ModelBundle
-from churnguard.errors import ArtifactIntegrityError, ModelNotFoundError, PromotionConflictError
-from churnguard.predictor import Predictor
+from churnguard.domain.bundle import ModelBundle
+from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, PromotionConflictError
+from churnguard.domain.predictor import Predictor
 
 
 def register(services, bundle, version):

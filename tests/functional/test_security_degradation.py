@@ -7,9 +7,9 @@ import boto3
 import pytest
 
 from churnguard.adapters.registry import ModelVersion
-from churnguard.bundle import ModelBundle
-from churnguard.errors import ModelUnavailableError
-from churnguard.provider import ChampionProvider
+from churnguard.domain.bundle import ModelBundle
+from churnguard.domain.errors import ModelUnavailableError
+from churnguard.services.champion import ChampionProvider
 from tests.conftest import load_event, load_function
 from tests.functional.faultinject import inject, remove
 

@@ -12,10 +12,10 @@ import pytest
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.bootstrap import customer_hash_key
-from churnguard.cli import main
-from churnguard.feedback import Outcome
-from churnguard.identity import customer_key
-from churnguard.prediction_log import prediction_record, to_jsonl
+from churnguard.domain.identity import customer_key
+from churnguard.domain.outcomes import Outcome
+from churnguard.domain.prediction_log import prediction_record, to_jsonl
+from churnguard.entrypoints.cli import main
 from churnguard.settings import Settings
 from tests.functional.faultinject import inject
 

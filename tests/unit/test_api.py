@@ -5,8 +5,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from churnguard.api import create_app
-from churnguard.errors import ModelUnavailableError
+from churnguard.domain.errors import ModelUnavailableError
+from churnguard.entrypoints.api import create_app
 from tests.conftest import load_event
 
 

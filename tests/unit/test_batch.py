@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from churnguard.batch import (
+from churnguard.domain.batch import (
     MAX_LINE_BYTES,
     BatchOptions,
     BatchScorer,
@@ -17,13 +17,13 @@ from churnguard.batch import (
     slice_lines,
     summarize,
 )
-from churnguard.errors import DataValidationError
+from churnguard.domain.errors import DataValidationError
 from tests.conftest import synth_csv_bytes, synth_frame
 
 
 @pytest.fixture(scope="module")
 def scorer(trained):
-    from churnguard.predictor import Predictor
+    from churnguard.domain.predictor import Predictor
 
     bundle = trained[0]
     return BatchScorer(Predictor(bundle), bundle.model_text, num_threads=1)
@@ -185,9 +185,9 @@ def test_a_missing_id_is_rejected_whatever_the_other_ids_are():
     """factorize codes a missing cell as -1; it must not borrow the last distinct id's verdict."""
     import pandas as pd
 
-    from churnguard.batch import validate_encode
-    from churnguard.features import FeatureEncoder
-    from churnguard.schema import Schema
+    from churnguard.domain.batch import validate_encode
+    from churnguard.domain.features import FeatureEncoder
+    from churnguard.domain.schema import Schema
 
     schema = Schema.default()
     df = synth_frame(6).drop(columns=["Churn"])

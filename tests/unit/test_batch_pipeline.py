@@ -8,13 +8,13 @@ import io
 import numpy as np
 import pytest
 
-from churnguard.batch import BatchOptions, BatchScorer, parse_csv
+from churnguard.domain.batch import BatchOptions, BatchScorer, parse_csv
 from tests.conftest import synth_frame
 
 
 @pytest.fixture(scope="module")
 def scorer(trained):
-    from churnguard.predictor import Predictor
+    from churnguard.domain.predictor import Predictor
 
     bundle = trained[0]
     s = BatchScorer(Predictor(bundle), bundle.model_text, num_threads=1)
@@ -96,7 +96,7 @@ def test_pipelined_output_is_byte_identical_to_the_one_pass_reference(scorer, op
 
 
 def test_formatting_matches_the_reference_for_row_numbers_odd_ids_and_odd_values(scorer):
-    from churnguard.batch import ChunkResult
+    from churnguard.domain.batch import ChunkResult
 
     n = 50
     rng = np.random.default_rng(3)
@@ -130,7 +130,7 @@ def test_pipeline_handles_a_header_only_chunk(scorer):
 
 @pytest.mark.parametrize("tail", [b'x,"unterminated\n', b"\xff\xfe not utf-8\n"])
 def test_an_unreadable_chunk_fails_with_a_clear_error_even_after_blocks_were_scored(scorer, tail):
-    from churnguard.errors import DataValidationError
+    from churnguard.domain.errors import DataValidationError
 
     data = _dirty_csv(400, seed=2) + tail
     scorer.workers = 2

@@ -8,8 +8,8 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from churnguard.booster import NativeBooster
-from churnguard.errors import ArtifactIntegrityError, RecordValidationError
+from churnguard.domain.booster import NativeBooster
+from churnguard.domain.errors import ArtifactIntegrityError, RecordValidationError
 from tests.conftest import synth_frame, telco_row
 
 
@@ -79,7 +79,8 @@ def test_garbage_model_text_is_an_integrity_error(text):
 def test_scoring_does_not_import_the_lightgbm_package(trained):
     """The predict package ships lib_lightgbm.so without scipy: the Python package must stay unimported."""
     code = (
-        "import sys, json; from churnguard.predictor import Predictor; from churnguard.bundle import ModelBundle;"
+        "import sys, json; from churnguard.domain.predictor import Predictor;"
+        "from churnguard.domain.bundle import ModelBundle;"
         "b = json.load(sys.stdin); p = Predictor(ModelBundle(b['v'], b['t'], b['m']));"
         "p.predict_record(b['r']);"
         "bad = [m for m in ('lightgbm', 'scipy', 'pandas', 'sklearn') if m in sys.modules];"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from churnguard.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpenError
+from churnguard.services.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpenError
 
 
 class Clock:

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from churnguard.bundle import METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
-from churnguard.errors import ArtifactIntegrityError
+from churnguard.domain.bundle import METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
+from churnguard.domain.errors import ArtifactIntegrityError
 
 
 def test_round_trip_verifies(trained):

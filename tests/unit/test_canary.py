@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from churnguard.canary import (
+from churnguard.domain.canary import (
     CanaryConfig,
     ChallengerProvider,
     compare_variants,
@@ -12,7 +12,7 @@ from churnguard.canary import (
     routes_to_canary,
     two_proportion_z_test,
 )
-from churnguard.identity import customer_key
+from churnguard.domain.identity import customer_key
 
 
 def test_routing_is_sticky_and_close_to_the_share():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from churnguard import drift as D
-from churnguard.features import FeatureEncoder
-from churnguard.profile import build_profile
+from churnguard.domain import drift as D
+from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.reference_profile import build_profile
 from tests.conftest import synth_frame
 
 
@@ -168,7 +168,7 @@ def test_performance_needs_enough_outcomes_and_flags_degradation():
 
 
 def M_auc(y, p):
-    from churnguard.metrics import roc_auc
+    from churnguard.domain.classification import roc_auc
 
     return roc_auc(y, p)
 

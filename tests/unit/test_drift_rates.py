@@ -10,9 +10,9 @@ fast and independent of training. Each measured rate is printed (``pytest -s``) 
 import numpy as np
 import pytest
 
-from churnguard import drift as D
-from churnguard.features import FeatureEncoder
-from churnguard.profile import build_profile
+from churnguard.domain import drift as D
+from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.reference_profile import build_profile
 from tests.conftest import synth_frame
 
 RESAMPLES = 200

@@ -4,9 +4,9 @@ from html.parser import HTMLParser
 
 import numpy as np
 
-from churnguard import reports
-from churnguard.drift import DriftReport, FeatureDrift
-from churnguard.evaluation import evaluate
+from churnguard.domain import reports
+from churnguard.domain.drift import DriftReport, FeatureDrift
+from churnguard.domain.evaluation import evaluate
 
 
 class Tags(HTMLParser):

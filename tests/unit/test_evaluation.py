@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from churnguard import evaluation as E
-from churnguard import metrics as M
+from churnguard.domain import classification as M
+from churnguard.domain import evaluation as E
 
 
 def scored(n=1500, seed=0, signal=1.0, noise=1.0):

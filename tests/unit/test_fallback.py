@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from churnguard.fallback import FALLBACK_VERSION, BaseRateEstimate, estimate_from_metrics
+from churnguard.domain.fallback import FALLBACK_VERSION, BaseRateEstimate, estimate_from_metrics
 
 
 def test_every_customer_gets_the_base_rate_flagged_as_fallback():

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from churnguard.errors import RecordValidationError
-from churnguard.features import FeatureEncoder
+from churnguard.domain.errors import RecordValidationError
+from churnguard.domain.features import FeatureEncoder
 from tests.conftest import synth_frame, telco_row
 
 

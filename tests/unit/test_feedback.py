@@ -4,10 +4,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from churnguard.errors import RecordValidationError
-from churnguard.feedback import Outcome, join_point_in_time, parse_feedback, parse_feedback_csv
-from churnguard.identity import customer_key
-from churnguard.prediction_log import prediction_record
+from churnguard.domain.errors import RecordValidationError
+from churnguard.domain.identity import customer_key
+from churnguard.domain.outcomes import Outcome, join_point_in_time, parse_feedback, parse_feedback_csv
+from churnguard.domain.prediction_log import prediction_record
 
 KEY = b"k"
 TODAY = date(2026, 5, 10)

@@ -1,6 +1,6 @@
 import pytest
 
-from churnguard.identity import bucket_of, customer_key
+from churnguard.domain.identity import bucket_of, customer_key
 
 
 def test_keyed_hash_is_stable_keyed_and_not_the_id():

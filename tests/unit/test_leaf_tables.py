@@ -8,8 +8,8 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from churnguard.batch import BatchBooster, BatchOptions, BatchScorer, PathExplainer
-from churnguard.leaf_tables import LeafTables
+from churnguard.domain.batch import BatchBooster, BatchOptions, BatchScorer, PathExplainer
+from churnguard.domain.leaf_tables import LeafTables
 from tests.conftest import synth_csv_bytes, synth_frame
 
 EDGE_VALUES = np.array(
@@ -149,7 +149,7 @@ def test_models_out_of_scope_get_no_tables(why, caplog):
         text, limit = _train({"objective": "regression", "num_leaves": 4}, X, y, rounds=5), 1 << 22
     else:
         text, limit = _train({"num_leaves": 31}, X, y, rounds=20), 1000
-    with caplog.at_level(logging.INFO, logger="churnguard.leaf_tables"):
+    with caplog.at_level(logging.INFO, logger="churnguard.domain.leaf_tables"):
         assert LeafTables.build(BatchBooster(text, num_threads=1), text, max_cells=limit) is None
     assert "scoring with LightGBM" in caplog.text
 
@@ -178,7 +178,7 @@ def test_a_table_that_disagrees_with_lightgbm_is_dropped_for_lightgbm(trained, p
     reference = BatchScorer(predictor, bundle.model_text, num_threads=1, use_tables=False)
     scorer.tables.values[0] = scorer.tables.values[0] + 1e-3  # as a bug in the tables would
     data = synth_csv_bytes(500, seed=9)
-    with caplog.at_level(logging.ERROR, logger="churnguard.batch"):
+    with caplog.at_level(logging.ERROR, logger="churnguard.domain.batch"):
         result = scorer.score_csv(data, BatchOptions(reasons="all"))
     assert "disagree with LightGBM" in caplog.text
     assert scorer.engine == result.counts()["engine"] == "lightgbm"

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from churnguard import metrics as M
-from churnguard.calibration import CalibrationMap
+from churnguard.domain import classification as M
+from churnguard.domain.calibration import CalibrationMap
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -66,7 +66,7 @@ def test_calibration_map_refuses_non_monotone_points():
 
 
 def test_platt_keeps_the_ranking_and_calibrates_a_shifted_score():
-    from churnguard.calibration import PlattCalibration, fit_calibration
+    from churnguard.domain.calibration import PlattCalibration, fit_calibration
 
     rng = np.random.default_rng(1)
     true_p = rng.beta(1, 3, 20000)

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from churnguard.identity import customer_key
-from churnguard.prediction_log import parse_jsonl, partition_prefix, prediction_record, record_time, to_jsonl
+from churnguard.domain.identity import customer_key
+from churnguard.domain.prediction_log import parse_jsonl, partition_prefix, prediction_record, record_time, to_jsonl
 
 PRED = {"churn_probability": 0.7312, "will_churn": True, "risk_level": "high", "model_version": "v1"}
 

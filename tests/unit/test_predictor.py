@@ -1,6 +1,6 @@
 import pytest
 
-from churnguard.predictor import RiskBands
+from churnguard.domain.predictor import RiskBands
 from tests.conftest import telco_row
 
 

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from churnguard.errors import SchemaError
-from churnguard.schema import CategoricalFeature, NumericFeature, Schema
+from churnguard.domain.errors import SchemaError
+from churnguard.domain.schema import CategoricalFeature, NumericFeature, Schema
 
 TELCO_COLUMNS = [
     "gender",

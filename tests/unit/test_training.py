@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from churnguard import metrics as M
-from churnguard.errors import DataValidationError
-from churnguard.predictor import Predictor
-from churnguard.training import TrainingConfig, leakage_warnings, split_labels, train
+from churnguard.domain import classification as M
+from churnguard.domain.errors import DataValidationError
+from churnguard.domain.predictor import Predictor
+from churnguard.domain.training import TrainingConfig, leakage_warnings, split_labels, train
 from tests.conftest import FAST, synth_frame
 
 
@@ -55,14 +55,14 @@ def test_missing_target_is_refused(schema):
 
 
 def test_leaky_column_is_flagged(schema):
-    from churnguard.schema import Schema
+    from churnguard.domain.schema import Schema
 
     df = synth_frame(500)
     df["ChurnScore"] = np.where(df["Churn"] == "Yes", "90", "10")
     d = schema.to_dict()
     d["features"].append({"name": "ChurnScore", "type": "numeric", "min": 0})
     leaky = Schema.from_dict(d)
-    from churnguard.features import FeatureEncoder
+    from churnguard.domain.features import FeatureEncoder
 
     X = FeatureEncoder(leaky).encode_frame(df)
     warnings = leakage_warnings(leaky, X, split_labels(df, leaky), 0.95)

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..batch import MAX_LINE_BYTES, slice_lines
-from ..errors import DataValidationError, StorageError
-from ..s3uri import parse_s3_uri
+from churnguard.adapters.s3_objects import parse_s3_uri
+from churnguard.domain.batch import MAX_LINE_BYTES, slice_lines
+from churnguard.domain.errors import DataValidationError, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,4 +1,4 @@
-"""Erasure adapters (churnguard.privacy): each removes one customer's records from one store.
+"""Erasure adapters (churnguard.domain.privacy): each removes one customer's records from one store.
 
 All take boto3 clients; ClientError becomes StorageError. Deleting is idempotent, so a retried
 or repeated erasure is harmless.
@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import StorageError
+from churnguard.domain.errors import StorageError
 
 
 class OutcomeEraser:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import StorageError
-from .registry import _from_item, _to_item, now_iso
+from churnguard.adapters.registry import _from_item, _to_item, now_iso
+from churnguard.domain.errors import StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..bundle import MANIFEST_FILE, METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
-from ..errors import ArtifactIntegrityError, ModelNotFoundError, StorageError
+from churnguard.domain.bundle import MANIFEST_FILE, METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
+from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

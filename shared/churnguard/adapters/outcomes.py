@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import OutcomeConflictError, StorageError
-from ..feedback import Outcome
+from churnguard.domain.errors import OutcomeConflictError, StorageError
+from churnguard.domain.outcomes import Outcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

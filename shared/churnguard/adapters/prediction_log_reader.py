@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import StorageError
-from ..prediction_log import PREFIX, partition_prefix
+from churnguard.domain.errors import StorageError
+from churnguard.domain.prediction_log import PREFIX, partition_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..prediction_log import to_jsonl
+from churnguard.domain.prediction_log import to_jsonl
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import ModelNotFoundError, PromotionConflictError, StorageError
+from churnguard.domain.errors import ModelNotFoundError, PromotionConflictError, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -172,7 +172,7 @@ class DynamoRegistry:
             raise ModelNotFoundError("no champion model has been promoted yet")
         return self.get(alias["version"])
 
-    # ----- the canary / shadow challenger (churnguard.canary) ------------------------------
+    # ----- the canary / shadow challenger (churnguard.domain.canary) ------------------------------
     def canary(self) -> dict[str, Any] | None:
         """``{"version", "share", "shadow", "updated_at", "reason"}`` of the challenger, or None."""
         alias = self.alias(CANARY)
@@ -180,7 +180,7 @@ class DynamoRegistry:
 
     def set_canary(self, version: str, share: float, shadow: bool = False, reason: str = "manual") -> dict[str, Any]:
         """Let ``version`` answer ``share`` of customers (or, with ``shadow``, score every request unseen)."""
-        from ..canary import CanaryConfig
+        from churnguard.domain.canary import CanaryConfig
 
         config = CanaryConfig(version=version, share=share, shadow=shadow)  # ValueError names a bad share
         target = self.get(version)

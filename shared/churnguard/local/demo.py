@@ -68,7 +68,7 @@ def _post_json(url: str, payload: dict) -> dict:
 
 def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 5000) -> int:
     started = time.perf_counter()
-    from .emulator import Emulator
+    from churnguard.local.emulator import Emulator
 
     emu = Emulator().start()
     os.environ.update(emu.env)
@@ -77,17 +77,17 @@ def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 50
         f"{emu.env['REGISTRY_TABLE']}"
     )
     try:
-        from ..bootstrap import build_api, build_provider, build_services
-        from ..schema import Schema
-        from ..service import train_and_register
-        from ..settings import Settings
+        from churnguard.bootstrap import build_api, build_provider, build_services
+        from churnguard.domain.schema import Schema
+        from churnguard.services.lifecycle import train_and_register
+        from churnguard.settings import Settings
 
         services = build_services(Settings.from_env())
         if data:
             payload, source = Path(data).read_bytes(), data
             say(f"training on {data}")
         else:
-            from .synth import generate_customers
+            from churnguard.local.synth import generate_customers
 
             buf = io.StringIO()
             generate_customers(rows, seed=42).to_csv(buf, index=False)

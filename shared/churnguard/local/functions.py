@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from .template import find_template
+from churnguard.local.template import find_template
 
 _counter = itertools.count()
 
 
 def import_function(name: str, root: Path | None = None) -> ModuleType:
     """Import functions/<name>/app.py as a new module: module-level code runs again, as at a cold start."""
-    from ..settings import get_settings
+    from churnguard.settings import get_settings
 
     get_settings.cache_clear()  # settings are read once per container; a fresh import is a new container
     root = root or find_template().parent

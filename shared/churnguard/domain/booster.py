@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArtifactIntegrityError
+from churnguard.domain.errors import ArtifactIntegrityError
 
 # Constants from LightGBM's c_api.h.
 _DTYPE_FLOAT64 = 1

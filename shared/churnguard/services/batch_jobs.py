@@ -16,13 +16,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .adapters.batch_io import S3BatchIO
-from .adapters.jobs import DynamoJobStore
-from .adapters.score_store import DynamoScoreStore
-from .batch import DEFAULT_CHUNK_BYTES, BatchOptions, BatchScorer, check_columns, header_columns, plan_chunks, summarize
-from .errors import DataValidationError
-from .s3uri import parse_s3_uri
-from .schema import Schema
+from churnguard.adapters.batch_io import S3BatchIO
+from churnguard.adapters.jobs import DynamoJobStore
+from churnguard.adapters.s3_objects import parse_s3_uri
+from churnguard.adapters.score_store import DynamoScoreStore
+from churnguard.domain.batch import (
+    DEFAULT_CHUNK_BYTES,
+    BatchOptions,
+    BatchScorer,
+    check_columns,
+    header_columns,
+    plan_chunks,
+    summarize,
+)
+from churnguard.domain.errors import DataValidationError
+from churnguard.domain.schema import Schema
 
 
 def _now() -> str:
@@ -188,14 +196,14 @@ class LocalBatchIO:
             return f.read(max(last - first + 1, 0))
 
     def header(self, path: str) -> bytes:
-        from .batch import MAX_LINE_BYTES
+        from churnguard.domain.batch import MAX_LINE_BYTES
 
         head = self.read_range(path, 0, MAX_LINE_BYTES - 1)
         nl = head.find(b"\n")
         return head if nl < 0 else head[: nl + 1]
 
     def read_lines(self, path: str, start: int, end: int, size: int) -> bytes:
-        from .batch import MAX_LINE_BYTES, slice_lines
+        from churnguard.domain.batch import MAX_LINE_BYTES, slice_lines
 
         buf_start = max(start - 1, 0)
         last = min(end - 1 + MAX_LINE_BYTES, size - 1)

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics as M
-from .profile import categorical_frequencies, numeric_frequencies
-from .schema import CategoricalFeature, Schema
+from churnguard.domain import classification as M
+from churnguard.domain.reference_profile import categorical_frequencies, numeric_frequencies
+from churnguard.domain.schema import CategoricalFeature, Schema
 
 # Proportions are floored at this before PSI's logarithm, so an empty bin costs a finite amount.
 PSI_FLOOR = 1e-4
@@ -71,7 +71,7 @@ class DriftThresholds:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftThresholds:
-        from .settings import dataclass_from_mapping
+        from churnguard.settings import dataclass_from_mapping
 
         return dataclass_from_mapping(cls, data, "drift thresholds")
 

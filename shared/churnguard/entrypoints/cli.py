@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ChurnGuardError, DataValidationError
-from .settings import ConfigurationError, Settings
+from churnguard.domain.errors import ChurnGuardError, DataValidationError
+from churnguard.settings import ConfigurationError, Settings
 
 
 def _print_json(obj: Any) -> None:
@@ -28,13 +28,13 @@ def _print_json(obj: Any) -> None:
 
 
 def _schema(path: str | None):  # type: ignore[no-untyped-def]
-    from .schema import Schema
+    from churnguard.domain.schema import Schema
 
     return Schema.load(path) if path else Schema.default()
 
 
 def _services():  # type: ignore[no-untyped-def]
-    from .bootstrap import build_services
+    from churnguard.bootstrap import build_services
 
     return build_services(Settings.from_env())
 
@@ -43,7 +43,7 @@ def _read_data(source: str) -> bytes:
     if source.startswith("s3://"):
         import boto3
 
-        from .s3uri import read_s3_uri
+        from churnguard.adapters.s3_objects import read_s3_uri
 
         return read_s3_uri(boto3.client("s3"), source)
     try:
@@ -63,8 +63,8 @@ def _progress(stage: str, i: int, n: int) -> None:
 
 # ----- commands ---------------------------------------------------------------------------
 def cmd_schema_infer(a: argparse.Namespace) -> int:
-    from .schema import Schema
-    from .training import read_csv
+    from churnguard.domain.schema import Schema
+    from churnguard.domain.training import read_csv
 
     schema, warnings = Schema.infer(
         read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name
@@ -81,7 +81,7 @@ def cmd_schema_infer(a: argparse.Namespace) -> int:
 
 
 def cmd_schema_validate(a: argparse.Namespace) -> int:
-    from .training import read_csv
+    from churnguard.domain.training import read_csv
 
     report = _schema(a.schema).validate_frame(read_csv(a.data))
     if a.json:
@@ -94,8 +94,8 @@ def cmd_schema_validate(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     import yaml
 
-    from .service import train_and_register, train_from_bytes
-    from .training import TrainingConfig
+    from churnguard.domain.training import TrainingConfig
+    from churnguard.services.lifecycle import train_and_register, train_from_bytes
 
     schema = _schema(a.schema)
     config = (
@@ -161,8 +161,8 @@ def cmd_models_show(a: argparse.Namespace) -> int:
 
 
 def cmd_forget(a: argparse.Namespace) -> int:
-    from .bootstrap import build_erasers, customer_hash_key
-    from .privacy import forget_customer
+    from churnguard.bootstrap import build_erasers, customer_hash_key
+    from churnguard.domain.privacy import forget_customer
 
     services = _services()
     report = forget_customer(a.customer_id, customer_hash_key(services.settings), build_erasers(services)).to_dict()
@@ -179,21 +179,21 @@ def cmd_forget(a: argparse.Namespace) -> int:
 
 
 def cmd_promote(a: argparse.Namespace) -> int:
-    from .service import promote
+    from churnguard.services.lifecycle import promote
 
     _print_json(promote(_services().registry, a.version, reason=a.reason))
     return 0
 
 
 def cmd_rollback(a: argparse.Namespace) -> int:
-    from .service import rollback
+    from churnguard.services.lifecycle import rollback
 
     _print_json(rollback(_services().registry, reason=a.reason))
     return 0
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from .bootstrap import build_provider
+    from churnguard.bootstrap import build_provider
 
     payload = _payload(a)
     records = payload if isinstance(payload, list) else [payload]
@@ -224,7 +224,7 @@ def _one_record(a: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_compare(a: argparse.Namespace) -> int:
     """Score one customer with every registered version (a version that cannot load says why)."""
-    from .bootstrap import build_provider
+    from churnguard.bootstrap import build_provider
 
     record = _one_record(a)
     services = _services()
@@ -290,10 +290,10 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
 
     import boto3
 
-    from .adapters.prediction_log_reader import S3PredictionLogReader
-    from .bootstrap import build_outcome_store
-    from .canary import compare_variants
-    from .feedback import join_point_in_time
+    from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
+    from churnguard.bootstrap import build_outcome_store
+    from churnguard.domain.canary import compare_variants
+    from churnguard.domain.outcomes import join_point_in_time
 
     settings = Settings.from_env()
     services = _services()
@@ -329,14 +329,14 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
 def cmd_serve(a: argparse.Namespace) -> int:
     import uvicorn
 
-    from .bootstrap import build_api
+    from churnguard.bootstrap import build_api
 
     uvicorn.run(build_api(_services()), host=a.host, port=a.port, log_level="warning")
     return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .local.demo import run_demo
+    from churnguard.local.demo import run_demo
 
     return run_demo(data=a.data, host=a.host, port=a.port, serve=not a.no_serve, rows=a.rows)
 
@@ -345,9 +345,9 @@ def cmd_score(a: argparse.Namespace) -> int:
     """Batch scoring: start the state machine and follow it, or (--local) score a local file with the same code."""
     options = {"reasons": a.reasons, "reason_method": a.reason_method}
     if a.local:
-        from .batch_jobs import score_local
-        from .bootstrap import build_batch
-        from .settings import BatchSettings
+        from churnguard.bootstrap import build_batch
+        from churnguard.services.batch_jobs import score_local
+        from churnguard.settings import BatchSettings
 
         batch = build_batch(_services())
         version, _ = batch.resolve(a.version)
@@ -369,9 +369,9 @@ def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
 
     import boto3
 
-    from .adapters.batch_io import S3BatchIO
-    from .adapters.jobs import DynamoJobStore
-    from .settings import BatchSettings
+    from churnguard.adapters.batch_io import S3BatchIO
+    from churnguard.adapters.jobs import DynamoJobStore
+    from churnguard.settings import BatchSettings
 
     bs = BatchSettings.from_env()
     arn = a.state_machine or bs.state_machine_arn

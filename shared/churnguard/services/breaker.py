@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .errors import ChurnGuardError
+from churnguard.domain.errors import ChurnGuardError
 
 T = TypeVar("T")
 

@@ -4,9 +4,9 @@ The alias is re-read at most every ``ttl_s`` seconds, so a promotion takes effec
 redeploy and the hot path costs one clock read. If the registry or the bucket fails, or a
 new bundle does not verify, the last known good model keeps serving; with none cached the
 caller gets ModelUnavailableError (the API answers 503), or, when configured, the base-rate
-estimate of churnguard.fallback flagged ``"fallback": true``.
+estimate of churnguard.domain.fallback flagged ``"fallback": true``.
 
-A circuit breaker (churnguard.breaker) guards the refresh: after a few failures in a row the
+A circuit breaker (churnguard.services.breaker) guards the refresh: after a few failures in a row the
 bucket and table are left alone for a while (5 s, doubling up to 60 s while they stay down),
 then one trial call decides whether to close it again. A bundle that fails its checksums is
 reported through ``on_integrity_failure`` (the predict function turns it into the
@@ -20,12 +20,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from .adapters.model_store import S3ModelStore
-from .adapters.registry import DynamoRegistry
-from .breaker import CircuitBreaker, CircuitOpenError
-from .errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, StorageError
-from .fallback import FALLBACK_BASE_RATE, FALLBACK_OFF, BaseRateEstimate, estimate_from_metrics
-from .predictor import Predictor
+from churnguard.adapters.model_store import S3ModelStore
+from churnguard.adapters.registry import DynamoRegistry
+from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, StorageError
+from churnguard.domain.fallback import FALLBACK_BASE_RATE, FALLBACK_OFF, BaseRateEstimate, estimate_from_metrics
+from churnguard.domain.predictor import Predictor
+from churnguard.services.breaker import CircuitBreaker, CircuitOpenError
 
 log = logging.getLogger(__name__)
 

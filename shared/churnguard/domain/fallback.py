@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .predictor import RiskBands
+from churnguard.domain.predictor import RiskBands
 
 FALLBACK_OFF = "off"
 FALLBACK_BASE_RATE = "base_rate"

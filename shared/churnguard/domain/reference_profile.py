@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .schema import CategoricalFeature, Schema
+from churnguard.domain.schema import CategoricalFeature, Schema
 
 N_BINS = 10
 

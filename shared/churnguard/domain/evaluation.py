@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics as M
+from churnguard.domain import classification as M
 
 # Metric: (higher is better?, default margin)
 COMPARED = {"pr_auc": True, "brier": False, "calibration_error": False}
@@ -57,7 +57,7 @@ class GateConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateConfig:
-        from .settings import dataclass_from_mapping
+        from churnguard.settings import dataclass_from_mapping
 
         return dataclass_from_mapping(cls, data, "gate settings")
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from . import reports
-from .adapters.model_store import S3ModelStore
-from .adapters.registry import DynamoRegistry
-from .bundle import sha256_hex
-from .drift import DriftThresholds, Outcome, check_prediction_log
-from .errors import ChurnGuardError, DataValidationError, ModelNotFoundError, RecordValidationError
-from .evaluation import GateConfig, evaluate
-from .s3uri import read_s3_uri, write_s3_uri
-from .settings import LoopSettings
+from churnguard.adapters.model_store import S3ModelStore
+from churnguard.adapters.registry import DynamoRegistry
+from churnguard.adapters.s3_objects import read_s3_uri, write_s3_uri
+from churnguard.domain import reports
+from churnguard.domain.bundle import sha256_hex
+from churnguard.domain.drift import DriftThresholds, Outcome, check_prediction_log
+from churnguard.domain.errors import ChurnGuardError, DataValidationError, ModelNotFoundError, RecordValidationError
+from churnguard.domain.evaluation import GateConfig, evaluate
+from churnguard.settings import LoopSettings
 
 
 class GateNotPassedError(ChurnGuardError):
@@ -162,7 +162,7 @@ def evaluate_candidate(
 ) -> dict[str, Any]:
     """Score the candidate and the champion on the same held-out rows, decide the gate, write the report
     (JSON + HTML) and link it from the candidate's registry entry."""
-    from .predictor import Predictor
+    from churnguard.domain.predictor import Predictor
 
     gate = gate or GateConfig()
     candidate = registry.get(version)

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import DataValidationError, StorageError
+from churnguard.domain.errors import DataValidationError, StorageError
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -47,16 +47,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .booster import NativeBooster
-from .errors import ArtifactIntegrityError, DataValidationError
-from .features import FeatureEncoder
-from .leaf_tables import LeafTables, parse_model_text
-from .schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, Schema
+from churnguard.domain.booster import NativeBooster
+from churnguard.domain.errors import ArtifactIntegrityError, DataValidationError
+from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.leaf_tables import LeafTables, parse_model_text
+from churnguard.domain.schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, Schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .predictor import Predictor
+    from churnguard.domain.predictor import Predictor
 
 log = logging.getLogger(__name__)
 RISK_LEVELS = ("low", "medium", "high")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import ChurnGuardError
+from churnguard.domain.errors import ChurnGuardError
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient

@@ -12,13 +12,13 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from .adapters.model_store import S3ModelStore
-from .adapters.registry import DynamoRegistry, ModelVersion
-from .bundle import ModelBundle, sha256_hex
-from .errors import DataValidationError, StorageError
-from .predictor import RiskBands
-from .schema import Schema
-from .training import Progress, TrainingConfig, TrainingResult, read_csv, train
+from churnguard.adapters.model_store import S3ModelStore
+from churnguard.adapters.registry import DynamoRegistry, ModelVersion
+from churnguard.domain.bundle import ModelBundle, sha256_hex
+from churnguard.domain.errors import DataValidationError, StorageError
+from churnguard.domain.predictor import RiskBands
+from churnguard.domain.schema import Schema
+from churnguard.domain.training import Progress, TrainingConfig, TrainingResult, read_csv, train
 
 
 def new_version_id() -> str:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import RecordValidationError
-from .schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, Schema
+from churnguard.domain.errors import RecordValidationError
+from churnguard.domain.schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, Schema
 
 if TYPE_CHECKING:
     import pandas as pd

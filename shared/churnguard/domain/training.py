@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import metrics as M
-from .calibration import Calibration, fit_calibration
-from .errors import DataValidationError
-from .features import FeatureEncoder
-from .profile import build_profile
-from .schema import CategoricalFeature, Schema
+from churnguard.domain import classification as M
+from churnguard.domain.calibration import Calibration, fit_calibration
+from churnguard.domain.errors import DataValidationError
+from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.reference_profile import build_profile
+from churnguard.domain.schema import CategoricalFeature, Schema
 
 if TYPE_CHECKING:
     import pandas as pd

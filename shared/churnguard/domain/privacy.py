@@ -1,6 +1,6 @@
 """Right to erasure: ``churn forget CUSTOMER_ID`` removes what the platform holds about one customer.
 
-Every store keys a customer by the keyed hash of the id (churnguard.identity.customer_key), so
+Every store keys a customer by the keyed hash of the id (churnguard.domain.identity.customer_key), so
 erasure needs the id and the hash key, and nothing else: no store holds the id in clear.
 
 What is erased (each store is a port; churnguard.adapters.erasure has the AWS adapters):
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import ChurnGuardError, DataValidationError
-from .identity import customer_key
+from churnguard.domain.errors import ChurnGuardError, DataValidationError
+from churnguard.domain.identity import customer_key
 
 
 class Eraser(Protocol):

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .booster import NativeBooster
-from .bundle import ModelBundle
-from .calibration import CalibrationMap, PlattCalibration
-from .errors import ArtifactIntegrityError
-from .features import FeatureEncoder
-from .schema import Schema
+from churnguard.domain.booster import NativeBooster
+from churnguard.domain.bundle import ModelBundle
+from churnguard.domain.calibration import CalibrationMap, PlattCalibration
+from churnguard.domain.errors import ArtifactIntegrityError
+from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.schema import Schema
 
 DEFAULT_TOP_REASONS = 3
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ArtifactIntegrityError
+from churnguard.domain.errors import ArtifactIntegrityError
 
 BUNDLE_FORMAT = 1
 MODEL_FILE = "model.txt"

@@ -21,15 +21,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import (
+from churnguard.domain.errors import (
     ModelUnavailableError,
     OutcomeConflictError,
     RecordValidationError,
     StorageError,
 )
-from .identity import customer_key as _hash_customer_id
-from .predictor import Predictor
-from .schema import CategoricalFeature, Schema
+from churnguard.domain.identity import customer_key as _hash_customer_id
+from churnguard.domain.predictor import Predictor
+from churnguard.domain.schema import CategoricalFeature, Schema
 
 _log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def create_app(
         ch: Any,
     ) -> None:
         """Runs after the response is computed: shadow scoring, the log, the challenger refresh. Never raises."""
-        from .prediction_log import prediction_record
+        from churnguard.domain.prediction_log import prediction_record
 
         try:
             if log_predictions is not None and not preds[0].get("fallback"):
@@ -299,7 +299,7 @@ def create_app(
         try:
             predictor = champion()
         except ModelUnavailableError:
-            # Configured fallback (churnguard.fallback): the base rate, flagged "fallback": true.
+            # Configured fallback (churnguard.domain.fallback): the base rate, flagged "fallback": true.
             estimate = fallback() if fallback is not None else None
             if estimate is None:
                 raise
@@ -368,7 +368,7 @@ def create_app(
                 Body(examples=[{"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}]),
             ],
         ) -> JSONResponse:
-            from .feedback import parse_feedback
+            from churnguard.domain.outcomes import parse_feedback
 
             outcome = parse_feedback(payload, hash_key)  # RecordValidationError -> 422 naming each field
             stored = outcomes.record(outcome, source="api")

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .identity import bucket_of
-from .metrics import brier, roc_auc
+from churnguard.domain.classification import brier, roc_auc
+from churnguard.domain.identity import bucket_of
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def routes_to_canary(customer_key: str | None, share: float) -> bool:
 @dataclass(frozen=True)
 class Challenger:
     config: CanaryConfig
-    predictor: Any  # churnguard.predictor.Predictor
+    predictor: Any  # churnguard.domain.predictor.Predictor
 
     @property
     def shadow(self) -> bool:

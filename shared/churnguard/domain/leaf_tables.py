@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .booster import NativeBooster
+    from churnguard.domain.booster import NativeBooster
 
 log = logging.getLogger(__name__)
 

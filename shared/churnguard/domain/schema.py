@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import SchemaError
+from churnguard.domain.errors import SchemaError
 
 if TYPE_CHECKING:  # pandas is a training-time dependency only
     import pandas as pd

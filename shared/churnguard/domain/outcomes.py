@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from .errors import RecordValidationError
-from .identity import customer_key as hash_customer_id
+from churnguard.domain.errors import RecordValidationError
+from churnguard.domain.identity import customer_key as hash_customer_id
 
 TRUE = {"yes", "true", "1", "y", "churned"}
 FALSE = {"no", "false", "0", "n", "stayed"}
