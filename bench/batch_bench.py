@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prepared {a.rows} rows ({len(data) / 1e6:.0f} MB) and a model in {prep_s:.0f} s", file=sys.stderr)
 
     predictor = Predictor(bundle)
-    scorer = BatchScorer(predictor, bundle.model_text, num_threads=int(os.environ.get("BATCH_THREADS", "0")))
+    scorer = BatchScorer(predictor, num_threads=int(os.environ.get("BATCH_THREADS", "0")))
     results: dict = {
         "date": date.today().isoformat(),
         "machine": {

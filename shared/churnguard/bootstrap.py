@@ -206,7 +206,7 @@ class BatchServices:
         if scorer is None:
             mv = self.services.registry.get(version)
             bundle = self.services.store.get(version, mv.manifest_sha256)
-            scorer = BatchScorer(Predictor(bundle), bundle.model_text, num_threads=self.settings.threads)
+            scorer = BatchScorer(Predictor(bundle), num_threads=self.settings.threads)
             self._scorers = {version: scorer}  # one model at a time: a job uses one version
         return scorer
 

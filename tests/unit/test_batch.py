@@ -26,7 +26,7 @@ def scorer(trained):
     from churnguard.domain.predictor import Predictor
 
     bundle = trained[0]
-    return BatchScorer(Predictor(bundle), bundle.model_text, num_threads=1)
+    return BatchScorer(Predictor(bundle), num_threads=1)
 
 
 def _rows(csv_bytes: bytes) -> list[dict[str, str]]:

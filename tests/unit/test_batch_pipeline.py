@@ -1,5 +1,5 @@
 """The pipelined BatchScorer.score_csv (row blocks, LightGBM on a worker thread) against the one-pass
-reference ``score_frame(parse_csv(...))``: byte-identical outputs and reconciling counts, bad rows included."""
+pandas reference (tests/unit/batch_reference.py): byte-identical outputs and reconciling counts, bad rows included."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import io
 import numpy as np
 import pytest
 
-from churnguard.domain.batch import BatchOptions, BatchScorer, parse_csv
+from churnguard.domain.batch import BatchOptions, BatchScorer
 from tests.conftest import synth_frame
+from tests.unit.batch_reference import parse_csv, score_frame
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def scorer(trained):
     from churnguard.domain.predictor import Predictor
 
     bundle = trained[0]
-    s = BatchScorer(Predictor(bundle), bundle.model_text, num_threads=1)
+    s = BatchScorer(Predictor(bundle), num_threads=1)
     yield s
     s.close()
 
@@ -80,7 +81,7 @@ def _reference_scores_csv(result) -> bytes:
 def test_pipelined_output_is_byte_identical_to_the_one_pass_reference(scorer, options):
     n = 3000 if options.reason_method == "path" else 600
     data = _dirty_csv(n, seed=21)
-    ref = scorer.score_frame(*parse_csv(data, scorer.schema)[:1], options, parse_csv(data, scorer.schema)[1])
+    ref = score_frame(scorer, *parse_csv(data, scorer.schema)[:1], options, parse_csv(data, scorer.schema)[1])
     assert ref.scores_csv() == _reference_scores_csv(ref)
     for block_rows, workers in ((97, 1), (97, 2), (1024, 1), (1024, 3), (65536, 2)):  # many blocks, a few, one
         scorer.workers = workers
@@ -125,7 +126,7 @@ def test_pipeline_handles_a_header_only_chunk(scorer):
     header = _dirty_csv(10, seed=1).split(b"\n", 1)[0] + b"\n"
     got = scorer.score_csv(header, BatchOptions())
     assert (got.rows_in, got.scored, got.rejected) == (0, 0, 0)
-    assert got.scores_csv() == scorer.score_frame(*parse_csv(header, scorer.schema)).scores_csv()
+    assert got.scores_csv() == score_frame(scorer, *parse_csv(header, scorer.schema)).scores_csv()
 
 
 @pytest.mark.parametrize("tail", [b'x,"unterminated\n', b"\xff\xfe not utf-8\n"])

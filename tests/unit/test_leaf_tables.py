@@ -154,10 +154,9 @@ def test_models_out_of_scope_get_no_tables(why, caplog):
     assert "scoring with LightGBM" in caplog.text
 
 
-def test_the_scorer_output_is_the_same_with_and_without_tables(trained, predictor):
-    bundle = trained[0]
-    with_tables = BatchScorer(predictor, bundle.model_text, num_threads=2)
-    without = BatchScorer(predictor, bundle.model_text, num_threads=2, use_tables=False)
+def test_the_scorer_output_is_the_same_with_and_without_tables(predictor):
+    with_tables = BatchScorer(predictor, num_threads=2)
+    without = BatchScorer(predictor, num_threads=2, use_tables=False)
     assert (with_tables.engine, without.engine) == ("leaf-tables", "lightgbm")
     frame = synth_frame(3000, seed=8)
     frame.loc[5, "Contract"] = "Weekly"  # a rejected row among them
@@ -172,13 +171,12 @@ def test_the_scorer_output_is_the_same_with_and_without_tables(trained, predicto
     without.close()
 
 
-def test_a_table_that_disagrees_with_lightgbm_is_dropped_for_lightgbm(trained, predictor, caplog):
-    bundle = trained[0]
-    scorer = BatchScorer(predictor, bundle.model_text, num_threads=1)
-    reference = BatchScorer(predictor, bundle.model_text, num_threads=1, use_tables=False)
+def test_a_table_that_disagrees_with_lightgbm_is_dropped_for_lightgbm(predictor, caplog):
+    scorer = BatchScorer(predictor, num_threads=1)
+    reference = BatchScorer(predictor, num_threads=1, use_tables=False)
     scorer.tables.values[0] = scorer.tables.values[0] + 1e-3  # as a bug in the tables would
     data = synth_csv_bytes(500, seed=9)
-    with caplog.at_level(logging.ERROR, logger="churnguard.domain.batch"):
+    with caplog.at_level(logging.ERROR, logger="churnguard.domain.batch.scorer"):
         result = scorer.score_csv(data, BatchOptions(reasons="all"))
     assert "disagree with LightGBM" in caplog.text
     assert scorer.engine == result.counts()["engine"] == "lightgbm"

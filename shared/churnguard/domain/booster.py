@@ -285,3 +285,20 @@ class NativeBooster:
         h = getattr(self, "_handle", None)
         if h is not None and h.value:
             lib.LGBM_BoosterFree(h)
+
+
+class BatchBooster(NativeBooster):
+    """A NativeBooster for whole chunks: all cores by default."""
+
+    def __init__(self, model_text: str, num_threads: int = 0) -> None:
+        # 0 = the cores this process may run on (Lambda at 2048 MB gets ~1.15 vCPU, exposed as 2 cores),
+        # said explicitly: LightGBM's "default" is whatever OpenMP count the process last set.
+        super().__init__(model_text, num_threads=num_threads if num_threads > 0 else available_cores())
+        self.model_text = model_text
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)

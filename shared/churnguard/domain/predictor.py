@@ -78,6 +78,8 @@ class Predictor:
     def __init__(self, bundle: ModelBundle) -> None:
         meta = bundle.metadata
         self.version = bundle.version
+        # Kept for scorers that build their own booster or tables from it (batch: domain/batch/scorer.py).
+        self.model_text = bundle.model_text
         self.metadata = meta
         try:
             self.schema = Schema.from_dict(meta["schema"])
