@@ -39,7 +39,8 @@ def train_on_telco(csv: Path = TELCO_CSV) -> tuple[Any, Any, float]:
 def publish(bundle: Any, s3: Any, dynamodb: Any, env: dict[str, str]) -> None:
     """Store, register and promote a bundle, as the train and promote functions do."""
     from churnguard.adapters.model_store import S3ModelStore
-    from churnguard.adapters.registry import DynamoRegistry, ModelVersion
+    from churnguard.adapters.registry import DynamoRegistry
+    from churnguard.domain.model_registry import ModelVersion
 
     store = S3ModelStore(env["MODEL_BUCKET"], "models", s3)
     registry = DynamoRegistry(env["REGISTRY_TABLE"], "churn", dynamodb)

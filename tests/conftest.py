@@ -107,7 +107,7 @@ def services(aws):
 @pytest.fixture
 def champion(services, trained):
     """The session's trained bundle stored, registered and promoted; returns its version."""
-    from churnguard.adapters.registry import ModelVersion
+    from churnguard.domain.model_registry import ModelVersion
 
     bundle = trained[0]
     stored = services.store.put(bundle)

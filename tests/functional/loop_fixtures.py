@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import boto3
 import numpy as np
 
-from churnguard.adapters.registry import ModelVersion
 from churnguard.domain.bundle import ModelBundle
 from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.prediction_log import partition_prefix, prediction_record, to_jsonl
 from tests.conftest import synth_frame
 

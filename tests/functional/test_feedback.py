@@ -7,9 +7,9 @@ import boto3
 import pytest
 
 from churnguard.adapters.outcomes import DynamoOutcomeStore
-from churnguard.adapters.registry import ModelVersion
 from churnguard.domain.errors import ModelNotFoundError, OutcomeConflictError, PromotionConflictError
 from churnguard.domain.identity import customer_key
+from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.outcomes import Outcome
 from tests.conftest import load_event, load_function
 

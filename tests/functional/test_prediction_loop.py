@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import boto3
 import pytest
 
-from churnguard.adapters.registry import ModelVersion
 from churnguard.domain.canary import routes_to_canary
 from churnguard.domain.identity import customer_key
+from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.prediction_log import parse_jsonl
 from churnguard.entrypoints import cli
 from tests.conftest import load_event, load_function

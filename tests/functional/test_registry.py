@@ -5,9 +5,9 @@ import threading
 import boto3
 import pytest
 
-from churnguard.adapters.registry import ModelVersion
 from churnguard.domain.bundle import ModelBundle
 from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, PromotionConflictError
+from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.predictor import Predictor
 
 

@@ -6,9 +6,9 @@ import json
 import boto3
 import pytest
 
-from churnguard.adapters.registry import ModelVersion
 from churnguard.domain.bundle import ModelBundle
 from churnguard.domain.errors import ModelUnavailableError
+from churnguard.domain.model_registry import ModelVersion
 from churnguard.services.champion import ChampionProvider
 from tests.conftest import load_event, load_function
 from tests.functional.faultinject import inject, remove

@@ -1,6 +1,3 @@
-"""Adapters: the only modules that talk to AWS. Each takes its boto3 client as an argument."""
-
-from churnguard.adapters.model_store import S3ModelStore
-from churnguard.adapters.registry import DynamoRegistry, ModelVersion
-
-__all__ = ["DynamoRegistry", "ModelVersion", "S3ModelStore"]
+"""Adapters: the only modules that talk to AWS (S3, DynamoDB, Firehose, Step Functions, Secrets Manager)
+or the local filesystem. Each takes its client as an argument and translates library errors into
+``churnguard.domain.errors``; ``churnguard.bootstrap`` builds the clients and composes them."""

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.registry import _from_item, _to_item, now_iso
+from churnguard.adapters.dynamo_items import from_item, to_item
 from churnguard.domain.errors import StorageError
+from churnguard.domain.model_registry import now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,7 +31,7 @@ class DynamoJobStore:
         """Write the whole record of a job (a later state replaces an earlier one)."""
         item = {"job_id": job_id, **record, "updated_at": now_iso()}
         try:
-            self.client.put_item(TableName=self.table, Item=_to_item({"pk": f"JOB#{job_id}", **item}))
+            self.client.put_item(TableName=self.table, Item=to_item({"pk": f"JOB#{job_id}", **item}))
         except (ClientError, BotoCoreError) as e:
             raise StorageError(f"cannot write job {job_id} to {self.table}: {e}") from e
         return item
@@ -49,6 +50,6 @@ class DynamoJobStore:
         item = out.get("Item")
         if not item:
             return None
-        record = _from_item(item)
+        record = from_item(item)
         record.pop("pk", None)
         return record

@@ -10,74 +10,32 @@ One table, keys ``pk``/``sk``. Per model name (``MODEL#churn``):
 
 from __future__ import annotations
 
-import json
 import secrets
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from churnguard.adapters.dynamo_items import error_code as _code
+from churnguard.adapters.dynamo_items import from_item as _from_item
+from churnguard.adapters.dynamo_items import to_item as _to_item
+from churnguard.domain.canary import CanaryConfig
 from churnguard.domain.errors import ModelNotFoundError, PromotionConflictError, StorageError
+from churnguard.domain.model_registry import (
+    CANARY,
+    CHAMPION,
+    ModelVersion,
+    champion_history,
+    check_canary_allowed,
+    check_promotable,
+    check_status,
+    now_iso,
+    rollback_target,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_ser = TypeSerializer()
-_de = TypeDeserializer()
-
-STATUSES = ("candidate", "production", "archived", "rejected", "failed")
-CHAMPION = "champion"
-CANARY = "canary"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _to_item(d: dict[str, Any]) -> dict[str, Any]:
-    # DynamoDB numbers must be Decimals; NaN is not storable, so it becomes null.
-    clean = json.loads(json.dumps(d, default=str).replace("NaN", "null"), parse_float=Decimal)
-    return {k: _ser.serialize(v) for k, v in clean.items()}
-
-
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps({k: _de.deserialize(v) for k, v in item.items()}, default=_decimal))
-
-
-def _decimal(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() else float(v)
-    if isinstance(v, set):
-        return sorted(v)
-    raise TypeError(type(v))
-
-
-@dataclass
-class ModelVersion:
-    version: str
-    status: str
-    location: str
-    manifest_sha256: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-    checksums: dict[str, str] = field(default_factory=dict)
-    lineage: dict[str, Any] = field(default_factory=dict)
-    created_at: str = field(default_factory=now_iso)
-    updated_at: str | None = None
-    promoted_at: str | None = None
-    reason: str | None = None
-    # Set by the evaluate step: the gate's decision and the location of its report.
-    evaluation: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
-
-    @classmethod
-    def from_item(cls, d: dict[str, Any]) -> ModelVersion:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+__all__ = ["DynamoRegistry"]
 
 
 class DynamoRegistry:
@@ -135,8 +93,7 @@ class DynamoRegistry:
     def set_status(
         self, version: str, status: str, reason: str | None = None, extra: dict[str, Any] | None = None
     ) -> None:
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}")
+        check_status(status)
         values = {":s": status, ":u": now_iso(), ":r": reason}
         sets = "#st = :s, updated_at = :u, reason = :r"
         for i, (k, v) in enumerate((extra or {}).items()):
@@ -180,15 +137,9 @@ class DynamoRegistry:
 
     def set_canary(self, version: str, share: float, shadow: bool = False, reason: str = "manual") -> dict[str, Any]:
         """Let ``version`` answer ``share`` of customers (or, with ``shadow``, score every request unseen)."""
-        from churnguard.domain.canary import CanaryConfig
-
         config = CanaryConfig(version=version, share=share, shadow=shadow)  # ValueError names a bad share
-        target = self.get(version)
-        if target.status in ("rejected", "failed"):
-            raise PromotionConflictError(f"version {version} is {target.status}: it cannot serve as a canary")
         current = self.alias()
-        if current and current["version"] == version:
-            raise PromotionConflictError(f"version {version} is the champion: a canary must be another version")
+        check_canary_allowed(self.get(version), current["version"] if current else None)
         item = {"pk": self.pk, "sk": f"ALIAS#{CANARY}", **config.to_dict(), "updated_at": now_iso(), "reason": reason}
         try:
             self.ddb.put_item(TableName=self.table, Item=_to_item(item))
@@ -210,20 +161,14 @@ class DynamoRegistry:
     def promote(self, version: str, reason: str = "manual", expected_revision: int | None = None) -> dict[str, Any]:
         """Make ``version`` the champion. Raises PromotionConflictError if the alias moved meanwhile."""
         target = self.get(version)
-        if target.status in ("rejected", "failed"):
-            raise PromotionConflictError(f"version {version} is {target.status}: it cannot be promoted")
         current = self.alias()
-        if current and current["version"] == version:
-            raise PromotionConflictError(f"version {version} is already the champion")
-        previous = ([current["version"]] + current.get("previous", [])) if current else []
-        return self._switch(version, current, previous[:20], reason, expected_revision)
+        check_promotable(target, current["version"] if current else None)
+        return self._switch(version, current, champion_history(current), reason, expected_revision)
 
     def rollback(self, reason: str = "rollback") -> dict[str, Any]:
         """Restore the previous champion; the current one is archived."""
         current = self.alias()
-        if not current or not current.get("previous"):
-            raise ModelNotFoundError("there is no previous champion to roll back to")
-        target, rest = current["previous"][0], current["previous"][1:]
+        target, rest = rollback_target(current)
         return self._switch(target, current, rest, reason, None)
 
     def _switch(
@@ -296,7 +241,3 @@ class DynamoRegistry:
             "ExpressionAttributeNames": {"#st": "status"},
             "ExpressionAttributeValues": _to_item({":s": status, ":u": ts}),
         }
-
-
-def _code(e: ClientError) -> str:
-    return e.response.get("Error", {}).get("Code", "")
