@@ -22,7 +22,8 @@ include infra/deploy/deploy.mk
 
 help:
 	@echo "make demo    train on generated (or DATA=file.csv) customers, promote, serve on 127.0.0.1:8000"
-	@echo "make test    every test: lint, unit, functional (moto), LocalStack executor and end-to-end"
+	@echo "make test    every test: lint (ruff, mypy, import contracts, cfn-lint, sam, checkov), unit, functional (moto),"
+	@echo "             LocalStack executor and end-to-end"
 	@echo "make bench   measure latency, cold start, throughput, package sizes, cost -> bench/results.json"
 	@echo "make localstack-up / localstack-down   LocalStack on the host, no Docker"
 	@echo "make deploy-local   sam build + deploy template.yaml into LocalStack + seed a champion"
@@ -65,6 +66,10 @@ test-infra: venv
 	$(PYTEST) infra/lambda_executor/tests -q
 
 lint: venv $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint
 	$(CHECKOV) -f template.yaml --config-file .checkov.yaml

@@ -23,9 +23,10 @@ def train_on_telco(csv: Path = TELCO_CSV) -> tuple[Any, Any, float]:
     """(bundle, training result, seconds) for the default training configuration on the Telco CSV."""
     import time
 
+    from churnguard.domain.bundle import sha256_hex
     from churnguard.domain.schema import Schema
     from churnguard.domain.training import TrainingConfig
-    from churnguard.services.lifecycle import build_bundle, sha256_hex, train_from_bytes
+    from churnguard.services.lifecycle import build_bundle, train_from_bytes
 
     data = csv.read_bytes()
     schema = Schema.default()
@@ -42,8 +43,8 @@ def publish(bundle: Any, s3: Any, dynamodb: Any, env: dict[str, str]) -> None:
     from churnguard.adapters.registry import DynamoRegistry
     from churnguard.domain.model_registry import ModelVersion
 
-    store = S3ModelStore(env["MODEL_BUCKET"], "models", s3)
-    registry = DynamoRegistry(env["REGISTRY_TABLE"], "churn", dynamodb)
+    store = S3ModelStore(env["MODEL_BUCKET"], s3)
+    registry = DynamoRegistry(env["REGISTRY_TABLE"], dynamodb)
     stored = store.put(bundle)
     registry.register(
         ModelVersion(

@@ -141,7 +141,7 @@ def measure(
                 [
                     sys.executable,
                     "-m",
-                    "churnguard.entrypoints.cli",
+                    "churnguard",
                     "serve",
                     "--host",
                     "127.0.0.1",

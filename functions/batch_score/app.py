@@ -21,25 +21,23 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from churnguard.bootstrap import build_batch, build_services
-from churnguard.domain.errors import DataValidationError
-from churnguard.services import batch_jobs
-from churnguard.settings import get_settings
+from churnguard.entrypoints.events import BadEventError
 
 logger = Logger()
 metrics = Metrics()
 
-_batch = build_batch(build_services(get_settings()))
+_batch = build_batch(build_services())
 _idempotency = IdempotencyConfig(expires_after_seconds=7 * 24 * 3600, raise_on_no_idempotency_key=True)
 _persistence = DynamoDBPersistenceLayer(
     table_name=_batch.settings.jobs_table or "unset-BATCH_JOBS_TABLE",
     key_attr="pk",
-    boto3_client=_batch.services.registry.ddb,
+    boto3_client=_batch.services.clients.dynamodb,
 )
 
 
 @idempotent_function(data_keyword_argument="chunk_job", persistence_store=_persistence, config=_idempotency)
 def _score_chunk(chunk_job: dict[str, Any]) -> dict[str, Any]:
-    return batch_jobs.score_chunk(chunk_job, _batch.io, _batch.scorer_for, _batch.scores)
+    return _batch.score_chunk(chunk_job)
 
 
 @metrics.log_metrics
@@ -48,21 +46,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _idempotency.register_lambda_context(context)  # a timed-out chunk's lock expires with the invocation
     action, job_id = event.get("action"), event.get("job_id")
     if not isinstance(job_id, str) or not job_id:
-        raise DataValidationError("event must carry a 'job_id'")
+        raise BadEventError("event must carry a 'job_id'")
     logger.append_keys(job_id=job_id, action=action)
     if action == "plan":
         job = event.get("job") or {}
-        plan = batch_jobs.plan_job(
-            job_id,
-            job.get("input"),
-            job.get("output"),
-            _batch.io,
-            _batch.jobs,
-            _batch.resolve,
-            model_version=job.get("model_version"),
-            options=job.get("options"),
-            chunk_bytes=int(job.get("chunk_bytes") or _batch.settings.chunk_bytes),
-        )
+        plan = _batch.plan(job_id, job if isinstance(job, dict) else {})
         logger.info("planned", extra={"chunks": plan["chunks"], "model_version": plan["model_version"]})
         return plan
     if action == "score_chunk":
@@ -72,16 +60,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=counts["rejected"])
         return counts
     if action == "finish":
-        summary = batch_jobs.finish_job(
-            job_id, event.get("plan") or {}, event.get("chunks") or [], _batch.io, _batch.jobs
-        )
+        summary = _batch.finish(job_id, event.get("plan") or {}, event.get("chunks") or [])
         logger.info(
             "job finished", extra={k: summary[k] for k in ("rows_in", "scored", "rejected", "duration_seconds")}
         )
         return summary
     if action == "fail":
-        record = batch_jobs.fail_job(job_id, event.get("error"), _batch.jobs)
+        record = _batch.fail(job_id, event.get("error"))
         logger.error("job failed", extra={"reason": record["reason"]})
         metrics.add_metric(name="BatchJobsFailed", unit=MetricUnit.Count, value=1)
         return record
-    raise DataValidationError(f"unknown action {action!r}: use plan, score_chunk, finish or fail")
+    raise BadEventError(f"unknown action {action!r}: use plan, score_chunk, finish or fail")

@@ -9,64 +9,23 @@ or ``{}`` / ``{"time": "2026-05-01T06:00:00Z"}`` when invoked by hand.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
-from churnguard.adapters.retrain_launcher import StepFunctionsRetrainLauncher
-from churnguard.bootstrap import build_services
-from churnguard.domain.errors import DataValidationError
-from churnguard.services.retraining import run_drift_check
-from churnguard.settings import LoopSettings, get_settings
+from churnguard.bootstrap import build_drift_check, build_services
+from churnguard.entrypoints.events import event_time
 
 logger = Logger()
 metrics = Metrics()
-_services = build_services(get_settings())
-_loop = LoopSettings.from_env()
-_reader = S3PredictionLogReader(_services.settings.model_bucket, _services.store.s3)
-_launcher = StepFunctionsRetrainLauncher(_loop.retrain_state_machine_arn) if _loop.retrain_state_machine_arn else None
-
-
-def _outcomes():  # type: ignore[no-untyped-def]
-    table = _services.settings.outcomes_table
-    if not table:
-        return None
-    from churnguard.adapters.outcomes import DynamoOutcomeStore
-
-    store = DynamoOutcomeStore(table, _services.registry.ddb)
-    return lambda since: store.outcomes(since=since)
-
-
-_outcome_source = _outcomes()
-
-
-def _event_time(event: dict[str, Any]) -> datetime:
-    raw = event.get("time")
-    if raw is None:
-        return datetime.now(UTC)
-    try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError as e:
-        raise DataValidationError(f"'time' must be an ISO 8601 timestamp, not {raw!r}") from e
+_check = build_drift_check(build_services())
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    summary = run_drift_check(
-        _services.store,
-        _services.registry,
-        _reader,
-        _services.store.s3,
-        _services.settings.model_bucket,
-        _loop,
-        outcomes=_outcome_source,
-        launcher=_launcher,
-        now=_event_time(event or {}),
-    )
+    summary = _check(now=event_time(event or {}))
     decision = summary["decision"]
     metrics.add_metric(name="DriftChecks", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=1 if decision == "retrain" else 0)

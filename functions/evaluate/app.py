@@ -15,17 +15,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from churnguard.bootstrap import build_services
-from churnguard.domain.errors import DataValidationError
-from churnguard.domain.evaluation import GateConfig
-from churnguard.services.retraining import evaluate_candidate
-from churnguard.settings import LoopSettings, get_settings
+from churnguard.bootstrap import build_evaluation, build_services
+from churnguard.entrypoints.events import BadEventError
 
 logger = Logger()
 metrics = Metrics()
-_services = build_services(get_settings())
-_loop = LoopSettings.from_env()
-_gate = GateConfig.from_dict(_loop.gate or {})
+_services = build_services()
+_evaluate = build_evaluation(_services)
 
 
 @metrics.log_metrics
@@ -34,20 +30,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     candidate = event.get("candidate")
     version = candidate.get("version") if isinstance(candidate, dict) else event.get("version")
     if not isinstance(version, str) or not version:
-        raise DataValidationError("an evaluate event needs 'candidate': {'version': 'v...'}")
-    holdout = event.get("holdout") or _loop.holdout_data_uri
+        raise BadEventError("an evaluate event needs 'candidate': {'version': 'v...'}")
+    holdout = event.get("holdout") or _services.settings.loop.holdout_data_uri
     if not isinstance(holdout, str) or not holdout.startswith("s3://"):
-        raise DataValidationError("no held-out data: pass 'holdout': 's3://bucket/key.csv' or set HOLDOUT_DATA_URI")
-    summary = evaluate_candidate(
-        _services.store,
-        _services.registry,
-        _services.store.s3,
-        _services.settings.model_bucket,
-        version,
-        holdout,
-        _gate,
-        _loop.reports_prefix,
-    )
+        raise BadEventError("no held-out data: pass 'holdout': 's3://bucket/key.csv' or set HOLDOUT_DATA_URI")
+    summary = _evaluate(version, holdout)
     metrics.add_metric(
         name="EvaluationsPassed" if summary["passed"] else "EvaluationsFailed", unit=MetricUnit.Count, value=1
     )

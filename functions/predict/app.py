@@ -17,13 +17,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
-from churnguard.bootstrap import build_api, build_prediction_log, build_provider, build_services
-from churnguard.settings import get_settings
+from churnguard.bootstrap import build_prediction_log, build_provider, build_services
+from churnguard.entrypoints.api import build_app
 
 logger = Logger()
 metrics = Metrics()
 
-_services = build_services(get_settings())
+_services = build_services()
 _provider = build_provider(
     _services,
     on_fallback=lambda reason: metrics.add_metric("ModelFallback", MetricUnit.Count, 1),
@@ -35,9 +35,9 @@ _provider = build_provider(
 )
 # Every prediction goes to the Firehose log, buffered and sent when due; a loss is counted, never raised.
 _prediction_log = build_prediction_log(
-    _services.settings, on_drop=lambda n: metrics.add_metric("PredictionLogDropped", MetricUnit.Count, n)
+    _services, on_drop=lambda n: metrics.add_metric("PredictionLogDropped", MetricUnit.Count, n)
 )
-app = build_api(_services, _provider, prediction_log=_prediction_log)
+app = build_app(_services, _provider, prediction_log=_prediction_log)
 _asgi = Mangum(app, lifespan="off")
 
 

@@ -20,20 +20,18 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from churnguard.bootstrap import build_services
-from churnguard.services.lifecycle import promote, rollback
-from churnguard.services.retraining import record_failure, reject_candidate, require_passed_gate
-from churnguard.settings import get_settings
+from churnguard.bootstrap import build_promotion, build_services
+from churnguard.entrypoints.events import BadEventError
 
 logger = Logger()
 metrics = Metrics()
-_services = build_services(get_settings())
+_actions = build_promotion(build_services())
 
 
 def _version(event: dict[str, Any]) -> str:
     version = event.get("version")
     if not isinstance(version, str) or not version:
-        raise ValueError(f"a {event.get('action', 'promote')} event needs 'version'")
+        raise BadEventError(f"a {event.get('action', 'promote')} event needs 'version'")
     return version
 
 
@@ -42,17 +40,15 @@ def _version(event: dict[str, Any]) -> str:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action", "promote")
     reason = str(event.get("reason", action))
-    registry = _services.registry
     if action == "reject":
-        out = reject_candidate(registry, _version(event), event.get("reasons") or [], event.get("report"))
+        out = _actions.reject(_version(event), event.get("reasons") or [], event.get("report"))
         metrics.add_metric(name="ModelsRejected", unit=MetricUnit.Count, value=1)
         logger.info("candidate rejected", extra=out)
         return out
     if action == "fail":
         run = event.get("run") if isinstance(event.get("run"), dict) else {}
         candidate = run.get("candidate") if isinstance(run.get("candidate"), dict) else {}
-        out = record_failure(
-            registry,
+        out = _actions.record_failure(
             candidate.get("version"),
             run.get("error"),
             (run.get("execution") or {}).get("id") if isinstance(run.get("execution"), dict) else None,
@@ -61,18 +57,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("retraining run failed", extra=out)
         return out
     if action == "rollback":
-        alias = rollback(registry, reason=reason)
+        alias = _actions.rollback(reason=reason)
     elif action == "promote":
         version = _version(event)
         evaluation = event.get("evaluation")
         if evaluation is not None:
-            require_passed_gate(version, evaluation if isinstance(evaluation, dict) else {})
+            _actions.require_passed_gate(version, evaluation if isinstance(evaluation, dict) else {})
         else:
             logger.warning("manual promotion without an evaluation", extra={"version": version, "reason": reason})
             metrics.add_metric(name="ManualPromotions", unit=MetricUnit.Count, value=1)
-        alias = promote(registry, version, reason=reason)
+        alias = _actions.promote(version, reason=reason)
     else:
-        raise ValueError(f"unknown action {action!r}: use promote, rollback, reject or fail")
+        raise BadEventError(f"unknown action {action!r}: use promote, rollback, reject or fail")
     logger.info("champion switched", extra={"alias": alias})
     metrics.add_metric(name="ChampionSwitched", unit=MetricUnit.Count, value=1)
     return {"champion": alias["version"], "revision": alias["revision"], "previous": alias["previous"]}

@@ -12,33 +12,20 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from churnguard.adapters.s3_objects import read_s3_uri
-from churnguard.bootstrap import build_services
-from churnguard.domain.errors import DataValidationError
-from churnguard.domain.schema import Schema
-from churnguard.domain.training import TrainingConfig
-from churnguard.services.lifecycle import train_and_register
-from churnguard.settings import get_settings
+from churnguard.bootstrap import build_services, build_training
+from churnguard.entrypoints.events import require_str
 
 logger = Logger()
 metrics = Metrics()
-_services = build_services(get_settings())
+_train = build_training(build_services())
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    data_uri = event.get("data")
-    if not isinstance(data_uri, str) or not data_uri.startswith("s3://"):
-        raise DataValidationError("event must name the training data as 'data': 's3://bucket/key.csv'")
-    s3 = _services.store.s3
-    schema = Schema.from_yaml(read_s3_uri(s3, event["schema"]).decode()) if event.get("schema") else Schema.default()
-    config = TrainingConfig.from_dict(event.get("config") or {})
-    data = read_s3_uri(s3, data_uri)
+    data_uri = require_str(event, "data", "the training data", prefix="s3://")
     lineage = {k: event[k] for k in ("reason", "drift_report", "execution") if k in event}
-    summary = train_and_register(
-        data, schema, config, _services.store, _services.registry, source=data_uri, lineage=lineage
-    )
+    summary = _train(data_uri, schema_uri=event.get("schema") or None, config=event.get("config"), lineage=lineage)
     logger.info("registered candidate", extra={"version": summary["version"], "metrics": summary["metrics"]})
     metrics.add_metric(name="ModelsTrained", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="TrainingSeconds", unit=MetricUnit.Seconds, value=summary["seconds"])

@@ -238,16 +238,16 @@ def build(only: list[str] | None = None, out: Path = OUT) -> dict[str, Any]:
     return report
 
 
+# The data comes from the host (churnguard.local, the generator, is not shipped in the layer).
 SMOKE_TRAIN = """
-import numpy as np
-from churnguard.local.synth import generate_customers
+import os
 from churnguard.domain.schema import Schema
 from churnguard.services.lifecycle import build_bundle
-from churnguard.domain.training import TrainingConfig, train
+from churnguard.domain.training import TrainingConfig, read_csv, train
 from churnguard.domain.predictor import Predictor
 import app  # the handler module imports too
 config = TrainingConfig.from_dict({"n_folds": 3, "max_rounds": 60, "early_stopping_rounds": 10})
-r = train(generate_customers(400, seed=1), Schema.default(), config)
+r = train(read_csv(os.environ["SMOKE_DATA"]), Schema.default(), config)
 p = Predictor(build_bundle("v-smoke", r, Schema.default(), "0" * 64, "smoke"))
 print("ok", p.booster.num_feature())
 """
@@ -317,6 +317,13 @@ def lambda_path(function_dir: Path, layer_dirs: list[Path], out: Path = OUT) -> 
     return os.pathsep.join([str(function_dir)] + [str(d / "python") for d in layer_dirs] + [str(runtime_dir(out))])
 
 
+def _smoke_data(path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "shared"))
+    from churnguard.local.synth import generate_customers
+
+    generate_customers(400, seed=1).to_csv(path, index=False)
+
+
 def smoke_train(out: Path, layers: list[str]) -> str:
     """Train a small model with the built TrainFunction package (its trimming must not break training)."""
     py = python312()
@@ -332,6 +339,9 @@ def smoke_train(out: Path, layers: list[str]) -> str:
         "REGISTRY_TABLE": "smoke",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+    data = out / "smoke-train.csv"
+    _smoke_data(data)
+    env["SMOKE_DATA"] = str(data)
     r = subprocess.run(
         [py, "-s", "-c", SMOKE_TRAIN],
         env=env,

@@ -1,7 +1,10 @@
-"""churnguard: the core of a serverless churn-prediction platform.
+"""churnguard: the core of a serverless churn-prediction platform, arranged by role.
 
-Domain modules (schema, features, training, bundle, predictor, drift) import no AWS SDK;
-adapters (``churnguard.adapters``) take boto3 clients as arguments.
+- ``domain``: what churn prediction is (schema, training, scoring, drift, the gate), with no I/O;
+- ``services``: the use cases, typed against the protocols in ``services.ports``;
+- ``adapters``: S3, DynamoDB, Firehose, Step Functions, Secrets Manager and local files;
+- ``entrypoints``: the HTTP API and the ``churn`` CLI;
+- ``bootstrap``: the composition root; ``settings``: the environment, read once.
 """
 
 from churnguard.domain.errors import (

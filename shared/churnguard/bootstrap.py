@@ -1,32 +1,65 @@
-"""The composition root: builds adapters and services once, from settings and optional clients.
+"""The composition root: the one place that builds AWS clients and adapters and binds them to use cases.
 
-Handlers call these at cold start; tests call them with moto-backed clients through the same door.
+Each Lambda handler calls one ``build_*`` at cold start and keeps the result for the container's
+life; the CLI, the demo and the tests come through the same door, the tests with moto-backed
+clients. Clients are built lazily (a function pays only for the clients it uses), every one with
+the project's retry and timeout configuration (``aws_client_config``; the prediction log's Firehose
+client has its own, tighter one).
+
+    services = build_services()                       # settings from the environment, read once
+    check = build_drift_check(services)               # run_drift_check bound to its adapters
+    summary = check(now=datetime.now(UTC))
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import boto3
+from botocore.config import Config
+
+from churnguard.adapters.batch_io import S3BatchIO
+from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
+from churnguard.adapters.jobs import DynamoJobStore
+from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore
 from churnguard.adapters.model_store import S3ModelStore
+from churnguard.adapters.outcomes import DynamoOutcomeStore
+from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
+from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
 from churnguard.adapters.registry import DynamoRegistry
-from churnguard.services.champion import ChampionProvider
-from churnguard.settings import Settings
+from churnguard.adapters.s3_objects import S3ObjectStore
+from churnguard.adapters.score_store import DynamoScoreStore
+from churnguard.adapters.secrets import read_secret_bytes
+from churnguard.adapters.state_machines import StepFunctionsJobRunner, StepFunctionsRetrainLauncher
+from churnguard.domain.batch import BatchScorer
+from churnguard.domain.errors import ConfigurationError, ModelNotFoundError
+from churnguard.domain.evaluation import GateConfig
+from churnguard.domain.privacy import ErasureReport
+from churnguard.domain.schema import Schema
+from churnguard.services import batch_jobs, lifecycle
+from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
+from churnguard.services.erasure import forget_customer
+from churnguard.services.feedback import ingest_feedback_object, record_feedback
+from churnguard.services.online_scoring import OnlineScoring
+from churnguard.services.ports import Eraser, ObjectStore
+from churnguard.services.retraining import evaluate_candidate, run_drift_check
+from churnguard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 
-@dataclass
-class Services:
-    settings: Settings
-    store: S3ModelStore
-    registry: DynamoRegistry
-
-
-def aws_client_config(settings: Settings) -> Any:
+def aws_client_config(settings: Settings) -> Config:
     """botocore config for every client we build: standard retries (exponential backoff with
     jitter on throttling, 5xx and connection errors), bounded attempts and timeouts, so a slow
     dependency costs seconds, not the whole Lambda timeout."""
-    from botocore.config import Config
-
     return Config(
         retries={"mode": "standard", "max_attempts": settings.aws_max_attempts},
         connect_timeout=3,
@@ -34,59 +67,103 @@ def aws_client_config(settings: Settings) -> Any:
     )
 
 
-def customer_hash_key(settings: Settings, secretsmanager_client: Any = None) -> bytes:
-    """The key of churnguard.domain.identity.customer_key: from Secrets Manager when the stack names a
-    secret (CUSTOMER_ID_HASH_KEY_SECRET), else CUSTOMER_ID_HASH_KEY (a local default for the demo)."""
+class Clients:
+    """AWS clients, each built on first use and kept; ``given`` ones (moto-backed in tests) win."""
+
+    def __init__(self, settings: Settings, **given: Any) -> None:
+        self._settings = settings
+        self._built: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+
+    def _client(self, service: str, config: Config | None = None) -> Any:
+        client = self._built.get(service)
+        if client is None:
+            client = boto3.client(service, config=config or aws_client_config(self._settings))  # type: ignore[call-overload]
+            self._built[service] = client
+        return client
+
+    @property
+    def s3(self) -> S3Client:
+        return self._client("s3")
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        return self._client("dynamodb")
+
+    @property
+    def stepfunctions(self) -> SFNClient:
+        return self._client("stepfunctions")
+
+    @property
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._client("secretsmanager")
+
+    @property
+    def firehose(self) -> FirehoseClient:
+        # One attempt and tight timeouts: a slow stream must not hold up a prediction.
+        return self._client("firehose", firehose_client_config())
+
+
+@dataclass
+class Services:
+    """What (nearly) every function needs: settings, clients, the model store and the registry."""
+
+    settings: Settings
+    clients: Clients
+    store: S3ModelStore
+    registry: DynamoRegistry
+    objects: S3ObjectStore
+    _hash_key: bytes | None = field(default=None, repr=False)
+
+    @property
+    def reports_root(self) -> str:
+        return f"s3://{self.store.bucket}/{self.settings.loop.reports_prefix}"
+
+    @property
+    def hash_key(self) -> bytes:
+        """The customer-id hash key (domain/identity.py), read once: from Secrets Manager when the stack
+        names a secret (CUSTOMER_ID_HASH_KEY_SECRET), else CUSTOMER_ID_HASH_KEY (a local default)."""
+        if self._hash_key is None:
+            self._hash_key = customer_hash_key(self.settings, self.clients)
+        return self._hash_key
+
+
+def customer_hash_key(settings: Settings, clients: Clients | None = None) -> bytes:
     if not settings.customer_id_hash_key_secret:
         return settings.customer_id_hash_key.encode()
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from churnguard.settings import ConfigurationError
-
-    if secretsmanager_client is None:
-        import boto3
-
-        secretsmanager_client = boto3.client("secretsmanager", config=aws_client_config(settings))
-    try:
-        value = secretsmanager_client.get_secret_value(SecretId=settings.customer_id_hash_key_secret)["SecretString"]
-    except (ClientError, BotoCoreError, KeyError) as e:
-        raise ConfigurationError(f"cannot read the customer-id hash key secret: {e}") from e
-    if not value:
-        raise ConfigurationError("the customer-id hash key secret is empty")
-    return value.encode()
+    clients = clients or Clients(settings)
+    return read_secret_bytes(clients.secretsmanager, settings.customer_id_hash_key_secret)
 
 
-def build_erasers(services: Services) -> list[Any]:
-    """The stores ``churn forget`` erases from (churnguard.domain.privacy): outcomes and stored scores when
-    their tables are configured, and the prediction log in the model bucket."""
-    from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
-    from churnguard.settings import BatchSettings
-
-    ddb = services.registry.ddb
-    erasers: list[Any] = []
-    if services.settings.outcomes_table:
-        erasers.append(OutcomeEraser(services.settings.outcomes_table, ddb))
-    scores_table = BatchSettings.from_env().scores_table
-    if scores_table:
-        erasers.append(ScoreEraser(scores_table, ddb))
-    erasers.append(PredictionLogEraser(services.store.bucket, services.store.s3))
-    return erasers
+def build_object_store(uri: str, settings: Settings | None = None) -> ObjectStore:
+    """Objects by URI: S3 for ``s3://bucket/key``, else local files (``churn train --data file.csv``)."""
+    if uri.startswith("s3://"):
+        return S3ObjectStore(Clients(settings or get_settings()).s3)
+    return LocalObjectStore()
 
 
-def build_services(settings: Settings, s3_client: Any = None, dynamodb_client: Any = None) -> Services:
-    import boto3
-
+def build_services(
+    settings: Settings | None = None, s3_client: Any = None, dynamodb_client: Any = None, **clients: Any
+) -> Services:
+    """The model store and registry over S3 and DynamoDB (ConfigurationError without MODEL_BUCKET and
+    REGISTRY_TABLE). ``s3_client``/``dynamodb_client``/other clients by service name override ours."""
+    settings = settings or get_settings()
     bucket, table = settings.require_storage()
-    s3_client = s3_client or boto3.client("s3", config=aws_client_config(settings))
-    dynamodb_client = dynamodb_client or boto3.client("dynamodb", config=aws_client_config(settings))
+    c = Clients(settings, s3=s3_client, dynamodb=dynamodb_client, **clients)
     return Services(
         settings=settings,
-        store=S3ModelStore(bucket, settings.model_prefix, s3_client),
-        registry=DynamoRegistry(table, settings.model_name, dynamodb_client),
+        clients=c,
+        store=S3ModelStore(bucket, c.s3, settings.model_prefix),
+        registry=DynamoRegistry(table, c.dynamodb, settings.model_name),
+        objects=S3ObjectStore(c.s3),
     )
 
 
-def build_provider(services: Services, on_fallback: Any = None, on_integrity_failure: Any = None) -> ChampionProvider:
+# ----- online scoring (the predict function, `churn serve`, the demo) --------------------------------
+def build_provider(
+    services: Services,
+    on_fallback: Callable[[str], None] | None = None,
+    on_integrity_failure: Callable[[str, str], None] | None = None,
+) -> ChampionProvider:
     s = services.settings
     return ChampionProvider(
         services.registry,
@@ -99,121 +176,159 @@ def build_provider(services: Services, on_fallback: Any = None, on_integrity_fai
     )
 
 
-def build_prediction_log(settings: Settings, on_drop: Any = None, firehose_client: Any = None) -> Any:
+def build_prediction_log(
+    services: Services, on_drop: Callable[[int], None] | None = None
+) -> FirehosePredictionLog | None:
     """The Firehose prediction log, or None when PREDICTION_LOG_STREAM is unset (nothing is logged)."""
-    if not settings.prediction_log_stream:
+    stream = services.settings.prediction_log_stream
+    if not stream:
         return None
-    from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
-
-    if firehose_client is None:
-        import boto3
-
-        firehose_client = boto3.client("firehose", config=firehose_client_config())
-    return FirehosePredictionLog(settings.prediction_log_stream, firehose_client, on_drop=on_drop)
+    return FirehosePredictionLog(stream, services.clients.firehose, on_drop=on_drop)
 
 
-def build_outcome_store(settings: Settings, dynamodb_client: Any = None) -> Any:
-    """The outcomes table adapter, or None when OUTCOMES_TABLE is unset."""
-    if not settings.outcomes_table:
-        return None
-    from churnguard.adapters.outcomes import DynamoOutcomeStore
-
-    if dynamodb_client is None:
-        import boto3
-
-        dynamodb_client = boto3.client("dynamodb")
-    return DynamoOutcomeStore(settings.outcomes_table, dynamodb_client)
-
-
-def build_challenger(services: Services, provider: ChampionProvider) -> Any:
+def build_challenger(services: Services, provider: ChampionProvider) -> ChallengerProvider:
     """The canary/shadow challenger, read from the registry's ALIAS#canary every CHAMPION_TTL_SECONDS."""
-    from churnguard.domain.canary import ChallengerProvider
-
     return ChallengerProvider(services.registry.canary, provider.version, ttl_s=services.settings.champion_ttl_s)
 
 
-def build_api(
-    services: Services,
-    provider: ChampionProvider | None = None,
-    prediction_log: Any = None,
-    challenger: Any = None,
-    outcomes: Any = None,
-    hash_key: bytes | None = None,
-) -> Any:
-    """The FastAPI app. Canary/shadow and POST /feedback are wired from the registry and OUTCOMES_TABLE
-    unless given; predictions are logged only when a ``prediction_log`` (build_prediction_log) is passed."""
-    from churnguard.domain.schema import Schema
-    from churnguard.entrypoints.api import create_app
-
-    provider = provider or build_provider(services)
+def build_online_scoring(
+    services: Services, provider: ChampionProvider | None = None, prediction_log: Any = None
+) -> OnlineScoring:
     s = services.settings
-    challenger = challenger if challenger is not None else build_challenger(services, provider)
-    outcomes = outcomes if outcomes is not None else build_outcome_store(s)
-    hash_key = hash_key or customer_hash_key(s)
+    provider = provider or build_provider(services)
     schema = Schema.load(s.schema_path) if s.schema_path else Schema.default()
-    return create_app(
+    return OnlineScoring(
         schema,
-        champion=provider.champion,
-        max_batch=s.max_batch,
-        max_body_bytes=s.max_body_bytes,
-        loaded_version=lambda: provider.loaded_version,
-        hash_key=hash_key,
-        log_predictions=prediction_log.add if prediction_log is not None else None,
-        challenger=challenger,
-        outcomes=outcomes,
+        provider.champion,
+        challenger=build_challenger(services, provider),
+        log=prediction_log,
+        hash_key=services.hash_key,
         fallback=provider.fallback_estimate,
-        customer_score=_customer_score_lookup(services, hash_key),
+        loaded_version=lambda: provider.loaded_version,
     )
 
 
-def _customer_score_lookup(services: Services, hash_key: bytes) -> Any:
-    # The registry's DynamoDB client serves the score table too: no second client at cold start.
-    store = build_score_store(services.settings, services.registry.ddb, hash_key=hash_key)
+def build_outcome_store(services: Services) -> DynamoOutcomeStore | None:
+    """The outcomes table, or None when OUTCOMES_TABLE is unset."""
+    table = services.settings.outcomes_table
+    return DynamoOutcomeStore(table, services.clients.dynamodb) if table else None
+
+
+def build_score_store(services: Services) -> DynamoScoreStore | None:
+    """Customers' latest scores (SCORES_TABLE), or None when the stack has no score table."""
+    table = services.settings.batch.scores_table
+    return DynamoScoreStore(table, services.clients.dynamodb, services.hash_key) if table else None
+
+
+def build_feedback_recorder(services: Services) -> Callable[[Mapping[str, Any]], dict[str, Any]] | None:
+    """``POST /feedback``'s use case, or None without an outcomes table."""
+    store = build_outcome_store(services)
+    if store is None:
+        return None
+    return functools.partial(record_feedback, hash_key=services.hash_key, store=store, source="api")
+
+
+def build_customer_score_lookup(services: Services) -> Callable[[str], dict[str, Any] | None] | None:
+    store = build_score_store(services)
     return store.get if store is not None else None
 
 
+# ----- the model lifecycle (train, promote functions; the CLI) ----------------------------------------
+def build_training(services: Services) -> Callable[..., dict[str, Any]]:
+    """``train(data_uri, schema_uri=None, config=None, lineage=None)``: train from S3, store, register."""
+    return functools.partial(lifecycle.train_from_uri, services.objects, services.store, services.registry)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The promote function's actions, bound to the registry."""
+
+    promote: Callable[..., dict[str, Any]]
+    rollback: Callable[..., dict[str, Any]]
+    reject: Callable[..., dict[str, Any]]
+    record_failure: Callable[..., dict[str, Any]]
+    require_passed_gate: Callable[[str, Mapping[str, Any]], None] = lifecycle.require_passed_gate
+
+
+def build_promotion(services: Services) -> Promotion:
+    r = services.registry
+    return Promotion(
+        promote=functools.partial(lifecycle.promote, r),
+        rollback=functools.partial(lifecycle.rollback, r),
+        reject=functools.partial(lifecycle.reject_candidate, r),
+        record_failure=functools.partial(lifecycle.record_failure, r),
+    )
+
+
+# ----- the retraining loop (drift check, evaluate, feedback ingest) -----------------------------------
+def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
+    """``check(now=...)``: the drift check over the prediction log, starting retraining when due."""
+    loop = services.settings.loop
+    launcher = (
+        StepFunctionsRetrainLauncher(loop.retrain_state_machine_arn, services.clients.stepfunctions)
+        if loop.retrain_state_machine_arn
+        else None
+    )
+    return functools.partial(
+        run_drift_check,
+        services.store,
+        services.registry,
+        build_prediction_log_reader(services),
+        services.objects,
+        services.reports_root,
+        loop,
+        outcomes=build_outcome_store(services),
+        launcher=launcher,
+    )
+
+
+def build_evaluation(services: Services) -> Callable[[str, str], dict[str, Any]]:
+    """``evaluate(version, holdout_uri)``: the gate on fresh held-out rows, report in S3."""
+    gate = GateConfig.from_dict(services.settings.loop.gate or {})
+    return functools.partial(
+        evaluate_candidate,
+        services.store,
+        services.registry,
+        services.objects,
+        gate=gate,
+        reports_root=services.reports_root,
+    )
+
+
+def build_feedback_ingest(services: Services) -> Callable[[list[str]], dict[str, Any]]:
+    """``ingest(candidate_uris)``: one dropped feedback CSV stored and reported (OUTCOMES_TABLE required)."""
+    store = build_outcome_store(services)
+    if store is None:
+        raise ConfigurationError("set OUTCOMES_TABLE (the table of observed outcomes)")
+    return functools.partial(ingest_feedback_object, services.objects, services.hash_key, store)
+
+
 # ----- batch scoring ---------------------------------------------------------------------------------
-def build_score_store(settings: Settings, dynamodb_client: Any = None, hash_key: bytes | None = None) -> Any:
-    """Customers' latest scores (SCORES_TABLE), or None when the stack has no score table."""
-    from churnguard.adapters.score_store import DynamoScoreStore
-    from churnguard.settings import BatchSettings
-
-    table = BatchSettings.from_env().scores_table
-    if not table:
-        return None
-    if dynamodb_client is None:
-        import boto3
-
-        dynamodb_client = boto3.client("dynamodb", config=aws_client_config(settings))
-    return DynamoScoreStore(table, dynamodb_client, hash_key or customer_hash_key(settings))
-
-
 @dataclass
 class BatchServices:
+    """The batch function's steps, bound to S3, the job and score tables, and one cached scorer."""
+
     services: Services
-    settings: Any  # BatchSettings
-    io: Any  # S3BatchIO
-    jobs: Any  # DynamoJobStore | None
-    scores: Any  # DynamoScoreStore | None
-    _scorers: dict[str, Any]
+    io: S3BatchIO
+    jobs: DynamoJobStore | None
+    scores: DynamoScoreStore | None
+    _scorers: dict[str, BatchScorer] = field(default_factory=dict)
 
-    def scorer_for(self, version: str) -> Any:
+    @property
+    def settings(self) -> Any:
+        return self.services.settings.batch
+
+    def scorer_for(self, version: str) -> BatchScorer:
         """A BatchScorer for a model version, verified on load and kept for the container's life."""
-        from churnguard.domain.batch import BatchScorer
-        from churnguard.domain.predictor import Predictor
-
         scorer = self._scorers.get(version)
         if scorer is None:
-            mv = self.services.registry.get(version)
-            bundle = self.services.store.get(version, mv.manifest_sha256)
-            scorer = BatchScorer(Predictor(bundle), num_threads=self.settings.threads)
+            predictor = load_predictor(self.services.registry, self.services.store, version)
+            scorer = BatchScorer(predictor, num_threads=self.settings.threads)
             self._scorers = {version: scorer}  # one model at a time: a job uses one version
         return scorer
 
-    def resolve(self, version: str | None) -> tuple[str, Any]:
+    def resolve(self, version: str | None) -> tuple[str, Schema]:
         """(version, schema): the named version, or the champion now."""
-        from churnguard.domain.errors import ModelNotFoundError
-
         if not version:
             alias = self.services.registry.alias()
             if not alias:
@@ -221,19 +336,80 @@ class BatchServices:
             version = alias["version"]
         return version, self.scorer_for(version).schema
 
+    def plan(self, job_id: str, job: Mapping[str, Any]) -> dict[str, Any]:
+        return batch_jobs.plan_job(
+            job_id,
+            job.get("input"),  # type: ignore[arg-type]
+            job.get("output"),  # type: ignore[arg-type]
+            self.io,
+            self.jobs,
+            self.resolve,
+            model_version=job.get("model_version"),
+            options=job.get("options"),
+            chunk_bytes=int(job.get("chunk_bytes") or self.settings.chunk_bytes),
+        )
 
-def build_batch(services: Services, batch_settings: Any = None, dynamodb_client: Any = None) -> BatchServices:
-    from churnguard.adapters.batch_io import S3BatchIO
-    from churnguard.adapters.jobs import DynamoJobStore
-    from churnguard.settings import BatchSettings
+    def score_chunk(self, chunk_job: dict[str, Any]) -> dict[str, Any]:
+        return batch_jobs.score_chunk(chunk_job, self.io, self.scorer_for, self.scores)
 
-    bs = batch_settings or BatchSettings.from_env()
-    ddb = dynamodb_client or services.registry.ddb
+    def finish(self, job_id: str, plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any]:
+        return batch_jobs.finish_job(job_id, plan, chunks, self.io, self.jobs)
+
+    def fail(self, job_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
+        return batch_jobs.fail_job(job_id, error, self.jobs)
+
+    def score_local(
+        self,
+        input_path: str,
+        output_dir: str,
+        version: str | None = None,
+        options: dict[str, Any] | None = None,
+        chunk_bytes: int = 0,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """``churn score --local``: local files through the state machine's own steps."""
+        version, _ = self.resolve(version)
+        return batch_jobs.score_local(
+            LocalBatchIO(),
+            input_path,
+            output_dir,
+            self.scorer_for(version),
+            options,
+            chunk_bytes=chunk_bytes or self.settings.chunk_bytes,
+            progress=progress,
+        )
+
+    def job_runner(self, state_machine_arn: str) -> StepFunctionsJobRunner:
+        """Starts and follows jobs of the BatchScoring state machine (``churn score``)."""
+        return StepFunctionsJobRunner(state_machine_arn, self.services.clients.stepfunctions)
+
+
+def build_batch(services: Services) -> BatchServices:
+    bs = services.settings.batch
     return BatchServices(
         services=services,
-        settings=bs,
-        io=S3BatchIO(services.store.s3),
-        jobs=DynamoJobStore(bs.jobs_table, ddb) if bs.jobs_table else None,
-        scores=build_score_store(services.settings, ddb),
-        _scorers={},
+        io=S3BatchIO(services.clients.s3),
+        jobs=DynamoJobStore(bs.jobs_table, services.clients.dynamodb) if bs.jobs_table else None,
+        scores=build_score_store(services),
     )
+
+
+# ----- erasure (`churn forget`) ----------------------------------------------------------------------
+def build_erasers(services: Services) -> list[Eraser]:
+    """The stores ``churn forget`` erases from: outcomes and stored scores when their tables are
+    configured, and the prediction log in the model bucket."""
+    erasers: list[Eraser] = []
+    if services.settings.outcomes_table:
+        erasers.append(OutcomeEraser(services.settings.outcomes_table, services.clients.dynamodb))
+    if services.settings.batch.scores_table:
+        erasers.append(ScoreEraser(services.settings.batch.scores_table, services.clients.dynamodb))
+    erasers.append(PredictionLogEraser(services.store.bucket, services.clients.s3))
+    return erasers
+
+
+def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
+    return S3PredictionLogReader(services.store.bucket, services.clients.s3)
+
+
+def build_forget(services: Services) -> Callable[[str], ErasureReport]:
+    return lambda customer_id: forget_customer(customer_id, services.hash_key, build_erasers(services))

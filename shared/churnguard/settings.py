@@ -1,21 +1,20 @@
-"""Configuration, read once from the environment (never at import time).
+"""Configuration, read once per container from the environment (never at import time).
 
-Every environment variable the platform reads is named here. An explicit argument beats
-the environment: ``Settings.from_env({"MODEL_BUCKET": "b", "REGISTRY_TABLE": "t"})``.
+Every environment variable the platform reads is named here, and one ``Settings`` object holds
+them all: the core (bucket, tables, serving), ``settings.loop`` (drift check and promotion gate)
+and ``settings.batch`` (batch scoring). ``get_settings()`` reads it once and caches it. An explicit
+mapping beats the environment: ``Settings.from_env({"MODEL_BUCKET": "b", "REGISTRY_TABLE": "t"})``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
 
-from churnguard.domain.errors import ChurnGuardError
-
-T = TypeVar("T")
+from churnguard.domain.errors import ConfigurationError
 
 ENV_MODEL_BUCKET = "MODEL_BUCKET"
 ENV_REGISTRY_TABLE = "REGISTRY_TABLE"
@@ -36,93 +35,6 @@ ENV_FALLBACK_MODE = "FALLBACK_MODE"
 ENV_FALLBACK_BASE_RATE = "FALLBACK_BASE_RATE"
 # botocore retry attempts (standard mode, exponential backoff with jitter) for S3 and DynamoDB.
 ENV_AWS_MAX_ATTEMPTS = "CHURNGUARD_AWS_MAX_ATTEMPTS"
-
-
-class ConfigurationError(ChurnGuardError):
-    """A required setting is missing or malformed."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    model_bucket: str | None = None
-    registry_table: str | None = None
-    model_name: str = "churn"
-    model_prefix: str = "models"
-    champion_ttl_s: float = 30.0
-    schema_path: Path | None = None
-    max_batch: int = 1000
-    max_body_bytes: int = 2_000_000
-    outcomes_table: str | None = None
-    prediction_log_stream: str | None = None
-    # A local default keeps the demo working; deployments pass a secret through the template.
-    customer_id_hash_key: str = "local-development-key"
-    customer_id_hash_key_secret: str | None = None
-    fallback_mode: str = "off"
-    fallback_base_rate: float | None = None
-    aws_max_attempts: int = 4
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        try:
-            settings = cls(
-                model_bucket=env.get(ENV_MODEL_BUCKET) or None,
-                registry_table=env.get(ENV_REGISTRY_TABLE) or None,
-                model_name=env.get(ENV_MODEL_NAME, "churn"),
-                model_prefix=env.get(ENV_MODEL_PREFIX, "models"),
-                champion_ttl_s=float(env.get(ENV_CHAMPION_TTL, "30")),
-                schema_path=Path(env[ENV_SCHEMA_PATH]) if env.get(ENV_SCHEMA_PATH) else None,
-                max_batch=int(env.get(ENV_MAX_BATCH, "1000")),
-                max_body_bytes=int(env.get(ENV_MAX_BODY_BYTES, "2000000")),
-                outcomes_table=env.get(ENV_OUTCOMES_TABLE) or None,
-                prediction_log_stream=env.get(ENV_PREDICTION_LOG_STREAM) or None,
-                customer_id_hash_key=env.get(ENV_CUSTOMER_ID_HASH_KEY) or "local-development-key",
-                customer_id_hash_key_secret=env.get(ENV_CUSTOMER_ID_HASH_KEY_SECRET) or None,
-                fallback_mode=env.get(ENV_FALLBACK_MODE) or "off",
-                fallback_base_rate=float(env[ENV_FALLBACK_BASE_RATE]) if env.get(ENV_FALLBACK_BASE_RATE) else None,
-                aws_max_attempts=int(env.get(ENV_AWS_MAX_ATTEMPTS, "4")),
-            )
-        except ValueError as e:
-            raise ConfigurationError(f"malformed setting: {e}") from e
-        if settings.fallback_mode not in ("off", "base_rate"):
-            raise ConfigurationError(f"{ENV_FALLBACK_MODE} must be off or base_rate, not {settings.fallback_mode!r}")
-        if settings.fallback_base_rate is not None and not 0 <= settings.fallback_base_rate <= 1:
-            raise ConfigurationError(f"{ENV_FALLBACK_BASE_RATE} must be a probability in [0, 1]")
-        return settings
-
-    def require_storage(self) -> tuple[str, str]:
-        missing = [
-            n for n, v in ((ENV_MODEL_BUCKET, self.model_bucket), (ENV_REGISTRY_TABLE, self.registry_table)) if not v
-        ]
-        if missing:
-            raise ConfigurationError(f"set {' and '.join(missing)} (the model bucket and registry table)")
-        return self.model_bucket, self.registry_table  # type: ignore[return-value]
-
-    def require_outcomes(self) -> str:
-        if not self.outcomes_table:
-            raise ConfigurationError(f"set {ENV_OUTCOMES_TABLE} (the table of observed outcomes)")
-        return self.outcomes_table
-
-
-def dataclass_from_mapping(cls: type[T], data: Mapping[str, Any], what: str) -> T:
-    """Build a settings dataclass from a mapping, naming unknown keys and coercing each value to
-    its field's default type (so "0.05" from an environment variable or YAML works).
-
-    >>> from churnguard.domain.drift import DriftThresholds
-    >>> dataclass_from_mapping(DriftThresholds, {"psi": "0.2"}, "drift thresholds").psi
-    0.2
-    """
-    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown {what}: {sorted(unknown)} (known: {sorted(known)})")
-    kinds = {k: type(getattr(cls(), k)) for k in known}
-    return cls(**{k: kinds[k](v) for k, v in data.items() if v is not None})
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings.from_env()
 
 
 # ----- the retraining loop: drift check, evaluation gate, state machine ---------------------------
@@ -156,7 +68,7 @@ GATE_ENV = {
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """Settings of the drift check and the evaluate step. ``LoopSettings.from_env({"DRIFT_PSI_THRESHOLD": "0.15"})``."""
+    """Settings of the drift check and the evaluate step (``settings.loop``)."""
 
     retrain_state_machine_arn: str | None = None
     training_data_uri: str | None = None
@@ -204,7 +116,7 @@ ENV_BATCH_THREADS = "BATCH_THREADS"
 
 @dataclass(frozen=True)
 class BatchSettings:
-    """Settings of batch scoring. ``BatchSettings.from_env({"SCORES_TABLE": "scores"})``."""
+    """Settings of batch scoring and the stored customer scores (``settings.batch``)."""
 
     scores_table: str | None = None
     jobs_table: str | None = None
@@ -227,3 +139,75 @@ class BatchSettings:
             )
         except ValueError as e:
             raise ConfigurationError(f"malformed batch setting: {e}") from e
+
+
+# ----- everything, read once per container -----------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    model_bucket: str | None = None
+    registry_table: str | None = None
+    model_name: str = "churn"
+    model_prefix: str = "models"
+    champion_ttl_s: float = 30.0
+    schema_path: Path | None = None
+    max_batch: int = 1000
+    max_body_bytes: int = 2_000_000
+    outcomes_table: str | None = None
+    prediction_log_stream: str | None = None
+    # A local default keeps the demo working; deployments pass a secret through the template.
+    customer_id_hash_key: str = "local-development-key"
+    customer_id_hash_key_secret: str | None = None
+    fallback_mode: str = "off"
+    fallback_base_rate: float | None = None
+    aws_max_attempts: int = 4
+    loop: LoopSettings = field(default_factory=LoopSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        try:
+            settings = cls(
+                model_bucket=env.get(ENV_MODEL_BUCKET) or None,
+                registry_table=env.get(ENV_REGISTRY_TABLE) or None,
+                model_name=env.get(ENV_MODEL_NAME, "churn"),
+                model_prefix=env.get(ENV_MODEL_PREFIX, "models"),
+                champion_ttl_s=float(env.get(ENV_CHAMPION_TTL, "30")),
+                schema_path=Path(env[ENV_SCHEMA_PATH]) if env.get(ENV_SCHEMA_PATH) else None,
+                max_batch=int(env.get(ENV_MAX_BATCH, "1000")),
+                max_body_bytes=int(env.get(ENV_MAX_BODY_BYTES, "2000000")),
+                outcomes_table=env.get(ENV_OUTCOMES_TABLE) or None,
+                prediction_log_stream=env.get(ENV_PREDICTION_LOG_STREAM) or None,
+                customer_id_hash_key=env.get(ENV_CUSTOMER_ID_HASH_KEY) or "local-development-key",
+                customer_id_hash_key_secret=env.get(ENV_CUSTOMER_ID_HASH_KEY_SECRET) or None,
+                fallback_mode=env.get(ENV_FALLBACK_MODE) or "off",
+                fallback_base_rate=float(env[ENV_FALLBACK_BASE_RATE]) if env.get(ENV_FALLBACK_BASE_RATE) else None,
+                aws_max_attempts=int(env.get(ENV_AWS_MAX_ATTEMPTS, "4")),
+                loop=LoopSettings.from_env(env),
+                batch=BatchSettings.from_env(env),
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed setting: {e}") from e
+        if settings.fallback_mode not in ("off", "base_rate"):
+            raise ConfigurationError(f"{ENV_FALLBACK_MODE} must be off or base_rate, not {settings.fallback_mode!r}")
+        if settings.fallback_base_rate is not None and not 0 <= settings.fallback_base_rate <= 1:
+            raise ConfigurationError(f"{ENV_FALLBACK_BASE_RATE} must be a probability in [0, 1]")
+        return settings
+
+    def require_storage(self) -> tuple[str, str]:
+        missing = [
+            n for n, v in ((ENV_MODEL_BUCKET, self.model_bucket), (ENV_REGISTRY_TABLE, self.registry_table)) if not v
+        ]
+        if missing:
+            raise ConfigurationError(f"set {' and '.join(missing)} (the model bucket and registry table)")
+        return self.model_bucket, self.registry_table  # type: ignore[return-value]
+
+    def require_outcomes(self) -> str:
+        if not self.outcomes_table:
+            raise ConfigurationError(f"set {ENV_OUTCOMES_TABLE} (the table of observed outcomes)")
+        return self.outcomes_table
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -158,10 +158,11 @@ def test_stored_scores_answer_get_customer_score_without_rescoring(aws, fn, lamb
 
     from fastapi.testclient import TestClient
 
-    from churnguard.bootstrap import build_api, build_services
+    from churnguard.bootstrap import build_services
+    from churnguard.entrypoints.api import build_app
     from churnguard.settings import Settings
 
-    app = build_api(build_services(Settings.from_env()))
+    app = build_app(build_services(Settings.from_env()))
     client = TestClient(app)
     got = client.get(f"/customers/{cid}/score")
     assert got.status_code == 200, got.text

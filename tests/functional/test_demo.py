@@ -15,7 +15,7 @@ def test_demo_serves_a_prediction_over_http():
         [
             sys.executable,
             "-m",
-            "churnguard.entrypoints.cli",
+            "churnguard",
             "demo",
             "--no-serve",
             "--rows",

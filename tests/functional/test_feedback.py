@@ -7,10 +7,12 @@ import boto3
 import pytest
 
 from churnguard.adapters.outcomes import DynamoOutcomeStore
+from churnguard.bootstrap import customer_hash_key
 from churnguard.domain.errors import ModelNotFoundError, OutcomeConflictError, PromotionConflictError
 from churnguard.domain.identity import customer_key
 from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.outcomes import Outcome
+from churnguard.settings import Settings
 from tests.conftest import load_event, load_function
 
 
@@ -65,8 +67,9 @@ def test_bulk_csv_stores_good_rows_once_and_reports_bad_ones(aws, lambda_context
     # The same file again (an S3 retry, or dropped twice): nothing stored twice.
     again = fn.handler(_drop_csv(aws, csv, key="feedback/may outcomes.csv"), lambda_context)["files"][0]
     assert again["stored"] == 0 and again["duplicates"] == 2
-    keys = {k for k, _, _ in fn._store.outcomes()}
-    assert keys == {customer_key("7590-VHVEG", fn._hash_key), customer_key("5575-GNVDE", fn._hash_key)}
+    keys = {k for k, _, _ in _outcomes(aws).outcomes()}
+    key = customer_hash_key(Settings.from_env())
+    assert keys == {customer_key("7590-VHVEG", key), customer_key("5575-GNVDE", key)}
     assert "7590-VHVEG" not in json.dumps(report)
 
 
@@ -80,7 +83,7 @@ def test_bulk_csv_conflicting_with_stored_outcomes_and_a_bad_header(aws, lambda_
     assert out["files"][0]["stored"] == 1 and out["files"][0]["rejected"] == 1 and not out["files"][0]["ok"]
     out = fn.handler(_drop_csv(aws, b"id;churn\n1;yes\n", "feedback/3.csv"), lambda_context)
     assert out["files"][0]["stored"] == 0 and not out["files"][0]["ok"]
-    assert len(list(fn._store.outcomes())) == 2
+    assert len(list(_outcomes(aws).outcomes())) == 2
 
 
 def _register(services, version, status="candidate"):
@@ -124,3 +127,7 @@ def test_the_eventbridge_event_the_stack_delivers_is_ingested(aws, lambda_contex
     assert fn.handler(event, lambda_context)["files"][0]["stored"] == 1
     event["detail"]["object"]["key"] = "feedback/readme.txt"
     assert fn.handler(event, lambda_context)["files"] == []
+
+
+def _outcomes(aws):
+    return DynamoOutcomeStore(aws["OUTCOMES_TABLE"], boto3.client("dynamodb"))

@@ -34,13 +34,13 @@ def test_train_registers_a_candidate(aws, lambda_context):
     assert {f"models/{summary['version']}/{n}" for n in ("model.txt", "metadata.json", "manifest.json")} <= keys
 
 
-def test_bad_training_data_writes_nothing(aws, lambda_context):
+def test_bad_training_data_writes_nothing(aws, services, lambda_context):
     train = load_function("train")
     bad = synth_csv_bytes(300).replace(b",Month-to-month,", b",Monthly,", 1)
     event = {**load_event("train"), "data": put_training_data(aws, body=bad)}
     with pytest.raises(DataValidationError, match="Monthly"):
         train.handler(event, lambda_context)
-    assert train._services.registry.list() == []
+    assert services.registry.list() == []
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=aws["MODEL_BUCKET"]).get("Contents", [])]
     assert not [k for k in keys if k.startswith("models/")]
 
@@ -102,7 +102,7 @@ def test_promotion_takes_effect_without_redeploy(aws, lambda_context, monkeypatc
     )
 
 
-def test_last_known_good_model_serves_when_s3_breaks(trained_and_promoted, lambda_context, aws, monkeypatch):
+def test_last_known_good_model_serves_when_s3_breaks(trained_and_promoted, lambda_context, aws, services, monkeypatch):
     monkeypatch.setenv("CHAMPION_TTL_SECONDS", "0")
     predict = load_function("predict")
     assert predict.handler(load_event("predict"), lambda_context)["statusCode"] == 200
@@ -111,7 +111,7 @@ def test_last_known_good_model_serves_when_s3_breaks(trained_and_promoted, lambd
     data = f"s3://{aws['MODEL_BUCKET']}/data/train.csv"
     newer = train.handler({"data": data, "config": {"n_folds": 3, "max_rounds": 200}}, lambda_context)
     boto3.client("s3").delete_object(Bucket=aws["MODEL_BUCKET"], Key=f"models/{newer['version']}/model.txt")
-    train._services.registry.promote(newer["version"])
+    services.registry.promote(newer["version"])
     r = predict.handler(load_event("predict"), lambda_context)
     assert r["statusCode"] == 200
     assert json.loads(r["body"])["model_version"] == trained_and_promoted["version"]

@@ -5,8 +5,7 @@ and MarkFailed recording a failed run without touching the champion."""
 import boto3
 import pytest
 
-from churnguard.domain.errors import DataValidationError
-from churnguard.services.retraining import GateNotPassedError
+from churnguard.domain.errors import DataValidationError, GateNotPassedError
 from tests.conftest import load_event, load_function
 from tests.functional.loop_fixtures import champion, keys, put_csv, register
 

@@ -24,10 +24,10 @@ SEEN: Counter = Counter()
 
 @pytest.fixture
 def api_app(aws, services, trained):
-    from churnguard.bootstrap import build_api
+    from churnguard.entrypoints.api import build_app
 
     register(services, trained, "v1", promote=True)
-    return build_api(services)
+    return build_app(services)
 
 
 def operations(app):

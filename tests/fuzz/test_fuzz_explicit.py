@@ -15,12 +15,12 @@ GOOD = json.loads(load_event("predict")["body"])
 
 @pytest.fixture
 def client(aws, services, trained, monkeypatch):
-    from churnguard.bootstrap import build_api
+    from churnguard.entrypoints.api import build_app
     from churnguard.settings import Settings
 
     register(services, trained, "v1", promote=True)
     services.settings = Settings.from_env({**aws, "MAX_BODY_BYTES": "20000", "MAX_BATCH_SIZE": "10"})
-    return TestClient(build_api(services))
+    return TestClient(build_app(services))
 
 
 def raw(client, text: str, path="/predict"):

@@ -7,12 +7,13 @@ from fastapi.testclient import TestClient
 
 from churnguard.domain.errors import ModelUnavailableError
 from churnguard.entrypoints.api import create_app
+from churnguard.services.online_scoring import OnlineScoring
 from tests.conftest import load_event
 
 
 @pytest.fixture(scope="module")
 def client(schema, predictor):
-    return TestClient(create_app(schema, champion=lambda: predictor, max_batch=5, max_body_bytes=50_000))
+    return TestClient(create_app(OnlineScoring(schema, lambda: predictor), max_batch=5, max_body_bytes=50_000))
 
 
 def body(name):
@@ -127,7 +128,7 @@ def test_no_champion_gets_503_not_500(schema):
     def unavailable():
         raise ModelUnavailableError("no champion model has been promoted yet")
 
-    c = TestClient(create_app(schema, champion=unavailable))
+    c = TestClient(create_app(OnlineScoring(schema, unavailable)))
     r = c.post("/predict", json=body("predict"))
     assert r.status_code == 503
     assert "no champion" in r.json()["detail"]

@@ -6,13 +6,13 @@ import pytest
 
 from churnguard.domain.canary import (
     CanaryConfig,
-    ChallengerProvider,
     compare_variants,
     mcnemar_test,
     routes_to_canary,
     two_proportion_z_test,
 )
 from churnguard.domain.identity import customer_key
+from churnguard.services.champion import ChallengerProvider
 
 
 def test_routing_is_sticky_and_close_to_the_share():

@@ -1,7 +1,5 @@
 """Drift statistics against scipy, the decision rules, and the point-in-time outcome join."""
 
-from datetime import date
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -122,35 +120,6 @@ def test_encode_logged_features_counts_values_the_schema_forbids(schema):
     assert X[0, c] == 0 and X[0, t] == 3 and np.isnan(X[0, tc])
     assert np.isnan(X[1, c]) and np.isnan(X[1, t]) and X[1, tc] == 12.5
     assert invalid == {"Contract": 1, "tenure": 1}
-
-
-def _pred(key, ts, p, version="v1", variant="champion"):
-    return {"customer_key": key, "ts": ts, "churn_probability": p, "model_version": version, "variant": variant}
-
-
-def test_join_takes_the_latest_prediction_before_the_outcome_date():
-    preds = [
-        _pred("a", "2026-03-01T10:00:00.000000Z", 0.1),
-        _pred("a", "2026-03-09T23:59:59.000000Z", 0.7),  # latest before the 10th: counts
-        _pred("a", "2026-03-10T00:00:00.000000Z", 0.99),  # on the outcome date: must not count
-        _pred("b", "2026-03-12T08:00:00.000000Z", 0.9),  # only after b's outcome: b is dropped
-        _pred("c", "2026-03-05T08:00:00.000000Z", 0.8, variant="shadow"),  # shadow: ignored
-        _pred("d", "2026-03-05T08:00:00.000000Z", 0.6, version="v0"),  # another version: ignored
-        _pred("e", "2026-01-01T08:00:00.000000Z", 0.3),
-    ]
-    outcomes = [
-        ("a", True, "2026-03-10"),
-        ("b", False, date(2026, 3, 11)),
-        ("c", True, "2026-03-10"),
-        ("d", True, "2026-03-10"),
-        ("e", False, "2026-03-10"),
-        ("a", True, "2026-03-10"),
-        ("zz", True, "2026-03-10"),
-    ]
-    y, p = D.join_outcomes(preds, outcomes, model_version="v1")
-    assert y.tolist() == [True, False] and p.tolist() == [0.7, 0.3]  # the duplicate outcome counts once
-    y, p = D.join_outcomes(preds, outcomes, model_version="v1", max_age_days=30)
-    assert p.tolist() == [0.7]  # e's prediction is 68 days old
 
 
 def test_performance_needs_enough_outcomes_and_flags_degradation():

@@ -1,13 +1,12 @@
-"""Feedback parsing (API body and bulk CSV) and the point-in-time join of outcomes to predictions."""
+"""Feedback parsing: the API body and bulk CSV."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
 from churnguard.domain.errors import RecordValidationError
 from churnguard.domain.identity import customer_key
-from churnguard.domain.outcomes import Outcome, join_point_in_time, parse_feedback, parse_feedback_csv
-from churnguard.domain.prediction_log import prediction_record
+from churnguard.domain.outcomes import Outcome, parse_feedback, parse_feedback_csv
 
 KEY = b"k"
 TODAY = date(2026, 5, 10)
@@ -65,35 +64,3 @@ def test_csv_without_the_needed_columns_is_refused_whole():
         parse_feedback_csv(b"customer_id,churned\na,yes\n", KEY, TODAY)
     with pytest.raises(RecordValidationError, match="UTF-8"):
         parse_feedback_csv(b"\xff\xfe\x00bad", KEY, TODAY)
-
-
-def _pred(key, ts, variant="champion", p=0.8, version="v1"):
-    return prediction_record(
-        features={},
-        prediction={"churn_probability": p, "will_churn": p >= 0.5, "model_version": version},
-        variant=variant,
-        customer_key=key,
-        request_id="r",
-        ts=ts,
-    )
-
-
-def test_join_uses_only_predictions_made_before_the_outcome_date():
-    k = customer_key("a", KEY)
-    preds = [
-        _pred(k, datetime(2026, 4, 1, tzinfo=UTC), p=0.2),
-        _pred(k, datetime(2026, 4, 30, 23, 59, tzinfo=UTC), p=0.9),  # the latest before: counts
-        _pred(k, datetime(2026, 5, 1, 0, 0, tzinfo=UTC), p=0.1),  # on the outcome date: too late
-        _pred(k, datetime(2026, 4, 20, tzinfo=UTC), variant="shadow", p=0.4, version="v2"),
-        _pred(customer_key("other", KEY), datetime(2026, 4, 1, tzinfo=UTC)),
-        _pred(None, datetime(2026, 4, 1, tzinfo=UTC)),
-    ]
-    rows = join_point_in_time(
-        preds, [Outcome(k, True, date(2026, 5, 1)), Outcome(customer_key("z", KEY), False, date(2026, 5, 1))]
-    )
-    assert [(r["variant"], r["churn_probability"], r["model_version"]) for r in rows] == [
-        ("champion", 0.9, "v1"),
-        ("shadow", 0.4, "v2"),
-    ]
-    assert all(r["churned"] is True and r["observed_date"] == "2026-05-01" for r in rows)
-    assert join_point_in_time(preds, [Outcome(k, True, date(2026, 4, 1))]) == []

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from churnguard.domain.identity import customer_key
-from churnguard.domain.prediction_log import parse_jsonl, partition_prefix, prediction_record, record_time, to_jsonl
+from churnguard.domain.prediction_log import parse_jsonl, parse_ts, partition_prefix, prediction_record, to_jsonl
 
 PRED = {"churn_probability": 0.7312, "will_churn": True, "risk_level": "high", "model_version": "v1"}
 
@@ -41,7 +41,7 @@ def test_record_has_the_agreed_fields_and_only_schema_features(schema):
         "will_churn",
         "request_id",
     }
-    assert rec["ts"] == "2026-05-01T23:59:59.000000Z" and record_time(rec) == ts
+    assert rec["ts"] == "2026-05-01T23:59:59.000000Z" and parse_ts(rec["ts"]) == ts
     assert set(rec["features"]) == set(schema.feature_names)
     assert rec["features"]["tenure"] == 2 and rec["features"]["TotalCharges"] is None
     assert rec["features"]["gender"] is None  # absent column: null, never invented

@@ -7,27 +7,16 @@ io.read_lines("s3://bucket/customers/a.csv", 0, 64 << 20, size)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.s3_objects import parse_s3_uri
-from churnguard.domain.batch import MAX_LINE_BYTES, slice_lines
+from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
+from churnguard.adapters.s3_objects import S3ObjectStore, parse_s3_uri
+from churnguard.domain.batch.chunks import chunk_records, first_line
 from churnguard.domain.errors import DataValidationError, StorageError
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
-_MISSING = ("NoSuchKey", "NoSuchBucket", "404", "NotFound")
-
-
-def _code(e: Exception) -> str:
-    return getattr(e, "response", {}).get("Error", {}).get("Code", "")
-
-
-class S3BatchIO:
-    def __init__(self, s3_client: S3Client) -> None:
-        self.s3 = s3_client
+class S3BatchIO(S3ObjectStore):
+    """The BatchIO port (services/ports.py) over S3: whole objects as S3ObjectStore, plus byte ranges."""
 
     def list_inputs(self, uri: str) -> list[tuple[str, int]]:
         """One object, or every ``.csv`` object under a prefix; DataValidationError when there are none."""
@@ -40,7 +29,7 @@ class S3BatchIO:
                     head = self.s3.head_object(Bucket=bucket, Key=key)
                     return [(f"s3://{bucket}/{key}", int(head["ContentLength"]))]
                 except ClientError as e:
-                    if _code(e) not in _MISSING:
+                    if error_code(e) not in MISSING_OBJECT:
                         raise
                     key += "/"  # not an object: try it as a prefix
             found: list[tuple[str, int]] = []
@@ -49,7 +38,7 @@ class S3BatchIO:
                     if obj["Key"].endswith(".csv"):
                         found.append((f"s3://{bucket}/{obj['Key']}", int(obj["Size"])))
         except ClientError as e:
-            if _code(e) in _MISSING:
+            if error_code(e) in MISSING_OBJECT:
                 raise DataValidationError(f"input {uri} does not exist (no such bucket)") from e
             raise StorageError(f"cannot list {uri}: {e}") from e
         except BotoCoreError as e:
@@ -66,35 +55,28 @@ class S3BatchIO:
         try:
             return self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")["Body"].read()
         except ClientError as e:
-            if _code(e) in _MISSING:
+            if error_code(e) in MISSING_OBJECT:
                 raise DataValidationError(f"input object {uri} does not exist") from e
-            if _code(e) == "InvalidRange":
+            if error_code(e) == "InvalidRange":
                 return b""
             raise StorageError(f"cannot read {uri}: {e}") from e
         except BotoCoreError as e:
             raise StorageError(f"cannot read {uri}: {e}") from e
 
     def header(self, uri: str) -> bytes:
-        head = self.read_range(uri, 0, MAX_LINE_BYTES - 1)
-        nl = head.find(b"\n")
-        return head if nl < 0 else head[: nl + 1]
+        return first_line(lambda first, last: self.read_range(uri, first, last))
 
     def read_lines(self, uri: str, start: int, end: int, size: int) -> bytes:
-        """The header line plus the lines that start in [start, end) (see batch.slice_lines)."""
-        buf_start = max(start - 1, 0)
-        last = min(end - 1 + MAX_LINE_BYTES, size - 1)
-        buf = self.read_range(uri, buf_start, last) if size else b""
-        body = slice_lines(buf, buf_start, start, end, at_eof=last >= size - 1)
-        if start == 0:
-            return body  # the header is the first line of the first range
-        return self.header(uri) + body
+        """The header line plus the lines that start in [start, end) (domain/batch/chunks.py)."""
+        return chunk_records(lambda first, last: self.read_range(uri, first, last), start, end, size)
+
+    def locate(self, uri: str) -> dict[str, str]:
+        """Where a Distributed Map's ItemReader finds an object; DataValidationError for a malformed URI."""
+        bucket, key = parse_s3_uri(uri)
+        return {"bucket": bucket, "key": key}
 
     def put(self, uri: str, body: bytes, content_type: str = "text/csv") -> None:
-        bucket, key = parse_s3_uri(uri)
-        try:
-            self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-        except (ClientError, BotoCoreError) as e:
-            raise StorageError(f"cannot write {uri}: {e}") from e
+        self.write(uri, body, content_type)
 
     def count(self, prefix_uri: str) -> int:
         """How many objects are under a prefix (progress of a running job)."""

@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -34,8 +33,3 @@ def _plain(v: Any) -> Any:
     if isinstance(v, set):
         return sorted(v)
     raise TypeError(type(v))
-
-
-def error_code(e: BaseException) -> str:
-    """The AWS error code of a ClientError ("" for anything else)."""
-    return e.response.get("Error", {}).get("Code", "") if isinstance(e, ClientError) else ""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from churnguard.adapters.aws_errors import error_code
 from churnguard.domain.bundle import MANIFEST_FILE, METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
 from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, StorageError
 
@@ -14,11 +15,7 @@ if TYPE_CHECKING:
 
 
 class S3ModelStore:
-    def __init__(self, bucket: str, prefix: str = "models", s3_client: S3Client | None = None) -> None:
-        if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3")
+    def __init__(self, bucket: str, s3_client: S3Client, prefix: str = "models") -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.s3 = s3_client
@@ -57,7 +54,7 @@ class S3ModelStore:
                 obj = self.s3.get_object(Bucket=self.bucket, Key=self._key(version, name))
                 blobs[name] = obj["Body"].read()
             except ClientError as e:
-                code = e.response.get("Error", {}).get("Code", "")
+                code = error_code(e)
                 if code in ("NoSuchKey", "404", "NotFound"):
                     if name == MANIFEST_FILE:
                         raise ModelNotFoundError(f"no model bundle at {self.location(version)}") from e

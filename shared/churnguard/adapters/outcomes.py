@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from churnguard.adapters.aws_errors import error_code
 from churnguard.domain.errors import OutcomeConflictError, StorageError
 from churnguard.domain.outcomes import Outcome
 
@@ -30,18 +31,14 @@ def _now() -> str:
 
 
 class DynamoOutcomeStore:
-    def __init__(self, table: str, dynamodb_client: DynamoDBClient | None = None) -> None:
-        if dynamodb_client is None:
-            import boto3
-
-            dynamodb_client = boto3.client("dynamodb")
+    def __init__(self, table: str, dynamodb_client: DynamoDBClient) -> None:
         self.table = table
         self.ddb = dynamodb_client
 
     def record(self, outcome: Outcome, source: str) -> bool:
         """Store an outcome once. True if written now, False if the same outcome was already stored."""
         key = {"customer_key": {"S": outcome.customer_key}, "observed_date": {"S": outcome.observed_date.isoformat()}}
-        item = {
+        item: dict[str, Any] = {
             **key,
             "churned": {"BOOL": outcome.churned},
             "source": {"S": source[:1024]},
@@ -51,7 +48,7 @@ class DynamoOutcomeStore:
             self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(customer_key)")
             return True
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if error_code(e) != "ConditionalCheckFailedException":
                 raise StorageError(f"cannot store the outcome: {e}") from e
         except BotoCoreError as e:
             raise StorageError(f"cannot store the outcome: {e}") from e

@@ -10,12 +10,13 @@ One table, keys ``pk``/``sk``. Per model name (``MODEL#churn``):
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.dynamo_items import error_code as _code
+from churnguard.adapters.aws_errors import error_code as _code
 from churnguard.adapters.dynamo_items import from_item as _from_item
 from churnguard.adapters.dynamo_items import to_item as _to_item
 from churnguard.domain.canary import CanaryConfig
@@ -39,11 +40,7 @@ __all__ = ["DynamoRegistry"]
 
 
 class DynamoRegistry:
-    def __init__(self, table: str, model_name: str = "churn", dynamodb_client: DynamoDBClient | None = None) -> None:
-        if dynamodb_client is None:
-            import boto3
-
-            dynamodb_client = boto3.client("dynamodb")
+    def __init__(self, table: str, dynamodb_client: DynamoDBClient, model_name: str = "churn") -> None:
         self.table = table
         self.pk = f"MODEL#{model_name}"
         self.ddb = dynamodb_client
@@ -175,7 +172,7 @@ class DynamoRegistry:
         self,
         version: str,
         current: dict[str, Any] | None,
-        previous: list[str],
+        previous: builtins.list[str],
         reason: str,
         expected_revision: int | None,
     ) -> dict[str, Any]:
@@ -198,7 +195,7 @@ class DynamoRegistry:
             put["ExpressionAttributeValues"] = _to_item({":rev": revision})
         else:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
-        items: list[dict[str, Any]] = [
+        items: builtins.list[Any] = [
             {"Put": put},
             {"Update": self._status_update(version, "production", ts, promoted=True)},
         ]

@@ -1,12 +1,21 @@
-"""``s3://bucket/key`` helpers with S3 errors translated into domain errors."""
+"""Whole S3 objects by ``s3://bucket/key`` URI, with S3's errors translated into domain errors.
+
+objects = S3ObjectStore(boto3.client("s3"))
+data = objects.read("s3://bucket/data/train.csv")        # DataValidationError if it does not exist
+objects.write("s3://bucket/reports/x.json", body, "application/json")
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
 from churnguard.domain.errors import DataValidationError, StorageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -18,22 +27,26 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def read_s3_uri(s3: Any, uri: str) -> bytes:
-    bucket, key = parse_s3_uri(uri)
-    try:
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "NoSuchBucket", "404"):
-            raise DataValidationError(f"input object {uri} does not exist") from e
-        raise StorageError(f"cannot read {uri}: {e}") from e
-    except BotoCoreError as e:
-        raise StorageError(f"cannot read {uri}: {e}") from e
+class S3ObjectStore:
+    """The ObjectStore port (services/ports.py) over S3."""
 
+    def __init__(self, s3_client: S3Client) -> None:
+        self.s3 = s3_client
 
-def write_s3_uri(s3: Any, uri: str, body: bytes, content_type: str = "application/octet-stream") -> None:
-    bucket, key = parse_s3_uri(uri)
-    try:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-    except (ClientError, BotoCoreError) as e:
-        raise StorageError(f"cannot write {uri}: {e}") from e
+    def read(self, uri: str) -> bytes:
+        bucket, key = parse_s3_uri(uri)
+        try:
+            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if error_code(e) in MISSING_OBJECT:
+                raise DataValidationError(f"input object {uri} does not exist") from e
+            raise StorageError(f"cannot read {uri}: {e}") from e
+        except BotoCoreError as e:
+            raise StorageError(f"cannot read {uri}: {e}") from e
+
+    def write(self, uri: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        bucket, key = parse_s3_uri(uri)
+        try:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot write {uri}: {e}") from e

@@ -96,7 +96,10 @@ class PlattCalibration:
 
 
 Calibration = CalibrationMap | PlattCalibration
-CALIBRATION_METHODS = {"platt": PlattCalibration, "isotonic": CalibrationMap}
+CALIBRATION_METHODS: dict[str, type[PlattCalibration] | type[CalibrationMap]] = {
+    "platt": PlattCalibration,
+    "isotonic": CalibrationMap,
+}
 
 
 def fit_calibration(method: str, p: np.ndarray, y: np.ndarray) -> Calibration:

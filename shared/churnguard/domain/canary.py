@@ -11,7 +11,7 @@ The configuration is one registry item (``ALIAS#canary``: version, share, shadow
 every TTL seconds, after a response has been computed, never before one.
 
 Per-variant results come from feedback: outcomes joined point in time to the prediction log
-(``feedback.join_point_in_time``) and compared with a significance test: a two-proportion z-test
+(``outcomes.join_point_in_time``) and compared with a significance test: a two-proportion z-test
 of error rates for a canary (independent groups), McNemar's test for shadow (the same customers
 scored by both models).
 
@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,51 +80,6 @@ class Challenger:
         return not self.config.shadow and routes_to_canary(customer_key, self.config.share)
 
 
-class ChallengerProvider:
-    """The current challenger, if any, cached per container.
-
-    ``current()`` only reads the cache (it is called before scoring); ``refresh_if_due()`` re-reads
-    the registry at most every ``ttl_s`` and loads the model, and is called after a response has
-    been computed. Any failure means "no challenger": the champion answers and nothing fails.
-    """
-
-    def __init__(
-        self,
-        read_config: Callable[[], Mapping[str, Any] | None],
-        load_version: Callable[[str], Any],
-        ttl_s: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.read_config = read_config
-        self.load_version = load_version
-        self.ttl_s = ttl_s
-        self.clock = clock
-        self._current: Challenger | None = None
-        self._next_check = float("-inf")
-
-    def current(self) -> Challenger | None:
-        return self._current
-
-    def refresh_if_due(self) -> None:
-        now = self.clock()
-        if now < self._next_check:
-            return
-        self._next_check = now + self.ttl_s
-        try:
-            raw = self.read_config()
-            if not raw:
-                self._current = None
-                return
-            config = CanaryConfig.from_dict(raw)
-            if self._current is None or self._current.config.version != config.version:
-                self._current = Challenger(config, self.load_version(config.version))
-            elif self._current.config != config:
-                self._current = Challenger(config, self._current.predictor)
-        except Exception as e:  # noqa: BLE001 - a broken challenger must never affect the champion
-            log.warning("challenger unavailable, the champion answers everyone: %s: %s", type(e).__name__, e)
-            self._current = None
-
-
 # ----- per-variant results from feedback -----------------------------------------------------
 def _variant_summary(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
     import numpy as np
@@ -177,7 +131,7 @@ def compare_variants(
 ) -> dict[str, Any]:
     """Per-variant results and a test of each challenger variant against ``baseline``.
 
-    ``joined`` is the output of ``feedback.join_point_in_time``. Returns
+    ``joined`` is the output of ``outcomes.join_point_in_time``. Returns
     ``{"variants": {name: summary}, "tests": {name: {...}}}``; a test with too little data says so.
     """
     rows = list(joined)

@@ -25,12 +25,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from churnguard.domain import classification as M
+from churnguard.domain.outcomes import SERVED_VARIANTS, Outcome, join_point_in_time
+from churnguard.domain.prediction_log import parse_ts
 from churnguard.domain.reference_profile import categorical_frequencies, numeric_frequencies
 from churnguard.domain.schema import CategoricalFeature, Schema
 
@@ -71,13 +73,13 @@ class DriftThresholds:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftThresholds:
-        from churnguard.settings import dataclass_from_mapping
+        from churnguard.domain.mapping import dataclass_from_mapping
 
         return dataclass_from_mapping(cls, data, "drift thresholds")
 
 
 # ----- statistics --------------------------------------------------------------------------------
-def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+def psi(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
     """Population stability index of two distributions over the same bins (each sums to 1)."""
     e = np.maximum(np.asarray(expected, dtype=np.float64), PSI_FLOOR)
     a = np.maximum(np.asarray(actual, dtype=np.float64), PSI_FLOOR)
@@ -458,30 +460,6 @@ def assess_performance(
 
 
 # ----- the prediction log ------------------------------------------------------------------------
-def parse_ts(value: Any) -> datetime | None:
-    """A log record's ``ts`` as an aware UTC datetime, or None when unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def _as_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
 def encode_logged_features(schema: Schema, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, dict[str, int]]:
     """Encode the ``features`` of log records column by column; values the schema does not allow
     become missing and are counted per feature (the API validates, so these should be rare)."""
@@ -521,57 +499,6 @@ def encode_logged_features(schema: Schema, records: Sequence[Mapping[str, Any]])
     return X, invalid
 
 
-Outcome = tuple[str, bool, Any]  # (customer_key, churned, observed date)
-
-
-def join_outcomes(
-    predictions: Iterable[Mapping[str, Any]],
-    outcomes: Iterable[Outcome],
-    model_version: str | None = None,
-    max_age_days: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Point-in-time join: each outcome takes the latest prediction for its customer made *before*
-    the day the outcome was observed (never on or after it), optionally no older than ``max_age_days``.
-
-    Returns (churned, churn_probability) arrays of the matched pairs. Shadow-variant records and,
-    when ``model_version`` is given, other versions' records are ignored.
-    """
-    by_key: dict[str, list[tuple[datetime, float]]] = {}
-    for r in predictions:
-        key = r.get("customer_key")
-        if not key or r.get("variant") == "shadow":
-            continue
-        if model_version is not None and r.get("model_version") != model_version:
-            continue
-        ts = parse_ts(r.get("ts"))
-        p = r.get("churn_probability")
-        if ts is None or not isinstance(p, (int, float)) or isinstance(p, bool):
-            continue
-        by_key.setdefault(key, []).append((ts, float(p)))
-    for v in by_key.values():
-        v.sort(key=lambda t: t[0])
-    ys: list[bool] = []
-    ps: list[float] = []
-    seen: set[tuple[str, date]] = set()
-    for key, churned, observed in outcomes:
-        day = _as_date(observed)
-        if day is None or key not in by_key or (key, day) in seen:
-            continue
-        seen.add((key, day))
-        cutoff = datetime.combine(day, time.min, tzinfo=UTC)
-        earliest = cutoff.timestamp() - max_age_days * 86400 if max_age_days is not None else -math.inf
-        best = None
-        for ts, p in by_key[key]:
-            if ts >= cutoff:
-                break
-            if ts.timestamp() >= earliest:
-                best = p
-        if best is not None:
-            ys.append(bool(churned))
-            ps.append(best)
-    return np.asarray(ys, dtype=bool), np.asarray(ps, dtype=np.float64)
-
-
 def check_prediction_log(
     metadata: Mapping[str, Any],
     records: Sequence[Mapping[str, Any]],
@@ -609,7 +536,17 @@ def check_prediction_log(
     outcomes = list(outcomes)
     performance = None
     if outcomes:
-        y, p = join_outcomes(records, outcomes, model_version=version, max_age_days=max_outcome_age_days)
+        # The champion's own served predictions (shadow scores were never answered), as one group.
+        joined = join_point_in_time(
+            records,
+            outcomes,
+            model_version=version,
+            variants=SERVED_VARIANTS,
+            by_variant=False,
+            max_age_days=max_outcome_age_days,
+        )
+        y = np.array([r["churned"] for r in joined], dtype=bool)
+        p = np.array([r["churn_probability"] for r in joined], dtype=np.float64)
         performance = assess_performance(y, p, metadata.get("metrics") or {}, th)
     return check_drift(
         metadata["reference_profile"],

@@ -52,3 +52,11 @@ class StorageError(ChurnGuardError):
 
 class OutcomeConflictError(ChurnGuardError):
     """An outcome for this customer and date is already stored with the opposite value."""
+
+
+class GateNotPassedError(ChurnGuardError):
+    """A promotion was asked for a version whose evaluation did not pass the gate."""
+
+
+class ConfigurationError(ChurnGuardError):
+    """A required setting is missing or malformed."""

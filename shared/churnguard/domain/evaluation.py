@@ -57,7 +57,7 @@ class GateConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateConfig:
-        from churnguard.settings import dataclass_from_mapping
+        from churnguard.domain.mapping import dataclass_from_mapping
 
         return dataclass_from_mapping(cls, data, "gate settings")
 
@@ -202,12 +202,14 @@ def pr_curve(y: np.ndarray, p: np.ndarray) -> dict[str, list[float]]:
     return {"x": x, "y": yy}
 
 
-def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, list[Any]]:
     """Mean predicted probability against the observed churn rate, per equal-width bin."""
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     which = np.clip((p * bins).astype(int), 0, bins - 1)
-    xs, ys, ns = [], [], []
+    xs: list[float] = []
+    ys: list[float] = []
+    ns: list[int] = []
     for b in range(bins):
         m = which == b
         if m.any():

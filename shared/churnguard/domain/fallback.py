@@ -73,6 +73,8 @@ def estimate_from_metrics(metrics: Mapping[str, Any], version: str) -> BaseRateE
     """The estimate from a registry record's metrics, or None when they lack a usable base rate."""
     rate = metrics.get("positive_rate")
     threshold = metrics.get("threshold", 0.5)
+    if rate is None:
+        return None
     try:
         return BaseRateEstimate(
             base_rate=float(rate),

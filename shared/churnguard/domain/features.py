@@ -8,13 +8,15 @@ dict look-ups with no pandas involved.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from churnguard.domain.errors import RecordValidationError
+from churnguard.domain.errors import DataValidationError, RecordValidationError
 from churnguard.domain.schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, Schema
 
 if TYPE_CHECKING:
@@ -129,3 +131,27 @@ def _to_float(value: Any) -> float | None:
 def _problem(name: str, value: Any, problem: str, feat: NumericFeature | CategoricalFeature) -> dict[str, Any]:
     shown = value if isinstance(value, (str, int, float, bool)) or value is None else repr(value)
     return {"field": name, "value": shown, "problem": problem, "allowed": feat.describe_allowed()}
+
+
+def encode_labelled_csv(data: bytes, schema: Schema, encoder: FeatureEncoder) -> tuple[np.ndarray, np.ndarray]:
+    """Encode a labelled CSV (raw strings, as training reads it) without pandas; bad rows are named."""
+    try:
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataValidationError(f"held-out data is not a readable CSV: {e}") from e
+    if not rows:
+        raise DataValidationError("held-out data has no rows")
+    missing = [c for c in [schema.target, *schema.feature_names] if c not in rows[0]]
+    if missing:
+        raise DataValidationError(f"held-out data lacks columns: {', '.join(missing)}")
+    X = np.empty((len(rows), encoder.n_features))
+    problems: list[str] = []
+    for i, r in enumerate(rows):
+        try:
+            encoder.encode_record(r, out=X[i])
+        except RecordValidationError as e:
+            problems.append(f"row {i + 2}: {e}")
+    if problems:
+        raise DataValidationError(f"held-out data breaks the schema in {len(problems)} rows; first: {problems[0]}")
+    y = np.array([(r[schema.target] or "").strip() == schema.positive_label for r in rows])
+    return X, y

@@ -1,4 +1,4 @@
-"""Ground truth: what really happened to a customer, and joining it to what we predicted.
+"""Ground truth: what really happened to a customer, and the one point-in-time join to what we predicted.
 
 An outcome is (customer key, churned, observed date). It arrives one at a time through
 ``POST /feedback`` or in bulk as a CSV dropped under ``feedback/`` in the model bucket; both
@@ -8,21 +8,28 @@ The raw customer id is hashed on arrival (identity.customer_key) and never store
     parse_feedback({"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}, key)
     # -> Outcome(customer_key="3f1c...", churned=True, observed_date=date(2026, 5, 1))
 
-Evaluation joins outcomes to predictions point in time: only a prediction made before the
-outcome's date counts (``join_point_in_time``), so a score made after the customer left
-cannot flatter the model.
+The point-in-time rule, used by the drift check, the canary report and every evaluation on
+served traffic (``join_point_in_time``):
+
+    An outcome observed on day D is matched with the customer's latest prediction made strictly
+    before 00:00 UTC on D: a score made on the day the outcome was recorded, or after it, may
+    already know the answer and must not flatter the model. With ``max_age_days`` the prediction
+    must also be made no earlier than that many days before 00:00 UTC on D. Timestamps are read
+    as UTC (an offset is converted). One outcome per customer and day counts.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from churnguard.domain.errors import RecordValidationError
 from churnguard.domain.identity import customer_key as hash_customer_id
+from churnguard.domain.prediction_log import parse_ts
 
 TRUE = {"yes", "true", "1", "y", "churned"}
 FALSE = {"no", "false", "0", "n", "stayed"}
@@ -162,68 +169,95 @@ def parse_feedback_csv(
     return outcomes, bad
 
 
-def _day_start(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+# ----- the point-in-time join ------------------------------------------------------------------
+# The variants whose predictions were answered to somebody (a shadow score never was).
+SERVED_VARIANTS = ("champion", "canary")
+# What the one join returns per matched (outcome, variant).
+JOINED_FIELDS = (
+    "customer_key",
+    "variant",
+    "model_version",
+    "churn_probability",
+    "will_churn",
+    "churned",
+    "observed_date",
+    "predicted_at",
+)
 
 
-def join_point_in_time(predictions: Iterable[Mapping[str, Any]], outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
-    """Each outcome with the latest prediction of each variant made before its observed date.
+def as_date(value: Any) -> date | None:
+    """An observed date from a date, a datetime (its UTC day) or an ISO string; None when unreadable."""
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
 
-    Predictions are prediction-log records (``prediction_log.prediction_record``). A prediction at
-    or after 00:00 UTC of the observed date does not count. Returns one row per (outcome, variant):
-    ``{"customer_key", "variant", "model_version", "churn_probability", "will_churn", "churned",
-    "observed_date", "predicted_at"}``.
+
+def join_point_in_time(
+    predictions: Iterable[Mapping[str, Any]],
+    outcomes: Iterable[Outcome | tuple[str, bool, Any]],
+    *,
+    model_version: str | None = None,
+    variants: Collection[str] | None = None,
+    by_variant: bool = True,
+    max_age_days: int | None = None,
+) -> list[dict[str, Any]]:
+    """Each outcome with the latest prediction made before its observed date (the rule above).
+
+    ``predictions`` are prediction-log records (``prediction_log.prediction_record``); those without a
+    customer key, a readable ``ts`` or a numeric probability are skipped. ``model_version`` and
+    ``variants`` keep only those records. With ``by_variant`` (the canary report) each variant is
+    matched on its own, one row per (outcome, variant); without it (the drift check) the latest of
+    all the records kept is matched, one row per outcome. Rows hold ``JOINED_FIELDS`` (the observed
+    date as ``YYYY-MM-DD``), in the order of the outcomes, variants sorted by name.
+
+        rows = join_point_in_time(log_records, store.outcomes(since=start), model_version="v3")
     """
-    by_customer: dict[str, list[Mapping[str, Any]]] = {}
-    for p in predictions:
-        key = p.get("customer_key")
-        if key:
-            by_customer.setdefault(key, []).append(p)
+    by_key: dict[str, list[tuple[datetime, str, Mapping[str, Any]]]] = {}
+    for r in predictions:
+        key = r.get("customer_key")
+        variant = r.get("variant") or "champion"
+        if not key or (variants is not None and variant not in variants):
+            continue
+        if model_version is not None and r.get("model_version") != model_version:
+            continue
+        ts = parse_ts(r.get("ts"))
+        p = r.get("churn_probability")
+        if ts is None or isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
+            continue
+        by_key.setdefault(key, []).append((ts, variant if by_variant else "", r))
     rows: list[dict[str, Any]] = []
-    for o in outcomes:
-        cutoff = _day_start(o.observed_date).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        latest: dict[str, Mapping[str, Any]] = {}
-        for p in by_customer.get(o.customer_key, ()):
-            # ISO-8601 UTC strings of one format compare in time order.
-            if p["ts"] < cutoff and (p["variant"] not in latest or p["ts"] > latest[p["variant"]]["ts"]):
-                latest[p["variant"]] = p
-        for variant, p in sorted(latest.items()):
+    seen: set[tuple[str, date]] = set()
+    for key, churned, observed in outcomes:
+        day = as_date(observed)
+        if day is None or key not in by_key or (key, day) in seen:
+            continue
+        seen.add((key, day))
+        cutoff = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        earliest = cutoff - timedelta(days=max_age_days) if max_age_days is not None else None
+        latest: dict[str, tuple[datetime, Mapping[str, Any]]] = {}
+        for ts, group, r in by_key[key]:
+            if ts >= cutoff or (earliest is not None and ts < earliest):
+                continue
+            if group not in latest or ts > latest[group][0]:
+                latest[group] = (ts, r)
+        for _, (_ts, r) in sorted(latest.items()):
             rows.append(
                 {
-                    "customer_key": o.customer_key,
-                    "variant": variant,
-                    "model_version": p["model_version"],
-                    "churn_probability": float(p["churn_probability"]),
-                    "will_churn": bool(p["will_churn"]),
-                    "churned": o.churned,
-                    "observed_date": o.observed_date.isoformat(),
-                    "predicted_at": p["ts"],
+                    "customer_key": key,
+                    "variant": r.get("variant") or "champion",
+                    "model_version": r.get("model_version"),
+                    "churn_probability": float(r["churn_probability"]),
+                    "will_churn": bool(r.get("will_churn")),
+                    "churned": bool(churned),
+                    "observed_date": day.isoformat(),
+                    "predicted_at": r.get("ts"),
                 }
             )
     return rows
-
-
-def ingest_feedback_csv(
-    data: bytes, hash_key: bytes, store: Any, source: str, today: date | None = None
-) -> dict[str, Any]:
-    """The bulk use case: parse a CSV, store each good row once, report the rest.
-
-    ``store`` is an outcome store (adapters.outcomes.DynamoOutcomeStore). Bad rows are reported,
-    never stored; a row contradicting an outcome already stored is reported as a conflict.
-    """
-    try:
-        rows, problems = parse_feedback_csv(data, hash_key, today)
-    except RecordValidationError as e:
-        return {"source": source, "valid_rows": 0, "stored": 0, "duplicates": 0, "rejected": e.problems, "ok": False}
-    result = store.record_many([o for _, o in rows], source=source)
-    for c in result["conflicts"]:
-        problems.append({"row": rows[c["index"]][0], "field": "churned", "value": None, "problem": c["problem"]})
-    problems.sort(key=lambda p: p.get("row", 0))
-    return {
-        "source": source,
-        "valid_rows": len(rows),
-        "stored": result["stored"],
-        "duplicates": result["duplicates"],
-        "rejected": problems,
-        "ok": not problems,
-    }

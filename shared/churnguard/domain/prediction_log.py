@@ -102,5 +102,16 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
-def record_time(record: Mapping[str, Any]) -> datetime:
-    return datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+def parse_ts(value: Any) -> datetime | None:
+    """A record's ``ts`` as an aware UTC datetime, or None when unreadable.
+
+    The log writes ``2026-05-01T10:00:00.123456Z``; other ISO-8601 forms are read too, a time without
+    a zone is taken as UTC and one with an offset is converted to UTC.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

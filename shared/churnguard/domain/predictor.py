@@ -8,7 +8,7 @@ named by the original feature and value.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +103,8 @@ class Predictor:
                 f"{self.encoder.n_features}"
             )
         # Precomputed once so a request allocates nothing it can avoid.
-        self._calibrate = self.calibration.apply
-        self._calibrate_one = self._calibrate
+        self._calibrate: Callable[[np.ndarray], Any] = self.calibration.apply
+        self._calibrate_one: Callable[[np.ndarray], Any] = self._calibrate
         if isinstance(self.calibration, CalibrationMap):
             xa = np.asarray(self.calibration.x, dtype=np.float64)
             ya = np.asarray(self.calibration.y, dtype=np.float64)

@@ -3,7 +3,7 @@
 Every store keys a customer by the keyed hash of the id (churnguard.domain.identity.customer_key), so
 erasure needs the id and the hash key, and nothing else: no store holds the id in clear.
 
-What is erased (each store is a port; churnguard.adapters.erasure has the AWS adapters):
+What is erased (each store is an ``Eraser`` port, services/ports.py; adapters/erasure.py has the AWS ones):
 - outcomes (ground truth from POST /feedback and feedback CSVs): every item of the customer;
 - the stored score (batch scoring's latest score per customer);
 - prediction-log records (``predictions/dt=*/…jsonl`` with this ``customer_key``): each object
@@ -16,28 +16,15 @@ What is not, and why (say so to whoever asked):
   by job; delete the job's prefix there;
 - CloudWatch logs: handlers log hashed keys only, never ids or features.
 
-    report = forget_customer("7590-VHVEG", key, [OutcomeEraser(...), ScoreEraser(...), LogEraser(...)])
+    report = forget_customer(  # services/erasure.py
+       "7590-VHVEG", key, [OutcomeEraser(...), ScoreEraser(...), LogEraser(...)])
     report.to_dict()   # {"customer_key": "…", "removed": {"outcomes": 2, "scores": 1, "prediction_log": 5}, ...}
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from churnguard.domain.errors import ChurnGuardError, DataValidationError
-from churnguard.domain.identity import customer_key
-
-
-class Eraser(Protocol):
-    """One store's erasure: removes every record of ``customer_key`` and says how many."""
-
-    name: str
-
-    def erase(self, customer_key: str) -> dict[str, Any]:
-        """``{"removed": n, ...details}``; raises a ChurnGuardError when the store fails."""
-        ...
+from typing import Any
 
 
 @dataclass
@@ -64,24 +51,3 @@ class ErasureReport:
                 "batch job inputs and outputs in the batch bucket (delete the job's prefix)",
             ],
         }
-
-
-def forget_customer(customer_id: str, hash_key: bytes, erasers: Sequence[Eraser]) -> ErasureReport:
-    """Erase one customer from every store; a failing store is reported, the others still erased.
-
-    Running it again is safe (erasure is idempotent): a second run removes nothing and says so.
-    """
-    if not isinstance(customer_id, str) or not customer_id.strip():
-        raise DataValidationError("give the customer's id (a non-empty string)")
-    key = customer_key(customer_id, hash_key)
-    report = ErasureReport(customer_key=key)
-    for eraser in erasers:
-        try:
-            result = dict(eraser.erase(key))
-        except ChurnGuardError as e:
-            report.failed[eraser.name] = str(e)
-            continue
-        report.removed[eraser.name] = int(result.pop("removed"))
-        if result:
-            report.details[eraser.name] = result
-    return report

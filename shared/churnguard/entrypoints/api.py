@@ -1,17 +1,20 @@
-"""The online API: a FastAPI app built from the schema by a factory.
+"""The online API: routes and error mapping, built by a factory around the online scoring service.
 
 The request model is generated from the schema, so the OpenAPI document lists the real
-fields with their allowed values and bounds. The champion comes from a provider callable,
-so tests and the CLI hand in their own. Every domain error maps to a status code here,
-in one place; no input reaches a 500.
+fields with their allowed values and bounds. Who answers (champion, canary, fallback) and what
+happens after an answer (shadow, log) is services/online_scoring.py's business; tests hand in
+their own ``OnlineScoring``. Every domain error maps to a status code here, in one place; no
+input reaches a 500.
+
+    app = build_app(build_services())                          # what the predict function serves
+    app = create_app(OnlineScoring(schema, lambda: predictor))  # a bare app around one model
 """
 # No `from __future__ import annotations`: FastAPI must see the generated request models, not strings.
 
 import logging
 import math
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import BackgroundTasks, Body, FastAPI, Query, Request
@@ -21,15 +24,22 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from churnguard.bootstrap import (
+    Services,
+    build_customer_score_lookup,
+    build_feedback_recorder,
+    build_online_scoring,
+)
 from churnguard.domain.errors import (
     ModelUnavailableError,
     OutcomeConflictError,
     RecordValidationError,
     StorageError,
 )
-from churnguard.domain.identity import customer_key as _hash_customer_id
-from churnguard.domain.predictor import Predictor
 from churnguard.domain.schema import CategoricalFeature, Schema
+from churnguard.services.champion import ChampionProvider
+from churnguard.services.online_scoring import FollowUp, OnlineScoring
+from churnguard.services.ports import PredictionLogSink
 
 _log = logging.getLogger(__name__)
 
@@ -51,7 +61,7 @@ def customer_model(schema: Schema) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for f in schema.features:
         if isinstance(f, CategoricalFeature):
-            typ: Any = Literal[f.categories]  # type: ignore[valid-type]
+            typ: Any = Literal[f.categories]
             info = Field(description=f"one of {', '.join(f.categories)}")
         else:
             base = int if f.integer else float
@@ -134,7 +144,7 @@ def _prediction_response(pred: dict[str, Any]) -> Response:
     return Response(to_json(pred), media_type="application/json")
 
 
-def _problems_from_pydantic(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _problems_from_pydantic(errors: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ()) if p != "body"]
@@ -170,38 +180,8 @@ class _BodyLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(
-    schema: Schema,
-    champion: Callable[[], Predictor],
-    max_batch: int = 1000,
-    max_body_bytes: int = 2_000_000,
-    loaded_version: Callable[[], str | None] = lambda: None,
-    title: str = "Churn prediction API",
-    hash_key: bytes | None = None,
-    log_predictions: Callable[[list[dict[str, Any]]], None] | None = None,
-    challenger: Any = None,
-    outcomes: Any = None,
-    customer_score: Callable[[str], dict[str, Any] | None] | None = None,
-    fallback: Callable[[], Any] | None = None,
-) -> FastAPI:
-    Customer = customer_model(schema)
-    schema_sha = schema.sha256
-
-    Batch = create_model(
-        "CustomerBatch",
-        __config__=ConfigDict(extra="forbid"),
-        customers=(
-            list[Customer],
-            Field(min_length=1, max_length=max_batch, description=f"1 to {max_batch} customers"),
-        ),
-    )
-
-    app = FastAPI(
-        title=title, version="1", description="Calibrated churn scores with reasons, from the champion model."
-    )
-
-    # A plain ASGI middleware: @app.middleware("http") (BaseHTTPMiddleware) costs ~300 us a request.
-    app.add_middleware(_BodyLimit, max_body_bytes=max_body_bytes)
+def _map_errors(app: FastAPI) -> None:
+    """Every error a request can meet, as a status code and our error shape: the one place they are mapped."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -241,125 +221,77 @@ def create_app(
             {"error": "storage unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"}
         )
 
-    feature_names = schema.feature_names
-    id_column = schema.id_column
 
-    def _key_of(row: dict[str, Any]) -> str | None:
-        cid = row.get(id_column) if id_column else None
-        if hash_key is None or not isinstance(cid, str) or not cid.strip():
-            return None
-        return _hash_customer_id(cid, hash_key)
+def create_app(
+    scoring: OnlineScoring,
+    *,
+    max_batch: int = 1000,
+    max_body_bytes: int = 2_000_000,
+    title: str = "Churn prediction API",
+    record_feedback: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+    customer_score: Callable[[str], dict[str, Any] | None] | None = None,
+) -> FastAPI:
+    """The routes and the one mapping of domain errors to status codes; what answers is ``scoring``'s.
+
+    ``record_feedback`` (services.feedback.record_feedback, bound) adds ``POST /feedback``;
+    ``customer_score`` (the score store's lookup) answers ``GET /customers/{id}/score``.
+    """
+    schema = scoring.schema
+    Customer = customer_model(schema)
+
+    Batch = create_model(
+        "CustomerBatch",
+        __config__=ConfigDict(extra="forbid"),
+        customers=(
+            list[Customer],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=max_batch, description=f"1 to {max_batch} customers"),
+        ),
+    )
+
+    app = FastAPI(
+        title=title, version="1", description="Calibrated churn scores with reasons, from the champion model."
+    )
+
+    # A plain ASGI middleware: @app.middleware("http") (BaseHTTPMiddleware) costs ~300 us a request.
+    app.add_middleware(_BodyLimit, max_body_bytes=max_body_bytes)
+
+    _map_errors(app)
 
     def _request_id(request: Request) -> str:
         event = request.scope.get("aws.event") or {}
         return str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex)
 
     # async: a sync background task would cost a worker-thread hop per request under Mangum.
-    async def _after(
-        rows: list[dict[str, Any]],
-        preds: list[dict[str, Any]],
-        variant: str,
-        keys: list[str | None],
-        request_id: str,
-        ts: datetime,
-        ch: Any,
-    ) -> None:
-        """Runs after the response is computed: shadow scoring, the log, the challenger refresh. Never raises."""
-        from churnguard.domain.prediction_log import prediction_record
-
-        try:
-            if log_predictions is not None and not preds[0].get("fallback"):
-
-                def record(row: dict[str, Any], pred: dict[str, Any], v: str, key: str | None) -> dict[str, Any]:
-                    return prediction_record(
-                        features=row,
-                        prediction=pred,
-                        variant=v,
-                        customer_key=key,
-                        request_id=request_id,
-                        feature_names=feature_names,
-                        ts=ts,
-                    )
-
-                recs = [record(r, p, variant, k) for r, p, k in zip(rows, preds, keys, strict=False)]
-                if ch is not None and ch.shadow and ch.predictor.version != preds[0]["model_version"]:
-                    try:
-                        same = ch.predictor.schema.sha256 == schema_sha
-                        shadow = ch.predictor.predict_records(rows, reasons=False, validated=same)
-                        recs += [record(r, p, "shadow", k) for r, p, k in zip(rows, shadow, keys, strict=False)]
-                    except Exception as e:  # noqa: BLE001 - the shadow never affects the answer or the log
-                        _log.warning("shadow scoring failed: %s: %s", type(e).__name__, e)
-                log_predictions(recs)
-        except Exception:  # noqa: BLE001
-            _log.exception("prediction log record not built")
-        if challenger is not None:
-            challenger.refresh_if_due()
-
-    def _score(records: list[BaseModel], reasons: bool) -> list[dict[str, Any]]:
-        try:
-            predictor = champion()
-        except ModelUnavailableError:
-            # Configured fallback (churnguard.domain.fallback): the base rate, flagged "fallback": true.
-            estimate = fallback() if fallback is not None else None
-            if estimate is None:
-                raise
-            return estimate.predict_records([r.__dict__ for r in records])
-        # Rows validated against this app's schema can skip re-validation when the champion shares it.
-        same = predictor.schema.sha256 == schema_sha
-        rows = [r.__dict__ for r in records]
-        return predictor.predict_records(rows, reasons=reasons, validated=same)
+    async def _follow_up(later: FollowUp, request_id: str) -> None:
+        scoring.follow_up(later, request_id)
 
     # async: a sync route costs a worker-thread hop per request (~300 us under Mangum, which starts
     # a thread per invocation); scoring one row takes ~0.2 ms of CPU, too short to offload.
     @app.post("/predict", response_model=Prediction, summary="Score one customer")
-    async def predict(  # type: ignore[no-untyped-def]
+    async def predict(
         customer: Customer,  # type: ignore[valid-type]
         request: Request,
         background: BackgroundTasks,
         reasons: bool = Query(True, description="include TreeSHAP reasons"),
-    ):
-        row = customer.__dict__
-        # The keyed hash feeds the canary split and the log only; without either it is not computed.
-        key = _key_of(row) if (log_predictions is not None or challenger is not None) else None
-        ch = challenger.current() if challenger is not None else None
-        pred, variant = None, "champion"
-        if ch is not None and ch.answers(key):
-            try:
-                same = ch.predictor.schema.sha256 == schema_sha
-                pred, variant = ch.predictor.predict_records([row], reasons=reasons, validated=same)[0], "canary"
-            except Exception as e:  # noqa: BLE001 - a failing canary hands the customer back to the champion
-                _log.warning("canary scoring failed, the champion answers: %s: %s", type(e).__name__, e)
-        if pred is None:
-            pred = _score([customer], reasons)[0]
-        if log_predictions is not None or challenger is not None:
-            background.add_task(_after, [row], [pred], variant, [key], _request_id(request), datetime.now(UTC), ch)
+    ) -> Response:
+        pred, later = scoring.predict_one(vars(customer), reasons)
+        if later is not None:
+            background.add_task(_follow_up, later, _request_id(request))
         return _prediction_response(pred)
 
     @app.post("/predict/batch", response_model=BatchPrediction, summary=f"Score up to {max_batch} customers")
-    def predict_batch(  # type: ignore[no-untyped-def]
-        batch: Batch,
+    def predict_batch(
+        batch: Batch,  # type: ignore[valid-type]
         request: Request,
         background: BackgroundTasks,
-        reasons: bool = Query(True),  # type: ignore[valid-type]
-    ):
-        # A batch is answered by the champion alone (one model_version per response); shadow still applies.
-        preds = _score(batch.customers, reasons)
-        if log_predictions is not None or challenger is not None:
-            rows = [c.__dict__ for c in batch.customers]
-            ch = challenger.current() if challenger is not None else None
-            background.add_task(
-                _after,
-                rows,
-                preds,
-                "champion",
-                [_key_of(r) for r in rows],
-                _request_id(request),
-                datetime.now(UTC),
-                ch,
-            )
+        reasons: bool = Query(True),
+    ) -> dict[str, Any]:
+        preds, later = scoring.predict_many([vars(c) for c in vars(batch)["customers"]], reasons)
+        if later is not None:
+            background.add_task(_follow_up, later, _request_id(request))
         return {"predictions": preds, "model_version": preds[0]["model_version"]}
 
-    if outcomes is not None and hash_key is not None:
+    if record_feedback is not None:
 
         @app.post("/feedback", status_code=201, summary="Record what happened to a customer (ground truth)")
         def feedback(
@@ -368,18 +300,8 @@ def create_app(
                 Body(examples=[{"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}]),
             ],
         ) -> JSONResponse:
-            from churnguard.domain.outcomes import parse_feedback
-
-            outcome = parse_feedback(payload, hash_key)  # RecordValidationError -> 422 naming each field
-            stored = outcomes.record(outcome, source="api")
-            body = {
-                "stored": stored,
-                "duplicate": not stored,
-                "customer_key": outcome.customer_key,
-                "observed_date": outcome.observed_date.isoformat(),
-                "churned": outcome.churned,
-            }
-            return JSONResponse(body, status_code=201 if stored else 200)
+            body = record_feedback(payload)  # RecordValidationError -> 422 naming each field, conflict -> 409
+            return JSONResponse(body, status_code=201 if body["stored"] else 200)
 
     @app.get(
         "/customers/{customer_id}/score",
@@ -417,23 +339,31 @@ def create_app(
 
     @app.get("/health", summary="Liveness, and which model is loaded")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model_version": loaded_version()}
+        return {"status": "ok", "model_version": scoring.loaded_version()}
 
     @app.get("/model", summary="The champion's metadata and metrics")
     def model() -> dict[str, Any]:
-        p = champion()
-        meta = p.metadata
-        return {
-            "version": p.version,
-            "created_at": meta.get("created_at"),
-            "metrics": {k: v for k, v in meta.get("metrics", {}).items() if k != "folds"},
-            "threshold": p.threshold,
-            "threshold_method": meta.get("threshold_method"),
-            "risk_bands": {"medium": p.bands.medium, "high": p.bands.high},
-            "schema": {"name": p.schema.name, "sha256": p.schema.sha256, "features": p.schema.feature_names},
-            "feature_importance": meta.get("feature_importance"),
-            "training": {k: v for k, v in meta.get("training", {}).items() if k != "config"},
-            "libraries": meta.get("libraries"),
-        }
+        return scoring.model_info()
 
     return app
+
+
+def build_app(
+    services: Services,
+    provider: ChampionProvider | None = None,
+    prediction_log: PredictionLogSink | None = None,
+) -> FastAPI:
+    """The app the predict function serves, composed from the platform's services (bootstrap).
+
+    Canary/shadow and ``POST /feedback`` are wired from the registry and OUTCOMES_TABLE; predictions
+    are logged only when a ``prediction_log`` (bootstrap.build_prediction_log) is passed.
+    """
+    s = services.settings
+    scoring = build_online_scoring(services, provider, prediction_log)
+    return create_app(
+        scoring,
+        max_batch=s.max_batch,
+        max_body_bytes=s.max_body_bytes,
+        record_feedback=build_feedback_recorder(services),
+        customer_score=build_customer_score_lookup(services),
+    )

@@ -17,39 +17,36 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from churnguard.domain.errors import ChurnGuardError, DataValidationError
-from churnguard.settings import ConfigurationError, Settings
+if TYPE_CHECKING:
+    from churnguard.bootstrap import Services
+    from churnguard.domain.schema import Schema
+
+from churnguard.domain.errors import ChurnGuardError, ConfigurationError, DataValidationError
+from churnguard.settings import get_settings
 
 
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def _schema(path: str | None):  # type: ignore[no-untyped-def]
+def _schema(path: str | None) -> Schema:
     from churnguard.domain.schema import Schema
 
     return Schema.load(path) if path else Schema.default()
 
 
-def _services():  # type: ignore[no-untyped-def]
+def _services() -> Services:
     from churnguard.bootstrap import build_services
 
-    return build_services(Settings.from_env())
+    return build_services()
 
 
 def _read_data(source: str) -> bytes:
-    if source.startswith("s3://"):
-        import boto3
+    from churnguard.bootstrap import build_object_store
 
-        from churnguard.adapters.s3_objects import read_s3_uri
-
-        return read_s3_uri(boto3.client("s3"), source)
-    try:
-        return Path(source).read_bytes()
-    except OSError as e:
-        raise DataValidationError(f"cannot read {source}: {e}") from e
+    return build_object_store(source).read(source)
 
 
 def _progress(stage: str, i: int, n: int) -> None:
@@ -103,7 +100,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     )
     data = _read_data(a.data)
     progress = None if a.quiet else _progress
-    settings = Settings.from_env()
+    settings = get_settings()
     if settings.model_bucket and settings.registry_table:
         services = _services()
         summary = train_and_register(
@@ -161,11 +158,9 @@ def cmd_models_show(a: argparse.Namespace) -> int:
 
 
 def cmd_forget(a: argparse.Namespace) -> int:
-    from churnguard.bootstrap import build_erasers, customer_hash_key
-    from churnguard.domain.privacy import forget_customer
+    from churnguard.bootstrap import build_forget
 
-    services = _services()
-    report = forget_customer(a.customer_id, customer_hash_key(services.settings), build_erasers(services)).to_dict()
+    report = build_forget(_services())(a.customer_id).to_dict()
     if a.json:
         _print_json(report)
     else:
@@ -288,16 +283,12 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
     """Per-variant results: outcomes joined point in time to the prediction log, with a significance test."""
     from datetime import date, timedelta
 
-    import boto3
-
-    from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
-    from churnguard.bootstrap import build_outcome_store
+    from churnguard.bootstrap import build_outcome_store, build_prediction_log_reader
     from churnguard.domain.canary import compare_variants
     from churnguard.domain.outcomes import join_point_in_time
 
-    settings = Settings.from_env()
     services = _services()
-    store = build_outcome_store(settings)
+    store = build_outcome_store(services)
     if store is None:
         raise ConfigurationError("set OUTCOMES_TABLE (the table of observed outcomes)")
     try:
@@ -306,7 +297,7 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
     except ValueError as e:
         raise DataValidationError(f"--since/--until must be dates written YYYY-MM-DD: {e}") from e
     outcomes = list(store.outcomes(since=since, until=until))
-    reader = S3PredictionLogReader(services.store.bucket, boto3.client("s3"))
+    reader = build_prediction_log_reader(services)
     report = compare_variants(join_point_in_time(reader.records(since, until), outcomes), alpha=a.alpha)
     report.update(since=since.isoformat(), until=until.isoformat(), outcomes=len(outcomes))
     if a.as_json:
@@ -329,16 +320,17 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
 def cmd_serve(a: argparse.Namespace) -> int:
     import uvicorn
 
-    from churnguard.bootstrap import build_api
+    from churnguard.entrypoints.api import build_app
 
-    uvicorn.run(build_api(_services()), host=a.host, port=a.port, log_level="warning")
+    uvicorn.run(build_app(_services()), host=a.host, port=a.port, log_level="warning")
     return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
+    from churnguard.entrypoints.api import build_app
     from churnguard.local.demo import run_demo
 
-    return run_demo(data=a.data, host=a.host, port=a.port, serve=not a.no_serve, rows=a.rows)
+    return run_demo(data=a.data, host=a.host, port=a.port, serve=not a.no_serve, app_factory=build_app, rows=a.rows)
 
 
 def cmd_score(a: argparse.Namespace) -> int:
@@ -346,17 +338,13 @@ def cmd_score(a: argparse.Namespace) -> int:
     options = {"reasons": a.reasons, "reason_method": a.reason_method}
     if a.local:
         from churnguard.bootstrap import build_batch
-        from churnguard.services.batch_jobs import score_local
-        from churnguard.settings import BatchSettings
 
-        batch = build_batch(_services())
-        version, _ = batch.resolve(a.version)
-        summary = score_local(
+        summary = build_batch(_services()).score_local(
             a.input,
             a.output,
-            batch.scorer_for(version),
+            a.version,
             options,
-            chunk_bytes=(a.chunk_mb << 20) or BatchSettings.from_env().chunk_bytes,
+            chunk_bytes=a.chunk_mb << 20,
             progress=None if a.quiet else _progress,
         )
         _print_json(summary)
@@ -367,14 +355,10 @@ def cmd_score(a: argparse.Namespace) -> int:
 def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
     import uuid
 
-    import boto3
+    from churnguard.bootstrap import build_batch
 
-    from churnguard.adapters.batch_io import S3BatchIO
-    from churnguard.adapters.jobs import DynamoJobStore
-    from churnguard.settings import BatchSettings
-
-    bs = BatchSettings.from_env()
-    arn = a.state_machine or bs.state_machine_arn
+    batch = build_batch(_services())
+    arn = a.state_machine or batch.settings.state_machine_arn
     if not arn:
         raise ConfigurationError(
             "name the state machine: --state-machine ARN or BATCH_STATE_MACHINE_ARN "
@@ -389,19 +373,15 @@ def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
         job["model_version"] = a.version
     if a.chunk_mb:
         job["chunk_bytes"] = a.chunk_mb << 20
-    sfn = boto3.client("stepfunctions")
-    try:
-        execution = sfn.start_execution(stateMachineArn=arn, name=job_id, input=json.dumps(job))["executionArn"]
-    except sfn.exceptions.ExecutionAlreadyExists:
-        execution = f"{arn.replace(':stateMachine:', ':execution:')}:{job_id}"  # the same job again: follow it
+    runner = batch.job_runner(arn)
+    execution = runner.start(job, name=job_id)
     print(f"job {job_id} started: {execution}", file=sys.stderr)
     if a.no_follow:
         _print_json({"job_id": job_id, "execution_arn": execution})
         return 0
-    io = S3BatchIO(boto3.client("s3"))
-    jobs = DynamoJobStore(bs.jobs_table, boto3.client("dynamodb")) if bs.jobs_table else None
+    io, jobs = batch.io, batch.jobs
     while True:
-        desc = sfn.describe_execution(executionArn=execution)
+        desc = runner.describe(execution)
         status = desc["status"]
         if status != "RUNNING":
             break
@@ -560,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except DataValidationError as e:
         print(f"error: {e}", file=sys.stderr)
-        if getattr(e, "report", None) is not None and getattr(args, "json", False):
+        if e.report is not None and getattr(args, "json", False):
             _print_json({"error": str(e).splitlines()[0], "report": e.report.to_dict()})
         return 2
     except (ChurnGuardError, ConfigurationError) as e:

@@ -11,7 +11,9 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXAMPLE = {
     "customerID": "7590-VHVEG",
@@ -41,7 +43,7 @@ def say(msg: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _start_server(app, host: str, port: int):  # type: ignore[no-untyped-def]
+def _start_server(app: Any, host: str, port: int) -> Any:
     """uvicorn in a thread of this process, so the demo can call it and keep serving."""
     import threading
 
@@ -66,7 +68,10 @@ def _post_json(url: str, payload: dict) -> dict:
         return json.loads(resp.read())
 
 
-def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 5000) -> int:
+def run_demo(
+    data: str | None, host: str, port: int, serve: bool, app_factory: Callable[..., Any], rows: int = 5000
+) -> int:
+    """``app_factory(services, provider)`` builds the API (entrypoints.api.build_app, handed in by the CLI)."""
     started = time.perf_counter()
     from churnguard.local.emulator import Emulator
 
@@ -77,12 +82,12 @@ def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 50
         f"{emu.env['REGISTRY_TABLE']}"
     )
     try:
-        from churnguard.bootstrap import build_api, build_provider, build_services
+        from churnguard.bootstrap import build_provider, build_services
         from churnguard.domain.schema import Schema
         from churnguard.services.lifecycle import train_and_register
         from churnguard.settings import Settings
 
-        services = build_services(Settings.from_env())
+        services = build_services(Settings.from_env())  # the emulator's environment, just set
         if data:
             payload, source = Path(data).read_bytes(), data
             say(f"training on {data}")
@@ -103,7 +108,7 @@ def run_demo(data: str | None, host: str, port: int, serve: bool, rows: int = 50
         say(f"promoted {summary['version']} to champion")
 
         provider = build_provider(services)
-        app = build_api(services, provider)
+        app = app_factory(services, provider)
         server = _start_server(app, host, port)
         url = f"http://{host}:{port}"
         first = _post_json(f"{url}/predict", EXAMPLE)

@@ -84,7 +84,7 @@ class Emulator:
         self.stop()
 
 
-def _serial_server_class():  # type: ignore[no-untyped-def]
+def _serial_server_class() -> Any:
     from moto.moto_server.threaded_moto_server import MotoRequestHandler, ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server

@@ -16,10 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from churnguard.adapters.batch_io import S3BatchIO
-from churnguard.adapters.jobs import DynamoJobStore
-from churnguard.adapters.s3_objects import parse_s3_uri
-from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.domain.batch import (
     DEFAULT_CHUNK_BYTES,
     BatchOptions,
@@ -31,6 +27,7 @@ from churnguard.domain.batch import (
 )
 from churnguard.domain.errors import DataValidationError
 from churnguard.domain.schema import Schema
+from churnguard.services.ports import BatchIO, JobStore, ScoreStore
 
 
 def _now() -> str:
@@ -40,8 +37,6 @@ def _now() -> str:
 def output_prefix(output: str) -> str:
     if not isinstance(output, str) or not output.strip():
         raise DataValidationError("name an output location (s3://bucket/prefix)")
-    if output.startswith("s3://"):
-        parse_s3_uri(output.rstrip("/") + "/x")  # validates the form
     return output.rstrip("/")
 
 
@@ -49,8 +44,8 @@ def plan_job(
     job_id: str,
     input_uri: str,
     output_uri: str,
-    io: S3BatchIO,
-    jobs: DynamoJobStore | None,
+    io: BatchIO,
+    jobs: JobStore | None,
     resolve: Callable[[str | None], tuple[str, Schema]],
     model_version: str | None = None,
     options: dict[str, Any] | None = None,
@@ -61,16 +56,32 @@ def plan_job(
     ``resolve(version or None)`` names the model version (the champion now, if None) and its
     schema: the whole job uses that one version even if a promotion happens meanwhile.
     """
+    plan, _ = _plan(job_id, input_uri, output_uri, io, resolve, model_version, options, chunk_bytes)
+    if jobs is not None:
+        jobs.put(job_id, {**plan, "status": "RUNNING"})
+    return plan
+
+
+def _plan(
+    job_id: str,
+    input_uri: str,
+    output_uri: str,
+    io: BatchIO,
+    resolve: Callable[[str | None], tuple[str, Schema]],
+    model_version: str | None,
+    options: dict[str, Any] | None,
+    chunk_bytes: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     opts = BatchOptions.from_dict(options)
     out = output_prefix(output_uri)
+    manifest = f"{out}/_job/manifest.json"
+    location = io.locate(manifest)  # a malformed output location fails here, before any work
     version, schema = resolve(model_version)
     objects = io.list_inputs(input_uri)
     for uri, _size in objects:
         check_columns(header_columns(io.header(uri)), schema, source=uri)
     chunks = plan_chunks(objects, chunk_bytes)
-    manifest = f"{out}/_job/manifest.json"
     io.put(manifest, json.dumps(chunks).encode(), content_type="application/json")
-    bucket, key = parse_s3_uri(manifest)
     plan = {
         "job_id": job_id,
         "input": input_uri,
@@ -80,20 +91,18 @@ def plan_job(
         "chunks": len(chunks),
         "input_objects": len(objects),
         "input_bytes": sum(s for _, s in objects),
-        "manifest": {"bucket": bucket, "key": key},
+        "manifest": location,
         "started_at": _now(),
         "started_epoch": time.time(),
     }
-    if jobs is not None:
-        jobs.put(job_id, {**plan, "status": "RUNNING"})
-    return plan
+    return plan, chunks
 
 
 def score_chunk(
     job: dict[str, Any],
-    io: S3BatchIO,
+    io: BatchIO,
     scorer_for: Callable[[str], BatchScorer],
-    scores: DynamoScoreStore | None,
+    scores: ScoreStore | None,
 ) -> dict[str, Any]:
     """Score one chunk.
 
@@ -128,7 +137,7 @@ def score_chunk(
 
 
 def finish_job(
-    job_id: str, plan: dict[str, Any], chunk_counts: list[dict[str, Any]], io: S3BatchIO, jobs: DynamoJobStore | None
+    job_id: str, plan: dict[str, Any], chunk_counts: list[dict[str, Any]], io: BatchIO, jobs: JobStore | None
 ) -> dict[str, Any]:
     """Add up the chunks, check the counts reconcile, and record the job's summary (S3 and table)."""
     total = summarize(chunk_counts)
@@ -162,7 +171,7 @@ def finish_job(
     return summary
 
 
-def fail_job(job_id: str, error: dict[str, Any] | None, jobs: DynamoJobStore | None) -> dict[str, Any]:
+def fail_job(job_id: str, error: dict[str, Any] | None, jobs: JobStore | None) -> dict[str, Any]:
     """Record why a job failed; the reason is the failing step's error message."""
     error = error or {}
     cause = error.get("Cause") or ""
@@ -177,50 +186,8 @@ def fail_job(job_id: str, error: dict[str, Any] | None, jobs: DynamoJobStore | N
     return {"job_id": job_id, **record}
 
 
-class LocalBatchIO:
-    """The S3BatchIO interface over local files, so ``churn score --local`` runs the Lambda's code."""
-
-    def list_inputs(self, path: str) -> list[tuple[str, int]]:
-        from pathlib import Path
-
-        p = Path(path)
-        files = sorted(p.glob("*.csv")) if p.is_dir() else [p]
-        found = [(str(f), f.stat().st_size) for f in files if f.is_file()]
-        if not found:
-            raise DataValidationError(f"input {path} does not exist (no such file, or no .csv files in that folder)")
-        return found
-
-    def read_range(self, path: str, first: int, last: int) -> bytes:
-        with open(path, "rb") as f:
-            f.seek(first)
-            return f.read(max(last - first + 1, 0))
-
-    def header(self, path: str) -> bytes:
-        from churnguard.domain.batch import MAX_LINE_BYTES
-
-        head = self.read_range(path, 0, MAX_LINE_BYTES - 1)
-        nl = head.find(b"\n")
-        return head if nl < 0 else head[: nl + 1]
-
-    def read_lines(self, path: str, start: int, end: int, size: int) -> bytes:
-        from churnguard.domain.batch import MAX_LINE_BYTES, slice_lines
-
-        buf_start = max(start - 1, 0)
-        last = min(end - 1 + MAX_LINE_BYTES, size - 1)
-        body = slice_lines(self.read_range(path, buf_start, last), buf_start, start, end, at_eof=last >= size - 1)
-        return body if start == 0 else self.header(path) + body
-
-    def put(self, path: str, body: bytes, content_type: str = "") -> None:
-        from pathlib import Path
-
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_bytes(body)
-        tmp.replace(p)  # a reader never sees half a file
-
-
 def score_local(
+    io: BatchIO,
     input_path: str,
     output_dir: str,
     scorer: BatchScorer,
@@ -228,39 +195,22 @@ def score_local(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Score a local CSV file (or folder of CSVs) chunk by chunk, exactly as the Lambda does; write
-    ``scores/part-*.csv``, ``errors/part-*.csv`` and ``_job/summary.json`` under ``output_dir``."""
-    io = LocalBatchIO()
-    opts = BatchOptions.from_dict(options)
-    objects = io.list_inputs(input_path)
-    for path, _ in objects:
-        check_columns(header_columns(io.header(path)), scorer.schema, source=path)
-    chunks = plan_chunks(objects, chunk_bytes)
-    out = output_dir.rstrip("/")
-    plan = {
-        "job_id": "local",
-        "input": input_path,
-        "output": out,
-        "model_version": scorer.predictor.version,
-        "options": opts.to_dict(),
-        "chunks": len(chunks),
-        "started_at": _now(),
-        "started_epoch": time.time(),
-    }
+    """Score local CSV files through the state machine's own steps (plan, each chunk, finish);
+    ``scores/part-*.csv``, ``errors/part-*.csv`` and ``_job/summary.json`` land under ``output_dir``."""
+    version = scorer.predictor.version
+    plan, chunks = _plan(
+        "local", input_path, output_dir, io, lambda _v: (version, scorer.schema), None, options, chunk_bytes
+    )
     counts = []
     for i, chunk in enumerate(chunks):
         job = {
             "job_id": "local",
             "chunk": chunk,
-            "output": out,
-            "model_version": plan["model_version"],
+            "output": plan["output"],
+            "model_version": version,
             "options": plan["options"],
         }
-        counts.append(_score_chunk_with(job, io, scorer))
+        counts.append(score_chunk(job, io, lambda _v: scorer, None))
         if progress:
             progress("scoring", i + 1, len(chunks))
-    return finish_job("local", plan, counts, io, None)  # type: ignore[arg-type]
-
-
-def _score_chunk_with(job: dict[str, Any], io: Any, scorer: BatchScorer) -> dict[str, Any]:
-    return score_chunk(job, io, lambda _v: scorer, None)
+    return finish_job("local", plan, counts, io, None)

@@ -1,4 +1,5 @@
-"""The champion, cached per container.
+"""The models that answer: the champion and the canary/shadow challenger, cached per container,
+and the one way to load a verified Predictor for a version (``load_predictor``).
 
 The alias is re-read at most every ``ttl_s`` seconds, so a promotion takes effect without a
 redeploy and the hot path costs one clock read. If the registry or the bucket fails, or a
@@ -18,14 +19,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from churnguard.adapters.model_store import S3ModelStore
-from churnguard.adapters.registry import DynamoRegistry
+from churnguard.domain.canary import CanaryConfig, Challenger
 from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, StorageError
 from churnguard.domain.fallback import FALLBACK_BASE_RATE, FALLBACK_OFF, BaseRateEstimate, estimate_from_metrics
 from churnguard.domain.predictor import Predictor
 from churnguard.services.breaker import CircuitBreaker, CircuitOpenError
+from churnguard.services.ports import ModelStore, Registry
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,8 @@ RETRY_AFTER_FAILURE_S = 5.0
 class ChampionProvider:
     def __init__(
         self,
-        registry: DynamoRegistry,
-        store: S3ModelStore,
+        registry: Registry,
+        store: ModelStore,
         ttl_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         on_fallback: Callable[[str], None] | None = None,
@@ -134,9 +136,8 @@ class ChampionProvider:
         if cached is not None:
             self._by_version.move_to_end(version)
             return cached
-        mv = self.registry.get(version)
         try:
-            predictor = Predictor(self.store.get(version, mv.manifest_sha256))
+            predictor = load_predictor(self.registry, self.store, version)
         except ArtifactIntegrityError as e:
             log.error("refusing model %s: %s", version, e)
             self.on_integrity_failure(version, str(e))
@@ -145,3 +146,58 @@ class ChampionProvider:
         while len(self._by_version) > self.max_cached:
             self._by_version.popitem(last=False)
         return predictor
+
+
+def load_predictor(registry: Registry, store: ModelStore, version: str) -> Predictor:
+    """The Predictor of a registered version, its bundle verified against the registry's manifest hash.
+
+    Raises ModelNotFoundError (no such version or bundle), ArtifactIntegrityError (a file does not
+    match its checksum, or the bundle is unusable) or StorageError.
+    """
+    mv = registry.get(version)
+    return Predictor(store.get(version, mv.manifest_sha256))
+
+
+class ChallengerProvider:
+    """The current challenger, if any, cached per container.
+
+    ``current()`` only reads the cache (it is called before scoring); ``refresh_if_due()`` re-reads
+    the registry at most every ``ttl_s`` and loads the model, and is called after a response has
+    been computed. Any failure means "no challenger": the champion answers and nothing fails.
+    """
+
+    def __init__(
+        self,
+        read_config: Callable[[], Mapping[str, Any] | None],
+        load_version: Callable[[str], Any],
+        ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.read_config = read_config
+        self.load_version = load_version
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._current: Challenger | None = None
+        self._next_check = float("-inf")
+
+    def current(self) -> Challenger | None:
+        return self._current
+
+    def refresh_if_due(self) -> None:
+        now = self.clock()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.ttl_s
+        try:
+            raw = self.read_config()
+            if not raw:
+                self._current = None
+                return
+            config = CanaryConfig.from_dict(raw)
+            if self._current is None or self._current.config.version != config.version:
+                self._current = Challenger(config, self.load_version(config.version))
+            elif self._current.config != config:
+                self._current = Challenger(config, self._current.predictor)
+        except Exception as e:  # noqa: BLE001 - a broken challenger must never affect the champion
+            log.warning("challenger unavailable, the champion answers everyone: %s: %s", type(e).__name__, e)
+            self._current = None

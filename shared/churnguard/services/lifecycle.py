@@ -9,16 +9,17 @@ from __future__ import annotations
 import io
 import platform
 import secrets
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from churnguard.adapters.model_store import S3ModelStore
-from churnguard.adapters.registry import DynamoRegistry, ModelVersion
 from churnguard.domain.bundle import ModelBundle, sha256_hex
-from churnguard.domain.errors import DataValidationError, StorageError
+from churnguard.domain.errors import DataValidationError, GateNotPassedError, ModelNotFoundError, StorageError
+from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.predictor import RiskBands
 from churnguard.domain.schema import Schema
 from churnguard.domain.training import Progress, TrainingConfig, TrainingResult, read_csv, train
+from churnguard.services.ports import ModelStore, ObjectStore, Registry
 
 
 def new_version_id() -> str:
@@ -81,8 +82,8 @@ def train_and_register(
     data: bytes,
     schema: Schema,
     config: TrainingConfig | None,
-    store: S3ModelStore,
-    registry: DynamoRegistry,
+    store: ModelStore,
+    registry: Registry,
     source: str,
     lineage: dict[str, Any] | None = None,
     progress: Progress | None = None,
@@ -117,9 +118,68 @@ def train_and_register(
     }
 
 
-def promote(registry: DynamoRegistry, version: str, reason: str = "manual") -> dict[str, Any]:
+def train_from_uri(
+    objects: ObjectStore,
+    store: ModelStore,
+    registry: Registry,
+    data_uri: str,
+    schema_uri: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The train function's use case: training data (and optionally a schema YAML) read by URI, then
+    ``train_and_register``. Bad data raises DataValidationError before anything is written."""
+    schema = Schema.from_yaml(objects.read(schema_uri).decode(), source=schema_uri) if schema_uri else Schema.default()
+    training_config = TrainingConfig.from_dict(dict(config or {}))
+    data = objects.read(data_uri)
+    return train_and_register(data, schema, training_config, store, registry, source=data_uri, lineage=lineage)
+
+
+def promote(registry: Registry, version: str, reason: str = "manual") -> dict[str, Any]:
     return registry.promote(version, reason=reason)
 
 
-def rollback(registry: DynamoRegistry, reason: str = "rollback") -> dict[str, Any]:
+def rollback(registry: Registry, reason: str = "rollback") -> dict[str, Any]:
     return registry.rollback(reason=reason)
+
+
+# ----- the end of a retraining run ---------------------------------------------------------------
+def require_passed_gate(version: str, evaluation: Mapping[str, Any]) -> None:
+    """Raise GateNotPassedError unless ``evaluation`` passed and is about ``version``."""
+    if evaluation.get("version") != version:
+        raise GateNotPassedError(f"the evaluation given is for {evaluation.get('version')!r}, not {version!r}")
+    if evaluation.get("passed") is not True:
+        reasons = "; ".join(evaluation.get("reasons") or []) or "no reason recorded"
+        raise GateNotPassedError(f"{version} did not pass the promotion gate: {reasons}")
+
+
+def reject_candidate(
+    registry: Registry, version: str, reasons: Iterable[str], report: str | None = None
+) -> dict[str, Any]:
+    reason = "rejected by the promotion gate: " + "; ".join(reasons)
+    if report:
+        reason += f" (report {report})"
+    registry.set_status(version, "rejected", reason=reason[:2000])
+    return {"version": version, "status": "rejected", "reason": reason[:2000]}
+
+
+def record_failure(
+    registry: Registry, version: str | None, error: Mapping[str, Any] | None, execution: str | None = None
+) -> dict[str, Any]:
+    """Mark a failed run's candidate ``failed``. A version that already serves (the failure came after
+    the switch, e.g. publishing the event) is left alone: the champion must stay consistent."""
+    error = error or {}
+    reason = (
+        f"retraining run {execution or '?'} failed: {error.get('Error', 'unknown error')}: "
+        f"{str(error.get('Cause', ''))[:1500]}"
+    )
+    if not version:
+        return {"version": None, "marked": False, "reason": reason}
+    try:
+        current = registry.get(version)
+    except ModelNotFoundError:
+        return {"version": version, "marked": False, "reason": reason}
+    if current.status != "candidate":
+        return {"version": version, "marked": False, "status": current.status, "reason": reason}
+    registry.set_status(version, "failed", reason=reason)
+    return {"version": version, "marked": True, "status": "failed", "reason": reason}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from churnguard.domain.errors import DataValidationError
@@ -108,7 +108,7 @@ def plan_chunks(objects: Iterable[tuple[str, int]], chunk_bytes: int = DEFAULT_C
 
 def summarize(chunks: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Add up chunk counts; raise if they do not reconcile (a lost row is a bug, not a statistic)."""
-    total = {"chunks": len(chunks), "rows_in": 0, "scored": 0, "rejected": 0, "reasons_computed": 0}
+    total: dict[str, Any] = {"chunks": len(chunks), "rows_in": 0, "scored": 0, "rejected": 0, "reasons_computed": 0}
     levels: dict[str, int] = {}
     versions, engines = set(), set()
     for c in chunks:
@@ -129,3 +129,23 @@ def summarize(chunks: Sequence[dict[str, Any]]) -> dict[str, Any]:
     total["model_versions"] = sorted(versions)
     total["engines"] = sorted(engines)  # "lightgbm" beside "leaf-tables": a spot check failed (see the logs)
     return total
+
+
+# Reads bytes first..last inclusive of one input object (an adapter's byte-range read).
+ReadRange = Callable[[int, int], bytes]
+
+
+def first_line(read_range: ReadRange) -> bytes:
+    """The header line of an object, newline included (the whole head if it has none)."""
+    head = read_range(0, MAX_LINE_BYTES - 1)
+    nl = head.find(b"\n")
+    return head if nl < 0 else head[: nl + 1]
+
+
+def chunk_records(read_range: ReadRange, start: int, end: int, size: int) -> bytes:
+    """The header line plus the lines that start in [start, end) of an object of ``size`` bytes."""
+    buf_start = max(start - 1, 0)
+    last = min(end - 1 + MAX_LINE_BYTES, size - 1)
+    buf = read_range(buf_start, last) if size else b""
+    body = slice_lines(buf, buf_start, start, end, at_eof=last >= size - 1)
+    return body if start == 0 else first_line(read_range) + body  # the first range starts with the header

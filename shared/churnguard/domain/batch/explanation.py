@@ -11,6 +11,7 @@ a gather per tree. ``reasons_json`` writes the top reasons in the API's shape, c
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 
@@ -107,14 +108,14 @@ def reasons_json(contrib: np.ndarray, X: np.ndarray, encoder: FeatureEncoder, to
     mag = np.where(np.isnan(c), 0.0, np.abs(c))
     order = np.argsort(-mag, axis=1, kind="stable")[:, :top]
     rows = np.arange(m)
-    S = np.dtypes.StringDType()
+    S: Any = np.dtypes.StringDType()  # numpy's stubs do not type np.strings on StringDType arrays yet
     names = np.array([json.dumps(n) for n in encoder.names], dtype=S)
     out = np.full(m, "[", dtype=S)
     for k in range(order.shape[1]):
         j = order[:, k]
         ck = c[rows, j]
         present = mag[rows, j] > 0
-        values = np.empty(m, dtype=S)
+        values: Any = np.empty(m, dtype=S)
         for f in np.unique(j).tolist():
             sel = j == f
             uniq, inv = np.unique(X[sel, f], return_inverse=True)

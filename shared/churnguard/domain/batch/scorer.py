@@ -435,7 +435,7 @@ class BatchScorer:
         block.risk = np.array(RISK_LEVELS, dtype=object)[block.level_idx]
         block.will_churn = block.p >= self.predictor.threshold
         block.reasons = np.full(n, "", dtype=object)
-        if len(block.want):
+        if len(block.want) and block.contrib is not None:
             block.reasons[block.want] = reasons_json(block.contrib, block.X[block.want], self.encoder, options.top)
         block.body = _score_lines(
             block.ids, block.p, block.will_churn, block.risk, block.reasons, self.predictor.version

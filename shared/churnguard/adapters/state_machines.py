@@ -1,4 +1,4 @@
-"""Starts the retraining state machine (Step Functions), at most one execution at a time.
+"""Step Functions executions: the retraining state machine (at most one run at a time) and batch jobs.
 
 launcher = StepFunctionsRetrainLauncher(arn, boto3.client("stepfunctions"))
 launcher.start({"reason": "drift", "drift_report": "s3://...", "data": "s3://..."}, name="drift-20260501-ab12cd")
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from churnguard.adapters.aws_errors import error_code
 from churnguard.domain.errors import ChurnGuardError
 
 if TYPE_CHECKING:
@@ -20,15 +21,11 @@ if TYPE_CHECKING:
 
 
 class RetrainLaunchError(ChurnGuardError):
-    """Step Functions refused or failed to start (or list) retraining executions."""
+    """Step Functions refused or failed to start, list or describe executions."""
 
 
 class StepFunctionsRetrainLauncher:
-    def __init__(self, state_machine_arn: str, sfn_client: SFNClient | None = None) -> None:
-        if sfn_client is None:
-            import boto3
-
-            sfn_client = boto3.client("stepfunctions")
+    def __init__(self, state_machine_arn: str, sfn_client: SFNClient) -> None:
         self.arn = state_machine_arn
         self.sfn = sfn_client
 
@@ -49,9 +46,38 @@ class StepFunctionsRetrainLauncher:
         try:
             resp = self.sfn.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(execution_input))
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            if error_code(e) == "ExecutionAlreadyExists":
                 return {"started": False, "reason": f"an execution named {name} already exists"}
             raise RetrainLaunchError(f"cannot start {self.arn}: {e}") from e
         except BotoCoreError as e:
             raise RetrainLaunchError(f"cannot start {self.arn}: {e}") from e
         return {"started": True, "execution_arn": resp["executionArn"]}
+
+
+class StepFunctionsJobRunner:
+    """Starts and follows batch scoring jobs (one execution per job id; starting a known id follows it)."""
+
+    def __init__(self, state_machine_arn: str, sfn_client: SFNClient) -> None:
+        self.arn = state_machine_arn
+        self.sfn = sfn_client
+
+    def start(self, execution_input: Mapping[str, Any], name: str) -> str:
+        """The execution ARN of the job named ``name``: started now, or already started earlier."""
+        try:
+            return self.sfn.start_execution(stateMachineArn=self.arn, name=name, input=json.dumps(execution_input))[
+                "executionArn"
+            ]
+        except ClientError as e:
+            if error_code(e) == "ExecutionAlreadyExists":
+                return f"{self.arn.replace(':stateMachine:', ':execution:')}:{name}"  # the same job again: follow it
+            raise RetrainLaunchError(f"cannot start {self.arn}: {e}") from e
+        except BotoCoreError as e:
+            raise RetrainLaunchError(f"cannot start {self.arn}: {e}") from e
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        """``{"status", "output"?, "error"?, "cause"?}`` of an execution."""
+        try:
+            desc = self.sfn.describe_execution(executionArn=execution_arn)
+        except (ClientError, BotoCoreError) as e:
+            raise RetrainLaunchError(f"cannot describe {execution_arn}: {e}") from e
+        return {k: v for k, v in desc.items() if k in ("status", "output", "error", "cause")}

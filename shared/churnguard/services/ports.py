@@ -1,0 +1,148 @@
+"""The ports: what the use cases need from the outside world, as small protocols.
+
+Services are typed against these; ``churnguard.adapters`` implements them for AWS (and local files),
+``churnguard.bootstrap`` chooses which, and unit tests may hand in in-memory fakes. Each method
+raises the domain's errors (``StorageError`` for a failing store, ``ModelNotFoundError`` ...),
+never a library's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from churnguard.domain.bundle import ModelBundle
+from churnguard.domain.model_registry import ModelVersion
+from churnguard.domain.outcomes import Outcome
+
+
+class ModelStore(Protocol):
+    """Model bundles by version (S3: ``models/{version}/``)."""
+
+    def put(self, bundle: ModelBundle) -> dict[str, Any]:
+        """Store a bundle; ``{"location", "manifest_sha256", "files": {name: sha256}}``."""
+        ...
+
+    def get(self, version: str, manifest_sha256: str | None) -> ModelBundle:
+        """Read and verify a bundle (ArtifactIntegrityError on any mismatch)."""
+        ...
+
+    def delete(self, version: str) -> None: ...
+
+
+class Registry(Protocol):
+    """Model versions, the champion alias and the canary (DynamoDB)."""
+
+    def register(self, mv: ModelVersion) -> ModelVersion: ...
+
+    def get(self, version: str) -> ModelVersion: ...
+
+    def list(self) -> list[ModelVersion]: ...
+
+    def set_status(
+        self, version: str, status: str, reason: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None: ...
+
+    def alias(self, name: str = ...) -> dict[str, Any] | None: ...
+
+    def champion(self) -> ModelVersion: ...
+
+    def canary(self) -> dict[str, Any] | None: ...
+
+    def set_canary(self, version: str, share: float, shadow: bool = False, reason: str = ...) -> dict[str, Any]: ...
+
+    def clear_canary(self) -> dict[str, Any] | None: ...
+
+    def promote(self, version: str, reason: str = ..., expected_revision: int | None = None) -> dict[str, Any]: ...
+
+    def rollback(self, reason: str = ...) -> dict[str, Any]: ...
+
+
+class ObjectStore(Protocol):
+    """Whole objects by URI: training and held-out data, reports (S3 ``s3://bucket/key``, or local paths)."""
+
+    def read(self, uri: str) -> bytes:
+        """The object's bytes; DataValidationError when it does not exist."""
+        ...
+
+    def write(self, uri: str, body: bytes, content_type: str = ...) -> None: ...
+
+
+class PredictionLogSource(Protocol):
+    """The prediction log, read back day by day (``predictions/dt=YYYY-MM-DD/``)."""
+
+    def records(self, start: date, end: date) -> Iterator[dict[str, Any]]: ...
+
+
+class PredictionLogSink(Protocol):
+    """Where served predictions are logged; never raises, counts what it loses."""
+
+    def add(self, records: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def flush(self) -> int: ...
+
+
+class RetrainLauncher(Protocol):
+    """Starts the retraining state machine unless a run is in progress."""
+
+    def start(self, execution_input: Mapping[str, Any], name: str) -> dict[str, Any]: ...
+
+
+class OutcomeStore(Protocol):
+    """Observed outcomes, stored once per customer key and date."""
+
+    def record(self, outcome: Outcome, source: str) -> bool:
+        """True if stored now, False if the same outcome was already there; OutcomeConflictError if opposite."""
+        ...
+
+    def record_many(self, outcomes: Iterable[Outcome], source: str) -> dict[str, Any]: ...
+
+    def outcomes(self, since: date | None = None, until: date | None = None) -> Iterator[Outcome]: ...
+
+
+class ScoreStore(Protocol):
+    """Customers' latest batch scores, keyed by the customer id's keyed hash."""
+
+    def put_many(
+        self, rows: Iterable[tuple[str, float, bool, str, str]], job_id: str, scored_at: str, model_version: str
+    ) -> int: ...
+
+    def get(self, customer_id: str) -> dict[str, Any] | None: ...
+
+
+class BatchIO(Protocol):
+    """Batch inputs and outputs: list input objects, read a chunk's records, write outputs (S3 or local)."""
+
+    def list_inputs(self, uri: str) -> list[tuple[str, int]]: ...
+
+    def header(self, uri: str) -> bytes: ...
+
+    def read_lines(self, uri: str, start: int, end: int, size: int) -> bytes: ...
+
+    def put(self, uri: str, body: bytes, content_type: str = ...) -> None: ...
+
+    def locate(self, uri: str) -> dict[str, str]:
+        """Where a Step Functions ItemReader finds an object (``{"bucket", "key"}`` in S3); a malformed
+        location raises DataValidationError."""
+        ...
+
+
+class JobStore(Protocol):
+    """Batch job records."""
+
+    def put(self, job_id: str, record: dict[str, Any]) -> dict[str, Any]: ...
+
+    def update(self, job_id: str, changes: dict[str, Any]) -> dict[str, Any]: ...
+
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+
+
+class Eraser(Protocol):
+    """One store's erasure of one customer: removes every record of ``customer_key`` and says how many."""
+
+    name: str
+
+    def erase(self, customer_key: str) -> dict[str, Any]:
+        """``{"removed": n, ...details}``; raises a ChurnGuardError when the store fails."""
+        ...
