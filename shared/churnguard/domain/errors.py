@@ -60,3 +60,11 @@ class GateNotPassedError(ChurnGuardError):
 
 class ConfigurationError(ChurnGuardError):
     """A required setting is missing or malformed."""
+
+
+class CustomerNotFoundError(ChurnGuardError):
+    """No stored feature vector for this customer: unknown, or no longer an active customer."""
+
+
+class FeatureMismatchError(ChurnGuardError):
+    """A stored feature vector does not fit the champion's schema (trained on other features)."""
