@@ -70,6 +70,10 @@ class TrainingConfig:
     customer_value: float | None = None
     save_rate: float = 0.3
     leakage_auc: float = 0.95
+    # How the outer CV is drawn: "stratified" (shuffled K folds), "time" (train on earlier cutoffs, test
+    # on each of the latest n_folds, for rows built at cutoffs: shuffling would leak across time), or
+    # "auto": "time" when the data has a ``cutoff`` column (churn features build writes one), else "stratified".
+    cv: str = "auto"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -83,6 +87,8 @@ class TrainingConfig:
             raise ValueError("n_folds and inner_folds must be at least 2")
         if cfg.calibration not in ("platt", "isotonic"):
             raise ValueError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
+        if cfg.cv not in ("auto", "stratified", "time"):
+            raise ValueError(f"cv must be auto, stratified or time, not {cfg.cv!r}")
         return cfg
 
 
@@ -135,6 +141,47 @@ def _folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarra
     from sklearn.model_selection import StratifiedKFold
 
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+# Columns of rows built at cutoffs (churn features build): the cutoff, and when the row's label was known.
+CUTOFF_COLUMN = "cutoff"
+LABEL_END_COLUMN = "label_end"
+
+
+def time_folds(df: pd.DataFrame, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) pairs in time order: each of the latest ``k`` cutoffs is tested on by a model trained on
+    the rows whose labels were known by then (``label_end`` <= that cutoff; without it, earlier cutoffs)."""
+    import pandas as pd
+
+    def times(column: str) -> np.ndarray:
+        parsed = pd.to_datetime(df[column], utc=True, errors="coerce")
+        if parsed.isna().any():
+            bad = df[column][parsed.isna()].iloc[0]
+            raise DataValidationError(f"column {column!r} holds {bad!r}, not a time (time-ordered CV reads it)")
+        return parsed.to_numpy(dtype="datetime64[us]")
+
+    cutoff = times(CUTOFF_COLUMN)
+    known = times(LABEL_END_COLUMN) if LABEL_END_COLUMN in df.columns else None
+    folds = []
+    for t in np.unique(cutoff)[1:][-k:]:
+        train_idx = np.flatnonzero(known <= t if known is not None else cutoff < t)
+        if len(train_idx):
+            folds.append((train_idx, np.flatnonzero(cutoff == t)))
+    if not folds:
+        raise DataValidationError(
+            "time-ordered CV needs rows at two or more cutoffs, the earlier ones labelled by the later ones "
+            "(or set cv: stratified)"
+        )
+    return folds
+
+
+def _outer_folds(
+    df: pd.DataFrame, y: np.ndarray, cfg: TrainingConfig
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """The outer CV's folds and what they are: time-ordered for rows built at cutoffs, else stratified."""
+    if cfg.cv == "time" or (cfg.cv == "auto" and CUTOFF_COLUMN in df.columns):
+        return time_folds(df, cfg.n_folds), "time-ordered"
+    return _folds(y, cfg.n_folds, cfg.seed), "stratified"
 
 
 def _fit(cfg: TrainingConfig, X, y, cats, rounds, valid=None):
@@ -198,10 +245,11 @@ def train(
     cats = encoder.categorical_indices
     report_progress = progress or (lambda stage, i, n: None)
 
-    # Outer CV: each fold's model sees only the other folds, for honest quality figures.
+    # Outer CV: each fold's model sees only the other folds (or, in time order, only the past), for honest figures.
     fold_metrics: list[dict[str, float]] = []
-    for i, (train_idx, test) in enumerate(_folds(y, cfg.n_folds, cfg.seed)):
-        report_progress("cross-validation", i, cfg.n_folds)
+    outer, cv_method = _outer_folds(df, y, cfg)
+    for i, (train_idx, test) in enumerate(outer):
+        report_progress("cross-validation", i, len(outer))
         booster, cal, _, _ = fit_calibrated(cfg, X[train_idx], y[train_idx], cats)
         p = cal.apply(booster.predict(X[test]))
         fold_metrics.append(
@@ -212,7 +260,7 @@ def train(
                 "calibration_error": M.calibration_error(y[test], p),
             }
         )
-    report_progress("cross-validation", cfg.n_folds, cfg.n_folds)
+    report_progress("cross-validation", len(outer), len(outer))
 
     # The served model: same recipe on every row; its threshold and reference profile come from
     # its own out-of-fold calibrated scores (rows each inner model did not train on).
@@ -248,6 +296,7 @@ def train(
         "threshold_method": method,
         "expected_value_per_customer": value,
         "folds": fold_metrics,
+        "cv_method": cv_method,
         "rows": int(len(y)),
         "positive_rate": float(y.mean()),
     }
