@@ -269,3 +269,25 @@ def test_missing_files_and_unreadable_files_are_named(logs):
 def test_cutoffs_after_the_as_of_time_are_refused(logs):
     with pytest.raises(DataValidationError, match="cutoffs after the build's as-of time"):
         build(logs, cutoffs=(C1, datetime(2026, 7, 1, tzinfo=UTC)))
+
+
+def test_a_cutoff_inside_a_day_splits_that_days_events_by_when_they_were_known(logs):
+    noon = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    (logs / "usage.csv").write_text(
+        "customer_id,ts,ing,minutes\n"
+        "A,2026-01-10T11:00:00Z,2026-01-10T11:30:00Z,1\n"  # known at 11:30: before noon
+        "A,2026-01-10T11:59:00Z,2026-01-10T12:00:00Z,2\n"  # recorded exactly at noon: not yet known
+        "A,2026-01-10T13:00:00Z,2026-01-10T13:00:01Z,4\n"  # after noon
+        "A,2026-03-05T00:00:00Z,2026-03-05T00:00:00Z,8\n"
+    )
+
+    got = rows(build(logs, cutoffs=(noon, C2)))
+
+    assert got[(noon, "A")]["minutes_ever"] == 1 and got[(noon, "A")]["sessions_ever"] == 1
+    assert got[(C2, "A")]["minutes_ever"] == 7 and got[(C2, "A")]["sessions_ever"] == 3
+    assert got[(noon, "A")]["minutes_30d"] == 1
+
+
+def test_cutoffs_less_than_a_day_apart_are_refused(logs):
+    with pytest.raises(DataValidationError, match="at least a day apart"):
+        build(logs, cutoffs=(C1, datetime(2026, 1, 1, 23, tzinfo=UTC)))

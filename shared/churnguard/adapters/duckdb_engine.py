@@ -124,9 +124,15 @@ class DuckDBFeatureEngine:
     ) -> FeatureFrame:
         types = self._views(con, definition, staging)
         query = compile_query(definition, types)
-        con.execute("CREATE TEMP TABLE cutoffs (k INTEGER, cutoff_us BIGINT, cutoff_iso VARCHAR)")
-        con.executemany("INSERT INTO cutoffs VALUES (?, ?, ?)", [(k, micros(c), iso(c)) for k, c in enumerate(cutoffs)])
-        con.execute("CREATE TEMP TABLE run AS SELECT ?::BIGINT AS as_of_us", [micros(as_of)])
+        horizon = timedelta(days=definition.label.horizon_days)
+        con.execute(
+            "CREATE TEMP TABLE cutoffs (k INTEGER, cutoff_us BIGINT, cutoff_iso VARCHAR, label_end_iso VARCHAR)"
+        )
+        con.executemany(
+            "INSERT INTO cutoffs VALUES (?, ?, ?, ?)",
+            [(k, micros(c), iso(c), iso(c + horizon)) for k, c in enumerate(cutoffs)],
+        )
+        con.execute(f"SET VARIABLE as_of_us = {micros(as_of)}::BIGINT")
         for statement in query.statements:
             _run(con, statement)
         rejected: dict[str, dict[str, int]] = {}

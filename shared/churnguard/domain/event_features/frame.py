@@ -58,13 +58,17 @@ def micros(moment: datetime) -> int:
 
 
 def check_cutoffs(cutoffs: Sequence[datetime], as_of: datetime) -> tuple[datetime, ...]:
-    """Sorted, distinct, UTC cutoffs, none after ``as_of`` (a cutoff in the future has no past to read)."""
+    """Sorted, distinct, UTC cutoffs a day or more apart, none after ``as_of`` (the future has no past to read)."""
     if not cutoffs:
         raise DataValidationError("give at least one cutoff (--cutoffs 2026-01-01,... or --every 30d --from --to)")
     out = tuple(sorted({utc(c) for c in cutoffs}))
     late = [iso(c) for c in out if c > utc(as_of)]
     if late:
         raise DataValidationError(f"cutoffs after the build's as-of time {iso(as_of)}: {', '.join(late[:5])}")
+    close = [(a, b) for a, b in zip(out, out[1:], strict=False) if b - a < timedelta(days=1)]
+    if close:
+        a, b = close[0]
+        raise DataValidationError(f"cutoffs must be at least a day apart: {iso(a)} and {iso(b)} are not")
     return out
 
 
@@ -217,6 +221,8 @@ def build_report(frame: FeatureFrame, schema: Schema | None = None) -> dict[str,
 
 
 def _feature_signal(frame: FeatureFrame, y: np.ndarray) -> tuple[list[dict[str, Any]], list[str], list[str], list[str]]:
+    """Per feature: missing share and "no signal" over every row (linear passes); its ROC-AUC alone and the
+    leak checks on a seeded sample of at most REPORT_SAMPLE rows."""
     n = len(y)
     idx = np.arange(n)
     if n > REPORT_SAMPLE:
@@ -230,19 +236,21 @@ def _feature_signal(frame: FeatureFrame, y: np.ndarray) -> tuple[list[dict[str, 
         numeric = col.dtype.kind == "f"
         if numeric:
             missing = np.isnan(col)
-            present_values = np.unique(col[~missing])
+            present = col[~missing]
+            constant = present.size == 0 or (not missing.any() and present.min() == present.max())
         else:
-            missing = np.array([v is None for v in col.tolist()], dtype=bool)
-            present_values = np.unique(np.array([v for v in col.tolist() if v is not None], dtype=object))
-        distinct = len(present_values) + (1 if missing.any() else 0)
+            values = col.tolist()
+            missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+            constant = len(set(values)) <= 1
         row: dict[str, Any] = {"name": name, "missing_share": round(float(missing.mean()), 4) if n else None}
-        if distinct <= 1:
+        if constant:
             row["signal"] = "none"
             no_signal.append(name)
             out.append(row)
             continue
+        sample = col[idx]
         if both:
-            auc = _univariate_auc(col[idx], numeric, ys)
+            auc = _univariate_auc(sample, numeric, ys)
             row["roc_auc"] = round(auc, 4)
             if auc >= LEAK_AUC:
                 leaks.append(
@@ -251,7 +259,7 @@ def _feature_signal(frame: FeatureFrame, y: np.ndarray) -> tuple[list[dict[str, 
                 )
             elif abs(auc - 0.5) < WEAK_AUC_MARGIN:
                 weak.append(name)
-        leak = _pure_segment(col, numeric, missing, y, base)
+        leak = _pure_segment(sample, numeric, missing[idx], ys, base, " (sampled rows)" if n > REPORT_SAMPLE else "")
         if leak:
             leaks.append(f"{name!r} {leak}: possible leakage (an event recorded after the churn, backdated?)")
         row["signal"] = "weak" if name in weak else "ok"
@@ -272,20 +280,22 @@ def _univariate_auc(col: np.ndarray, numeric: bool, y: np.ndarray) -> float:
     return max(auc, 1.0 - auc)
 
 
-def _pure_segment(col: np.ndarray, numeric: bool, missing: np.ndarray, y: np.ndarray, base: float) -> str | None:
+def _pure_segment(
+    col: np.ndarray, numeric: bool, missing: np.ndarray, y: np.ndarray, base: float, where: str
+) -> str | None:
     """A value present almost only in rows that churn (and in enough of them), while churn is not the norm."""
     if base >= 0.5:
         return None
     if numeric:
         mask = ~missing & (col != 0)
         if mask.sum() >= LEAK_MIN_ROWS and mask.sum() < len(col) and y[mask].mean() >= LEAK_PURITY:
-            return f"is non-zero in {int(mask.sum())} rows and {y[mask].mean():.1%} of them churned"
+            return f"is non-zero in {int(mask.sum())} rows and {y[mask].mean():.1%} of them churned{where}"
         return None
     values = np.array([v for v in col.tolist()], dtype=object)
     for v in {x for x in values.tolist() if x is not None}:
         mask = values == v
         if LEAK_MIN_ROWS <= mask.sum() < len(col) and y[mask].mean() >= LEAK_PURITY:
-            return f"= {v!r} in {int(mask.sum())} rows and {y[mask].mean():.1%} of them churned"
+            return f"= {v!r} in {int(mask.sum())} rows and {y[mask].mean():.1%} of them churned{where}"
     return None
 
 

@@ -7,7 +7,7 @@ passes before ``POST /customers/{id}/predict`` scores it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,14 +20,20 @@ from churnguard.domain.predictor import DEFAULT_TOP_REASONS, Predictor
 BLOCK = 20_000
 
 
-def fit_vector(predictor: Predictor, features: Mapping[str, Any]) -> dict[str, Any]:
-    """The vector as a record of the model's features; FeatureMismatchError (naming what) when it does not fit."""
-    missing = [n for n in predictor.schema.feature_names if n not in features]
+def require_features(predictor: Predictor, names: Iterable[str]) -> None:
+    """FeatureMismatchError naming the model's features that vectors with ``names`` lack."""
+    have = set(names)
+    missing = [n for n in predictor.schema.feature_names if n not in have]
     if missing:
         raise FeatureMismatchError(
             f"the stored features lack {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}, which model "
             f"{predictor.version} needs: train the champion on the feature build (churn features build)"
         )
+
+
+def fit_vector(predictor: Predictor, features: Mapping[str, Any]) -> dict[str, Any]:
+    """The vector as a record of the model's features; FeatureMismatchError (naming what) when it does not fit."""
+    require_features(predictor, features)
     try:
         predictor.encoder.encode_record(features)
     except RecordValidationError as e:
@@ -42,8 +48,11 @@ def score_vectors(
 ) -> tuple[list[tuple[str, float, bool, str, str]], list[dict[str, Any]]]:
     """((id, probability, will_churn, risk, reasons JSON) per scorable vector, rejected vectors with why).
 
-    Reasons are the model's exact TreeSHAP contributions, top ``top``, in the API's shape.
+    Reasons are the model's exact TreeSHAP contributions, top ``top``, in the API's shape. Vectors without
+    features the model needs raise FeatureMismatchError (all vectors of a refresh have the same names).
     """
+    if vectors:
+        require_features(predictor, vectors[0][1])
     rows: list[tuple[str, float, bool, str, str]] = []
     rejected: list[dict[str, Any]] = []
     for ids, X in _blocks(predictor, vectors, rejected):

@@ -4,8 +4,9 @@ The same statements build training rows at many past cutoffs and the online vect
 "now": only the ``cutoffs`` table differs. The engine (adapters/duckdb_engine.py) provides
 
 - ``raw_entity`` and ``raw_<source>``: views over the files, as read (CSV: every column text);
-- ``cutoffs(k INTEGER, cutoff_us BIGINT, cutoff_iso VARCHAR)``: the cutoffs in time order, k = 0, 1, ...;
-- ``run(as_of_us BIGINT)``: the moment the build runs as ("now"; nothing may be recorded after it),
+- ``cutoffs(k INTEGER, cutoff_us BIGINT, cutoff_iso VARCHAR, label_end_iso VARCHAR)``: the cutoffs in time
+  order, k = 0, 1, ..., and when each one's label horizon ends;
+- the variable ``as_of_us``: the moment the build runs as ("now"; nothing may be recorded after it),
 
 and runs ``FeatureQuery.statements`` in order. Times are microseconds since the epoch, UTC, as
 BIGINT, so every comparison is exact. The point-in-time rule is in one place, ``_known_before``:
@@ -16,8 +17,9 @@ for bit.
 
 Per source, windowed aggregates come from one join of events to the days each cutoff's longest
 window covers (an equi-join on the day number, then the exact bounds); whole-history aggregates
-from an ASOF join that puts each event in the first cutoff that knows it, summed cumulatively over
-the cutoffs. The ``show`` method prints the statements (``churn features sql``).
+put each event in the first cutoff that knows it (again through its day number) and add the
+buckets up cumulatively over the cutoffs, which must be at least a day apart. ``FeatureQuery.show``
+prints the statements (``churn features sql``).
 """
 
 from __future__ import annotations
@@ -148,7 +150,6 @@ def compile_query(definition: FeatureDefinition, types: Mapping[str, Mapping[str
     statements.append(_result(d, joins))
     names = d.feature_names
     cols = ", ".join(ident(n) for n in names)
-    horizon = d.label.horizon_days
     accepted = " UNION ALL ".join(
         f"SELECT {literal(n)} AS source, count(*)::BIGINT AS n FROM ev_{n} WHERE reject IS NULL" for n in d.sources
     )
@@ -169,12 +170,12 @@ def compile_query(definition: FeatureDefinition, types: Mapping[str, Mapping[str
             "GROUP BY c.k ORDER BY c.k"
         ),
         data_end=f"SELECT max(t) FROM ({known})",
-        result=f"SELECT id, k, {cols}, churned FROM result ORDER BY k, id",
+        # cid numbers customers in id order: sorting by (k, cid) is sorting by cutoff, then id.
+        result=f"SELECT id, k, {cols}, churned FROM result ORDER BY k, cid",
         export=(
-            f"SELECT id AS {ident(d.entity.id)}, c.cutoff_iso AS cutoff, "
-            f"strftime(make_timestamp(c.cutoff_us + {horizon} * {DAY}), '%Y-%m-%dT%H:%M:%SZ') AS label_end, "
+            f"SELECT id AS {ident(d.entity.id)}, c.cutoff_iso AS cutoff, c.label_end_iso AS label_end, "
             f"{cols}, CASE WHEN churned THEN 'Yes' ELSE 'No' END AS churned "
-            "FROM result r JOIN cutoffs c ON c.k = r.k ORDER BY r.k, r.id"
+            "FROM result r JOIN cutoffs c ON c.k = r.k ORDER BY r.k, r.cid"
         ),
     )
 
@@ -254,7 +255,7 @@ def _events(d: FeatureDefinition, name: str, types: Mapping[str, str]) -> str:
         checks.append(f"WHEN ing_us IS NULL THEN {literal(BAD_INGESTED)}")
     checks += [
         f"WHEN bad_values THEN {literal(BAD_VALUE)}",
-        f"WHEN greatest(ts_us, coalesce(ing_us, ts_us)) > (SELECT as_of_us FROM run) THEN {literal(FUTURE)}",
+        f"WHEN greatest(ts_us, coalesce(ing_us, ts_us)) > getvariable('as_of_us') THEN {literal(FUTURE)}",
         f"WHEN ts_us > ing_us + {skew} THEN {literal(RECORDED_EARLY)}",
     ]
     # Exact copies are one event, known from the first time any copy was recorded.
@@ -385,12 +386,19 @@ def _history(name: str, features: list[AggregateFeature], values: tuple[str, ...
         for expr, alias, over in parts:
             partial.append(f"{expr} AS {alias}")
             cumulative.append(f"{over}(b.{alias}) OVER w AS {alias}")
-    # Each event lands in the first cutoff that knows it (ASOF on the same rule as _known_before);
-    # a cutoff sees its own bucket and every earlier one.
+    # Each event lands in the first cutoff that knows it (the same rule as _known_before), found through the
+    # day it became known: the first cutoff after that day's start, or the next one when a cutoff falls inside
+    # that day after the event (cutoffs are at least a day apart, so never two in one day). An equi-join on
+    # the day number, as for windows; a cutoff sees its own bucket and every earlier one.
     return (
-        f"CREATE TEMP TABLE fh_{name} AS WITH b AS (SELECT e.cid, c.k, {', '.join(partial)} "
-        f"FROM (SELECT * FROM ev_{name} WHERE reject IS NULL) e ASOF JOIN cutoffs c ON e.known_us < c.cutoff_us "
-        "GROUP BY e.cid, c.k) "
+        f"CREATE TEMP TABLE fh_{name} AS WITH span AS (SELECT min(known_us) // {DAY} AS lo, "
+        f"(SELECT max(cutoff_us) FROM cutoffs) // {DAY} AS hi FROM ev_{name}), "
+        f"km AS (SELECT d AS day, (SELECT min(k) FROM cutoffs WHERE cutoff_us > d * {DAY}) AS k "
+        "FROM span, range(span.lo, span.hi + 1) t(d)), "
+        "kc AS (SELECT km.day, km.k, c.cutoff_us FROM km JOIN cutoffs c ON c.k = km.k), "
+        f"b AS (SELECT e.cid, CASE WHEN {_known_before('e', 'kc.cutoff_us')} THEN kc.k ELSE kc.k + 1 END AS k, "
+        f"{', '.join(partial)} FROM (SELECT * FROM ev_{name} WHERE reject IS NULL) e "
+        f"JOIN kc ON e.known_us // {DAY} = kc.day GROUP BY ALL) "
         f"SELECT g.cid, g.k, {', '.join(cumulative)} FROM grid g LEFT JOIN b ON b.cid = g.cid AND b.k = g.k "
         "WINDOW w AS (PARTITION BY g.cid ORDER BY g.k ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
