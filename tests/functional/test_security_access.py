@@ -18,6 +18,7 @@ PUBLIC_ROUTES = {
     ("GET", "/openapi.json"),
     ("POST", "/feedback"),
     ("GET", "/customers/{customer_id}/score"),
+    ("POST", "/customers/{customer_id}/predict"),
 }
 OPEN_ROUTES = {("GET", "/health")}
 ADMIN_WORDS = ("promote", "rollback", "retrain", "train", "forget", "erase", "admin", "registry", "evaluate")

@@ -27,10 +27,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from churnguard.bootstrap import (
     Services,
     build_customer_score_lookup,
+    build_feature_store,
     build_feedback_recorder,
     build_online_scoring,
 )
 from churnguard.domain.errors import (
+    CustomerNotFoundError,
+    FeatureMismatchError,
     ModelUnavailableError,
     OutcomeConflictError,
     RecordValidationError,
@@ -38,8 +41,9 @@ from churnguard.domain.errors import (
 )
 from churnguard.domain.schema import CategoricalFeature, Schema
 from churnguard.services.champion import ChampionProvider
+from churnguard.services.event_features import predict_customer
 from churnguard.services.online_scoring import FollowUp, OnlineScoring
-from churnguard.services.ports import PredictionLogSink
+from churnguard.services.ports import FeatureStore, PredictionLogSink
 
 _log = logging.getLogger(__name__)
 
@@ -123,6 +127,10 @@ class Prediction(BaseModel):
     fallback: bool = Field(False, description="true: no model could be loaded; this is the population base rate")
 
 
+class CustomerPrediction(Prediction):
+    features_as_of: str = Field(description="when the nightly refresh computed the customer's features (UTC)")
+
+
 class BatchPrediction(BaseModel):
     predictions: list[Prediction]
     model_version: str
@@ -180,6 +188,11 @@ class _BodyLimit:
         await self.app(scope, receive, send)
 
 
+def _bad_customer_id(customer_id: str) -> JSONResponse:
+    problem = {"field": "customer_id", "value": customer_id[:200], "problem": "must be 1 to 128 characters"}
+    return JSONResponse({"error": "invalid request", "problems": [problem]}, status_code=422)
+
+
 def _map_errors(app: FastAPI) -> None:
     """Every error a request can meet, as a status code and our error shape: the one place they are mapped."""
 
@@ -215,6 +228,14 @@ def _map_errors(app: FastAPI) -> None:
     async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> JSONResponse:
         return JSONResponse({"error": "conflicting outcome", "detail": str(exc)}, status_code=409)
 
+    @app.exception_handler(CustomerNotFoundError)
+    async def customer_not_found(request: Request, exc: CustomerNotFoundError) -> JSONResponse:
+        return JSONResponse({"error": "customer not found", "detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(FeatureMismatchError)
+    async def feature_mismatch(request: Request, exc: FeatureMismatchError) -> JSONResponse:
+        return JSONResponse({"error": "stored features do not fit the champion", "detail": str(exc)}, status_code=409)
+
     @app.exception_handler(StorageError)
     async def storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
         return JSONResponse(
@@ -230,11 +251,13 @@ def create_app(
     title: str = "Churn prediction API",
     record_feedback: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
     customer_score: Callable[[str], dict[str, Any] | None] | None = None,
+    customer_features: FeatureStore | None = None,
 ) -> FastAPI:
     """The routes and the one mapping of domain errors to status codes; what answers is ``scoring``'s.
 
     ``record_feedback`` (services.feedback.record_feedback, bound) adds ``POST /feedback``;
-    ``customer_score`` (the score store's lookup) answers ``GET /customers/{id}/score``.
+    ``customer_score`` (the score store's lookup) answers ``GET /customers/{id}/score``;
+    ``customer_features`` (the feature store) lets ``POST /customers/{id}/predict`` score a stored vector.
     """
     schema = scoring.schema
     Customer = customer_model(schema)
@@ -312,15 +335,7 @@ def create_app(
     def stored_score(customer_id: str) -> Any:
         cid = customer_id.strip()
         if not cid or len(cid) > 128:
-            return JSONResponse(
-                {
-                    "error": "invalid request",
-                    "problems": [
-                        {"field": "customer_id", "value": customer_id[:200], "problem": "must be 1 to 128 characters"}
-                    ],
-                },
-                status_code=422,
-            )
+            return _bad_customer_id(customer_id)
         if customer_score is None:
             return JSONResponse(
                 {"error": "customer scores unavailable", "detail": "this deployment has no score table"},
@@ -336,6 +351,34 @@ def create_app(
                 status_code=404,
             )
         return found
+
+    @app.post(
+        "/customers/{customer_id}/predict",
+        response_model=CustomerPrediction,
+        summary="Score a customer by id: the champion on the customer's latest stored features",
+        responses={
+            404: {"description": "no current features for this customer (unknown or no longer active)"},
+            409: {"description": "the stored features do not fit the champion (it was trained on other features)"},
+        },
+    )
+    def predict_by_id(  # sync: a DynamoDB read must not block the event loop (it runs in the thread pool)
+        customer_id: str,
+        request: Request,
+        background: BackgroundTasks,
+        reasons: bool = Query(True, description="include TreeSHAP reasons"),
+    ) -> Any:
+        cid = customer_id.strip()
+        if not cid or len(cid) > 128:
+            return _bad_customer_id(customer_id)
+        if customer_features is None:
+            return JSONResponse(
+                {"error": "customer features unavailable", "detail": "this deployment has no feature table"},
+                status_code=503,
+            )
+        pred, later = predict_customer(cid, customer_features, scoring, reasons)  # 404 / 409 mapped above
+        if later is not None:
+            background.add_task(_follow_up, later, _request_id(request))
+        return JSONResponse(pred)
 
     @app.get("/health", summary="Liveness, and which model is loaded")
     def health() -> dict[str, Any]:
@@ -366,4 +409,5 @@ def build_app(
         max_body_bytes=s.max_body_bytes,
         record_feedback=build_feedback_recorder(services),
         customer_score=build_customer_score_lookup(services),
+        customer_features=build_feature_store(services),
     )
