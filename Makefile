@@ -22,6 +22,7 @@ include infra/deploy/deploy.mk
 
 help:
 	@echo "make demo    train on generated (or DATA=file.csv) customers, promote, serve on 127.0.0.1:8000"
+	@echo "make demo EVENTS=1   the same from generated event logs: feature build, time-ordered training, refresh, score by id"
 	@echo "make test    every test: lint (ruff, mypy, import contracts, cfn-lint, sam, checkov), unit, functional (moto),"
 	@echo "             LocalStack executor and end-to-end"
 	@echo "make bench   measure latency, cold start, throughput, package sizes, cost -> bench/results.json"
@@ -43,7 +44,7 @@ $(SAM_VENV)/.installed:
 	touch $@
 
 demo: venv
-	$(BIN)/churn demo $(if $(DATA),--data $(DATA))
+	$(BIN)/churn demo $(if $(DATA),--data $(DATA)) $(if $(EVENTS),--events)
 
 test: lint test-unit test-functional test-fuzz test-infra e2e
 
@@ -90,7 +91,7 @@ package: venv
 
 # Latency (real handler vs naive vs floor), cold start of the packaged predict function, sizes, cost,
 # the 1M-row batch benchmark (merged from bench/batch_results.json) and a 60 s wrk load test.
-bench: venv package wrk bench-batch
+bench: venv package wrk bench-batch bench-features
 	PYTHONPATH=shared:. $(BIN)/python -m bench.run
 
 # wrk (Debian package) for the load test, installed only when missing.
@@ -101,3 +102,9 @@ wrk:
 # A short load test on its own (not part of make test: it is a benchmark): LOAD_SECONDS=60 for the full one.
 bench-load: venv wrk
 	PYTHONPATH=shared:. $(BIN)/python -m bench.load --seconds $(or $(LOAD_SECONDS),10)
+
+# Features from event logs: 10M generated events -> features for 100k customers at 12 cutoffs, in one
+# function-sized process (2 threads, 2 GB for DuckDB); time and peak memory -> bench/feature_results.json.
+.PHONY: bench-features
+bench-features: venv
+	$(BIN)/python bench/feature_bench.py --customers $(or $(CUSTOMERS),100000) --out bench/feature_results.json
