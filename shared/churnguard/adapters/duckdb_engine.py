@@ -133,8 +133,13 @@ class DuckDBFeatureEngine:
             [(k, micros(c), iso(c), iso(c + horizon)) for k, c in enumerate(cutoffs)],
         )
         con.execute(f"SET VARIABLE as_of_us = {micros(as_of)}::BIGINT")
+        timings: dict[str, float] = {"prepare": time.perf_counter() - started}
         for statement in query.statements:
+            t = time.perf_counter()
             _run(con, statement)
+            stage = _stage_of(statement)
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t
+        t = time.perf_counter()
         rejected: dict[str, dict[str, int]] = {}
         for source, reason, n in _run(con, query.rejections).fetchall():
             if n:
@@ -147,14 +152,17 @@ class DuckDBFeatureEngine:
         end = _run(con, query.data_end).fetchone()
         data_end = _from_micros(end[0]) if end and end[0] is not None else None
         result = _run(con, query.result).fetchnumpy()
-        if training_csv:
-            Path(training_csv).parent.mkdir(parents=True, exist_ok=True)
-            _run(con, f"COPY ({query.export}) TO '{_sql_path(training_csv)}' (HEADER, DELIMITER ',')")
         columns = {}
         for a in definition.entity.attributes:
             columns[a.name] = _objects(result[a.name]) if a.type == "categorical" else _floats(result[a.name])
         for f in definition.features:
             columns[f.name] = _floats(result[f.name])
+        timings["fetch"] = time.perf_counter() - t
+        if training_csv:
+            t = time.perf_counter()
+            Path(training_csv).parent.mkdir(parents=True, exist_ok=True)
+            _run(con, f"COPY ({query.export}) TO '{_sql_path(training_csv)}' (HEADER, DELIMITER ',')")
+            timings["write_csv"] = time.perf_counter() - t
         return FeatureFrame(
             definition=definition,
             cutoffs=cutoffs,
@@ -168,6 +176,7 @@ class DuckDBFeatureEngine:
             per_cutoff=per_cutoff,
             data_end=data_end,
             seconds=time.perf_counter() - started,
+            timings={k: round(v, 2) for k, v in timings.items()},
         )
 
     def _views(
@@ -259,6 +268,16 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
         raise DataValidationError(f"the feature build failed: {_first_line(e)}") from e
 
 
+def _stage_of(statement: str) -> str:
+    """Which part of the build a statement is, for the timings: events, features, labels or the rows."""
+    name = statement.split("TEMP TABLE ", 1)[1].split(" ", 1)[0] if "TEMP TABLE " in statement else "checks"
+    if name.startswith("ev_"):
+        return "events"
+    if name.startswith(("fw_", "fh_")):
+        return "features"
+    return {"status": "labels", "result": "rows"}.get(name, "customers")
+
+
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
@@ -276,10 +295,10 @@ def _floats(col: Any) -> np.ndarray:
 
 
 def _objects(col: Any) -> np.ndarray:
-    out = np.empty(len(col), dtype=object)
-    if isinstance(col, np.ma.MaskedArray):
-        data, mask = col.data, np.ma.getmaskarray(col)
-        out[:] = [None if m else v for v, m in zip(data.tolist(), mask.tolist(), strict=True)]
-    else:
-        out[:] = list(col.tolist())
+    """Text as an object array, None where DuckDB had NULL."""
+    out = np.asarray(np.ma.getdata(col), dtype=object)
+    mask = np.ma.getmaskarray(col)
+    if mask.any():
+        out = out.copy()
+        out[mask] = None
     return out

@@ -86,6 +86,7 @@ def build_training_set(
         "no_signal": report["no_signal"],
         "leak_warnings": report["leak_warnings"],
         "engine_seconds": round(frame.seconds, 2),
+        "engine_timings": frame.timings,
         "seconds": round(time.perf_counter() - started, 2),
         "report_body": report,
     }
@@ -114,6 +115,7 @@ def refresh_online_features(
         "features_stored": features.put_many(vectors, as_of=as_of, definition_sha256=definition.sha256),
         "features_removed": features.remove_stale(as_of),
         "engine_seconds": round(frame.seconds, 2),
+        "engine_timings": frame.timings,
     }
     summary.update(_score(vectors, champion, scores, as_of))
     summary["seconds"] = round(time.perf_counter() - started, 2)

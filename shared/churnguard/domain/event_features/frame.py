@@ -112,6 +112,7 @@ class FeatureFrame:
     per_cutoff: list[dict[str, int]] = field(default_factory=list)
     data_end: datetime | None = None
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage of the engine
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -217,6 +218,7 @@ def build_report(frame: FeatureFrame, schema: Schema | None = None) -> dict[str,
         "leak_warnings": leaks,
         "notes": notes,
         "seconds": round(frame.seconds, 2),
+        "engine_timings": frame.timings,
     }
 
 
