@@ -46,7 +46,7 @@ from churnguard.services.champion import ChallengerProvider, ChampionProvider, l
 from churnguard.services.erasure import forget_customer
 from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
-from churnguard.services.ports import Eraser, ObjectStore
+from churnguard.services.ports import Eraser, FeatureEngine, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
 from churnguard.settings import Settings, get_settings
 
@@ -421,7 +421,7 @@ def build_forget(services: Services) -> Callable[[str], ErasureReport]:
 
 
 # ----- features from event logs (churn features build, the FeatureRefresh function, predict by id) ----
-def build_feature_engine(settings: Settings, clients: Clients | None = None) -> Any:
+def build_feature_engine(settings: Settings, clients: Clients | None = None) -> FeatureEngine:
     """DuckDB over the definition's files (S3 objects downloaded with our S3 client first).
 
     Imported here, not at the top: duckdb ships only in the feature function's package and the CLI's

@@ -31,18 +31,9 @@ def upload_logs(aws, folder: Path, monkeypatch) -> str:
 
 
 def promote(services, bundle) -> str:
-    from churnguard.domain.model_registry import ModelVersion
+    from tests.functional.loop_fixtures import register
 
-    stored = services.store.put(bundle)
-    services.registry.register(
-        ModelVersion(
-            version=bundle.version,
-            status="candidate",
-            location=stored["location"],
-            manifest_sha256=stored["manifest_sha256"],
-        )
-    )
-    services.registry.promote(bundle.version)
+    services.registry.promote(register(services, bundle))
     return bundle.version
 
 

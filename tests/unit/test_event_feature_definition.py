@@ -173,3 +173,15 @@ def test_paths_are_read_beside_the_definition_local_or_in_s3(tmp_path):
     assert local.path_of("usage.csv") == str(tmp_path / "usage.csv")
     assert remote.path_of("usage.csv") == "s3://bucket/features/usage.csv"
     assert remote.path_of("s3://other/x.csv") == "s3://other/x.csv"
+
+
+def test_the_readme_example_definition_is_valid():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text.split("### The definition", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+
+    d = FeatureDefinition.from_yaml(block)
+
+    assert "sessions_90d" in d.feature_names and d.label.kind == "cancellation"
+    assert d.sources["tickets"].timezone == "Europe/Berlin" and d.sources["payments"].format == "csv"

@@ -60,6 +60,17 @@ def _start_server(app: Any, host: str, port: int) -> Any:
     return server
 
 
+def _keep_serving(server: Any, url: str, examples: str) -> int:
+    """Print how to call the API, then serve until Ctrl-C."""
+    print(f"\nServing on {url}  (docs: {url}/docs; Ctrl-C stops)\n{examples}", flush=True)
+    try:
+        while server.started and not server.should_exit:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        server.should_exit = True
+    return 0
+
+
 def _post_json(url: str, payload: dict) -> dict:
     import urllib.request
 
@@ -118,18 +129,11 @@ def run_demo(
             server.should_exit = True
             return 0
         body = json.dumps(EXAMPLE)
-        print(
-            f"\nServing on {url}  (docs: {url}/docs; Ctrl-C stops)\n"
-            f"  curl -s -X POST {url}/predict -H 'content-type: application/json' \\\n"
-            f"       -d '{body}'\n",
-            flush=True,
+        return _keep_serving(
+            server,
+            url,
+            f"  curl -s -X POST {url}/predict -H 'content-type: application/json' \\\n       -d '{body}'\n",
         )
-        try:
-            while server.started and not server.should_exit:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            server.should_exit = True
-        return 0
     finally:
         emu.stop()
         say("emulator stopped")
@@ -217,18 +221,11 @@ def run_events_demo(host: str, port: int, serve: bool, app_factory: Callable[...
         if not serve:
             server.should_exit = True
             return 0
-        print(
-            f"\nServing on {url}  (docs: {url}/docs; Ctrl-C stops)\n"
-            f"  curl -s -X POST {url}/customers/{customer}/predict\n"
-            f"  curl -s {url}/customers/{customer}/score\n",
-            flush=True,
+        return _keep_serving(
+            server,
+            url,
+            f"  curl -s -X POST {url}/customers/{customer}/predict\n  curl -s {url}/customers/{customer}/score\n",
         )
-        try:
-            while server.started and not server.should_exit:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            server.should_exit = True
-        return 0
     finally:
         emu.stop()
         say("emulator stopped")

@@ -163,6 +163,10 @@ class FeatureEngine(Protocol):
         path) the training CSV is written there too. DataValidationError names bad data or definitions."""
         ...
 
+    def sql(self, definition: FeatureDefinition) -> str:
+        """The statements the definition compiles to against its data's column types."""
+        ...
+
 
 class FeatureStore(Protocol):
     """Customers' latest feature vectors for online scoring, keyed by the customer id's keyed hash."""
