@@ -132,3 +132,16 @@ def test_a_definition_that_does_not_exist_is_named(aws, monkeypatch, lambda_cont
 
     with pytest.raises(DataValidationError, match="features/nope.yaml does not exist"):
         load_function("feature_refresh").handler(load_event("feature_refresh"), lambda_context)
+
+
+def test_churn_features_refresh_runs_the_same_refresh_from_a_laptop(aws, event_logs, monkeypatch, capsys):
+    from churnguard.entrypoints.cli import main
+
+    data, folder = event_logs
+    uri = upload_logs(aws, folder, monkeypatch)
+
+    assert main(["features", "refresh", "--definition", uri, "--now", "2026-05-02"]) == 0
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["as_of"] == "2026-05-02T00:00:00Z" and out["features_stored"] == len(active_at(data, T))
+    assert out["scored"] == 0 and "no champion" in out["not_scored_because"]
