@@ -105,6 +105,7 @@ def test_the_version_hash_follows_content_not_layout():
         ({"features__5__source": "usage"}, "types needs sources.usage.type"),
         ({"features__4__ratio": ["sessions_30d", "nope"]}, "ratio names 'nope', which is not an aggregate feature"),
         ({"features__1__name": "cutoff", "features__1__window": 7, "features__1__windows": None}, "reserved"),
+        ({"features__1__name": "label_end", "features__1__window": 7, "features__1__windows": None}, "reserved"),
         ({"features__2__name": "plan"}, "'plan' is used more than once"),
         ({"features__1__windows": [0]}, "whole number of days >= 1"),
         ({"label__cancellation__source": "clicks"}, "unknown source 'clicks'"),

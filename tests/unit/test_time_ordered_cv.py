@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from churnguard.domain.errors import DataValidationError
-from churnguard.domain.training import TrainingConfig, _outer_folds, time_folds
+from churnguard.domain.time_folds import time_folds
+from churnguard.domain.training import TrainingConfig, _outer_folds
 
 
 def frame(cutoffs, label_end=True, horizon_days=30):
@@ -69,3 +70,8 @@ def test_auto_is_time_ordered_with_a_cutoff_column_and_stratified_without():
     assert _outer_folds(built, y, TrainingConfig(n_folds=3, cv="stratified"))[1] == "stratified"
     with pytest.raises(ValueError, match="cv must be auto, stratified or time"):
         TrainingConfig.from_dict({"cv": "random"})
+
+
+def test_time_ordered_cv_forced_on_snapshot_data_names_the_missing_column():
+    with pytest.raises(DataValidationError, match="needs a 'cutoff' column"):
+        _outer_folds(pd.DataFrame({"tenure": range(6)}), np.array([True, False] * 3), TrainingConfig(cv="time"))

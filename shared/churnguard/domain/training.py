@@ -22,6 +22,7 @@ from churnguard.domain.errors import DataValidationError
 from churnguard.domain.features import FeatureEncoder
 from churnguard.domain.reference_profile import build_profile
 from churnguard.domain.schema import CategoricalFeature, Schema
+from churnguard.domain.time_folds import CV_METHODS, in_time_order, time_folds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,6 +56,9 @@ class TrainingConfig:
     n_folds: int = 5
     # Folds inside each training set for early stopping and calibration (no outer row is used).
     inner_folds: int = 5
+    # How the outer folds are drawn: "time" for rows built at cutoffs (domain/time_folds), "stratified",
+    # or "auto": time-ordered when the data has a ``cutoff`` column, else stratified.
+    cv: str = "auto"
     seed: int = 0
     max_rounds: int = 2000
     early_stopping_rounds: int = 100
@@ -70,10 +74,6 @@ class TrainingConfig:
     customer_value: float | None = None
     save_rate: float = 0.3
     leakage_auc: float = 0.95
-    # How the outer CV is drawn: "stratified" (shuffled K folds), "time" (train on earlier cutoffs, test
-    # on each of the latest n_folds, for rows built at cutoffs: shuffling would leak across time), or
-    # "auto": "time" when the data has a ``cutoff`` column (churn features build writes one), else "stratified".
-    cv: str = "auto"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -85,10 +85,10 @@ class TrainingConfig:
         cfg.params.update(data.get("params") or {})
         if cfg.n_folds < 2 or cfg.inner_folds < 2:
             raise ValueError("n_folds and inner_folds must be at least 2")
+        if cfg.cv not in CV_METHODS:
+            raise ValueError(f"cv must be auto, stratified or time, not {cfg.cv!r}")
         if cfg.calibration not in ("platt", "isotonic"):
             raise ValueError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
-        if cfg.cv not in ("auto", "stratified", "time"):
-            raise ValueError(f"cv must be auto, stratified or time, not {cfg.cv!r}")
         return cfg
 
 
@@ -143,43 +143,14 @@ def _folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarra
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
-# Columns of rows built at cutoffs (churn features build): the cutoff, and when the row's label was known.
-CUTOFF_COLUMN = "cutoff"
-LABEL_END_COLUMN = "label_end"
+Folds = list[tuple[np.ndarray, np.ndarray]]
 
 
-def time_folds(df: pd.DataFrame, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) pairs in time order: each of the latest ``k`` cutoffs is tested on by a model trained on
-    the rows whose labels were known by then (``label_end`` <= that cutoff; without it, earlier cutoffs)."""
-    import pandas as pd
-
-    def times(column: str) -> np.ndarray:
-        parsed = pd.to_datetime(df[column], utc=True, errors="coerce")
-        if parsed.isna().any():
-            bad = df[column][parsed.isna()].iloc[0]
-            raise DataValidationError(f"column {column!r} holds {bad!r}, not a time (time-ordered CV reads it)")
-        return parsed.to_numpy(dtype="datetime64[us]")
-
-    cutoff = times(CUTOFF_COLUMN)
-    known = times(LABEL_END_COLUMN) if LABEL_END_COLUMN in df.columns else None
-    folds = []
-    for t in np.unique(cutoff)[1:][-k:]:
-        train_idx = np.flatnonzero(known <= t if known is not None else cutoff < t)
-        if len(train_idx):
-            folds.append((train_idx, np.flatnonzero(cutoff == t)))
-    if not folds:
-        raise DataValidationError(
-            "time-ordered CV needs rows at two or more cutoffs, the earlier ones labelled by the later ones "
-            "(or set cv: stratified)"
-        )
-    return folds
-
-
-def _outer_folds(
-    df: pd.DataFrame, y: np.ndarray, cfg: TrainingConfig
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
-    """The outer CV's folds and what they are: time-ordered for rows built at cutoffs, else stratified."""
-    if cfg.cv == "time" or (cfg.cv == "auto" and CUTOFF_COLUMN in df.columns):
+def _outer_folds(df: pd.DataFrame, y: np.ndarray, cfg: TrainingConfig) -> tuple[Folds, str]:
+    """The outer CV's (train, test) index pairs and what they are. The one place the outer folds are
+    made: every search, progress share and report below follows ``len(folds)``, so another way of
+    drawing them (time-ordered rows built at cutoffs) is a branch here."""
+    if in_time_order(df, cfg.cv):
         return time_folds(df, cfg.n_folds), "time-ordered"
     return _folds(y, cfg.n_folds, cfg.seed), "stratified"
 
@@ -245,7 +216,7 @@ def train(
     cats = encoder.categorical_indices
     report_progress = progress or (lambda stage, i, n: None)
 
-    # Outer CV: each fold's model sees only the other folds (or, in time order, only the past), for honest figures.
+    # Outer CV: each fold's model sees only the other folds (in time order, only the past), for honest figures.
     fold_metrics: list[dict[str, float]] = []
     outer, cv_method = _outer_folds(df, y, cfg)
     for i, (train_idx, test) in enumerate(outer):

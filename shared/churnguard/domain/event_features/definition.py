@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from churnguard.domain.errors import DataValidationError
+from churnguard.domain.time_folds import CUTOFF_COLUMN, LABEL_END_COLUMN
 
 # Aggregates over one event source; ``column`` names one of the source's value columns where needed.
 AGGREGATES = (
@@ -38,8 +39,7 @@ AGGREGATES = (
 NEEDS_COLUMN = frozenset({"sum", "mean", "min", "max", "count_distinct"})
 # Aggregates of the customer table itself.
 ENTITY_AGGREGATES = ("days_since_created",)
-# Columns every training CSV carries besides the features.
-CUTOFF_COLUMN = "cutoff"
+# Columns every training CSV carries besides the features (and CUTOFF_COLUMN, LABEL_END_COLUMN: time_folds).
 TARGET_COLUMN = "churned"
 POSITIVE_LABEL = "Yes"
 NEGATIVE_LABEL = "No"
@@ -252,14 +252,14 @@ class FeatureDefinition:
         features = _features(data.get("features"), sources, entity, p)
         label = _label(data.get("label"), sources, entity, p)
         skew = _int(data.get("max_clock_skew_minutes", 5), "max_clock_skew_minutes", p, minimum=0)
-        reserved = {CUTOFF_COLUMN, TARGET_COLUMN}
+        reserved = {CUTOFF_COLUMN, LABEL_END_COLUMN, TARGET_COLUMN}
         if entity is not None:
             reserved.add(entity.id)
             names = [a.name for a in entity.attributes] + [f.name for f in features]
             for n in sorted({n for n in names if names.count(n) > 1}):
                 p.add(f"feature name {n!r} is used more than once (attributes and features share one namespace)")
             for n in sorted(set(names) & reserved):
-                p.add(f"feature name {n!r} is reserved for the training CSV's id, cutoff or target column")
+                p.add(f"feature name {n!r} is reserved for the training CSV's id, cutoff, label_end or target column")
         p.raise_if_any()
         assert entity is not None and label is not None  # no problems means both parsed
         return cls(
