@@ -288,7 +288,15 @@ def test_direct_invoke_sees_code_and_layers(stack):
     assert error is None, cold
     assert cold["greeting"] == "hello from the layer"  # <layer>/python
     assert cold["layer_pkg"] == "layer_pkg"  # <layer>/python/lib/python3.12/site-packages
-    assert cold["ld_library_path"].split(os.pathsep)[0].endswith("/lib")  # <layer>/lib
+    # As Lambda's: the runtime's libraries, the code folder, its lib/, then <layer>/lib (/opt/lib); none of the host's.
+    task_root = cold["task_root"]
+    assert cold["ld_library_path"].split(os.pathsep) == [
+        f"/usr/lib/{os.uname().machine}-linux-gnu",
+        task_root,
+        f"{task_root}/lib",
+        cold["ld_library_path"].split(os.pathsep)[-1],
+    ]
+    assert cold["ld_library_path"].endswith("/lib")  # <layer>/lib
     assert Path(cold["task_root"], "app.py").is_file()
     assert 0 < cold["remaining_ms"] <= 10_000
     assert warm == {**cold, "remaining_ms": warm["remaining_ms"]}
