@@ -442,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--if-changed", action="store_true", help="skip an architecture whose last build is current")
     a = p.parse_args(argv)
     archs = list(ARCHITECTURES) if a.arch == "all" else [a.arch]
+    if a.out and len(archs) > 1:
+        p.error("--out takes one architecture: give --arch x86_64 or --arch arm64")
     problems = []
     for arch in archs:
         out = a.out or out_dir(arch)
