@@ -11,6 +11,9 @@ layers as Lambda lays them out (function in /var/task, every layer merged into /
 2. Python dependencies. ``pip check`` of the function, its layers and the boto3/botocore the runtime brings, in
    import order (what the function ships shadows the runtime's copy), run by CPython 3.12 with no site-packages.
    Markers are evaluated for this host (Linux, x86_64), which is only a difference for platform_machine markers.
+   The runtime's boto3 is stood in for by the newest on PyPI (package.runtime_dir): AWS updates the runtime's copy
+   and publishes no pinned version; botocore's own requirements (python-dateutil>=2.1,<3, jmespath<2, urllib3<3
+   on Python 3.10+) have not changed across its 1.3x releases, and they are what a package can conflict with.
 
     python infra/packaging/runtime_audit.py                 # both architectures, after `make package`
 
