@@ -42,7 +42,8 @@ def test_every_event_file_has_a_handler():
 def test_generated_api_events_carry_no_content_type(name):
     """The premise: AWS's shapes have no Content-Type and a base64 body; the handler must still read JSON."""
     event = load_event(name)
-    assert not {k.lower() for k in event["headers"]} & {"content-type"}
+    assert "content-type" not in {k.lower() for k in event["headers"]}
+    assert "content-type" not in {k.lower() for k in event.get("multiValueHeaders") or {}}
     assert event["isBase64Encoded"] is True
 
 
@@ -64,12 +65,25 @@ def test_generated_http_api_event_on_a_named_stage_is_scored(champion, lambda_co
     assert health["statusCode"] == 200 and json.loads(health["body"])["model_version"] == champion
 
 
+def with_content_type(event: dict, value: str) -> dict:
+    """The event with a Content-Type header, in both header maps (Mangum reads multiValueHeaders first)."""
+    event["headers"]["Content-Type"] = value
+    event["multiValueHeaders"]["Content-Type"] = [value]
+    return event
+
+
 def test_a_json_body_sent_as_a_form_is_read_as_json(champion, lambda_context):
-    """What `curl -d '{...}'` without -H sends: application/x-www-form-urlencoded."""
-    event = load_event("generated_apigateway_aws_proxy_predict")
-    event["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
+    """What `curl -d '{...}'` without -H sends: application/x-www-form-urlencoded, the JSON as it is."""
+    event = with_content_type(load_event("generated_apigateway_aws_proxy_predict"), "application/x-www-form-urlencoded")
     r = load_function("predict").handler(event, lambda_context)
     assert r["statusCode"] == 200, r["body"]
+    assert json.loads(r["body"])["model_version"] == champion
+
+
+def test_another_declared_content_type_is_left_alone(champion, lambda_context):
+    """Only a missing or form Content-Type is taken for JSON; text/plain keeps FastAPI's own answer."""
+    event = with_content_type(load_event("generated_apigateway_aws_proxy_predict"), "text/plain")
+    assert load_function("predict").handler(event, lambda_context)["statusCode"] == 422
 
 
 def test_a_body_that_is_not_json_is_still_a_clear_422(champion, lambda_context):
