@@ -84,9 +84,11 @@ bench-batch: venv
 
 # ---------------------------------------------------------------- performance (issue 6)
 .PHONY: package bench
-# Build every function with its layers as `sam build` does; record sizes in infra/packaging/package-sizes.json.
+# Build every function with its layers as `sam build` does, for x86_64 and arm64; record sizes in
+# infra/packaging/package-sizes.json; then audit both builds against the python3.12 runtime (native libraries, pip check).
 package: venv
-	$(BIN)/python infra/packaging/package.py build
+	$(BIN)/python infra/packaging/package.py build --arch all
+	$(BIN)/python infra/packaging/runtime_audit.py
 
 # Latency (real handler vs naive vs floor), cold start of the packaged predict function, sizes, cost,
 # the 1M-row batch benchmark (merged from bench/batch_results.json) and a 60 s wrk load test.

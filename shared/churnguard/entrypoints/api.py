@@ -180,6 +180,29 @@ class _BodyLimit:
         await self.app(scope, receive, send)
 
 
+class _JsonBodyByDefault:
+    """Reads a body sent without a JSON Content-Type as JSON: every route here takes JSON or nothing.
+
+    `sam local generate-event apigateway` events (and some API Gateway clients) carry no Content-Type, and
+    `curl -d` without -H sends application/x-www-form-urlencoded; FastAPI would not parse either as JSON and
+    answer 422 "Input should be a valid dictionary" for a valid body. A body that is not JSON still gets the
+    usual 422 naming the problem.
+    """
+
+    FORM = b"application/x-www-form-urlencoded"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("method") in ("POST", "PUT", "PATCH"):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            declared = [v for k, v in scope["headers"] if k == b"content-type"]
+            if not declared or declared[0].split(b";", 1)[0].strip().lower() == self.FORM:
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 def _map_errors(app: FastAPI) -> None:
     """Every error a request can meet, as a status code and our error shape: the one place they are mapped."""
 
@@ -254,6 +277,7 @@ def create_app(
 
     # A plain ASGI middleware: @app.middleware("http") (BaseHTTPMiddleware) costs ~300 us a request.
     app.add_middleware(_BodyLimit, max_body_bytes=max_body_bytes)
+    app.add_middleware(_JsonBodyByDefault)
 
     _map_errors(app)
 
