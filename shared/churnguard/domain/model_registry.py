@@ -92,3 +92,42 @@ def rollback_target(current_alias: Mapping[str, Any] | None) -> tuple[str, list[
         raise ModelNotFoundError("there is no previous champion to roll back to")
     previous = list(current_alias["previous"])
     return previous[0], previous[1:]
+
+
+def retraining_runs(
+    versions: list[ModelVersion], champion_version: str | None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Every training run the registry knows of, newest first, with its outcome.
+
+    A run registered a candidate (``lineage``: why it ran, the drift report, the state machine's
+    execution); its outcome is the version's state: ``serving`` (the champion now), ``promoted``
+    (served, since replaced), ``rejected`` (the gate said no, with the reason), ``failed``, or
+    ``pending`` (a candidate still waiting; its evaluation verdict when there is one).
+    """
+    runs = []
+    for mv in sorted(versions, key=lambda m: m.created_at, reverse=True)[:limit]:
+        if mv.version == champion_version:
+            outcome = "serving"
+        elif mv.status in ("archived", "production") or mv.promoted_at:
+            outcome = "promoted"
+        elif mv.status in REFUSED:
+            outcome = mv.status
+        else:
+            outcome = "pending"
+        lineage = mv.lineage or {}
+        execution = lineage.get("execution") or {}
+        runs.append(
+            {
+                "version": mv.version,
+                "trained_at": mv.created_at,
+                "trigger": lineage.get("reason") or "manual",
+                "execution": execution.get("name") if isinstance(execution, dict) else None,
+                "drift_report": lineage.get("drift_report"),
+                "outcome": outcome,
+                "detail": mv.reason,
+                "gate_passed": (mv.evaluation or {}).get("passed"),
+                "cv_roc_auc": (mv.metrics or {}).get("cv_roc_auc"),
+                "promoted_at": mv.promoted_at,
+            }
+        )
+    return runs
