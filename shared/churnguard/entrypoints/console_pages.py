@@ -14,6 +14,7 @@ are open to whoever can reach that address, which is only this machine.
 """
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Annotated, Any, Literal
@@ -121,12 +122,11 @@ def _facts(items: Sequence[tuple[str, str]]) -> str:
 
 def _page(title: str, body: str, active: str, user: str | None, status: int = 200) -> HTMLResponse:
     nav = "".join(
-        f'<li><a href="{PREFIX}/{slug}"{" aria-current=page" if slug == active else ""}>{_e(label)}</a></li>'
+        f'<li><a href="{slug}"{" aria-current=page" if slug == active else ""}>{_e(label)}</a></li>'
         for slug, label in NAV
     )
     who = (
-        f'Signed in as {_e(user)} <form method="post" action="{PREFIX}/sign-out"><button type="submit">Sign out'
-        "</button></form>"
+        f'Signed in as {_e(user)} <form method="post" action="sign-out"><button type="submit">Sign out</button></form>'
         if user and user != LOCAL_USER
         else ("Local console (no sign-in)" if user == LOCAL_USER else "")
     )
@@ -194,7 +194,7 @@ def _call_list_body(view: Mapping[str, Any], risk: Sequence[str], reason: str | 
         f'<option value="{n}"{" selected" if n == view["size"] else ""}>{n}</option>' for n in (10, 25, 50, 100)
     )
     filters = (
-        f'<form class="filters" method="get" action="{PREFIX}/call-list" aria-label="Filter the call list">'
+        f'<form class="filters" method="get" action="call-list" aria-label="Filter the call list">'
         f"<fieldset><legend>Risk level</legend>{checks}</fieldset>"
         f'<div><label for="reason">Reason (increases risk)</label><br><select id="reason" name="reason">{options}'
         f'</select></div><div><label for="size">Rows per page</label><br><select id="size" name="size">{sizes}'
@@ -202,13 +202,13 @@ def _call_list_body(view: Mapping[str, Any], risk: Sequence[str], reason: str | 
     )
     total = view["total"]
     export = (
-        f'<p><a class="button secondary" id="export" href="{PREFIX}/call-list.csv?{_call_list_query(risk, reason)}"'
+        f'<p><a class="button secondary" id="export" href="call-list.csv?{_call_list_query(risk, reason)}"'
         f" download>Export these {total:,} customers (CSV)</a></p>"
     )
     rows = []
     for rank, e in enumerate(view["entries"], start=view["first_rank"]):
         reasons = "<br>".join(_e(reason_text(r)) for r in e["reasons"]) or "not computed for this risk level"
-        link = f"{PREFIX}/customers?{urlencode({'customer_id': e['customer_id']})}"
+        link = f"customers?{urlencode({'customer_id': e['customer_id']})}"
         rows.append(
             [
                 str(rank),
@@ -236,11 +236,11 @@ def _call_list_body(view: Mapping[str, Any], risk: Sequence[str], reason: str | 
         links = []
         if view["page"] > 1:
             q = _call_list_query(risk, reason, size=view["size"], page=view["page"] - 1)
-            links.append(f'<a href="{PREFIX}/call-list?{q}" rel="prev">Previous page</a>')
+            links.append(f'<a href="call-list?{q}" rel="prev">Previous page</a>')
         links.append(f"<span>Page {view['page']} of {view['pages']}</span>")
         if view["page"] < view["pages"]:
             q = _call_list_query(risk, reason, size=view["size"], page=view["page"] + 1)
-            links.append(f'<a href="{PREFIX}/call-list?{q}" rel="next">Next page</a>')
+            links.append(f'<a href="call-list?{q}" rel="next">Next page</a>')
         pager = f'<nav class="pager" aria-label="Pages of the call list">{"".join(links)}</nav>'
     dist = view["score_distribution"]
     n = max(sum(dist["counts"]), 1)
@@ -358,7 +358,7 @@ def _models_body(view: Mapping[str, Any], evaluation: Mapping[str, Any] | None) 
     body += "<h2>Canary</h2>" + (
         f"<p>{_e(canary['version'])} answers {float(canary.get('share', 0)):.0%} of customers"
         f"{' (shadow: scores every request, answers none)' if canary.get('shadow') else ''}, since "
-        f"{_e(canary.get('updated_at'))}. <a href='{PREFIX}/canary'>Compare the variants</a>.</p>"
+        f"{_e(canary.get('updated_at'))}. <a href='canary'>Compare the variants</a>.</p>"
         if canary
         else "<p>No canary or shadow is running.</p>"
     )
@@ -531,7 +531,7 @@ def _retraining_body(view: Mapping[str, Any]) -> str:
 # ----- customer ------------------------------------------------------------------------------------
 def _customer_body(customer_id: str, view: Mapping[str, Any] | None) -> str:
     form = (
-        f'<form method="get" action="{PREFIX}/customers" role="search" class="filters">'
+        f'<form method="get" action="customers" role="search" class="filters">'
         f'<div><label for="customer_id">Customer id</label><br><input id="customer_id" name="customer_id" '
         f'value="{_e(customer_id)}" maxlength="128" required autocomplete="off"></div>'
         '<div><button type="submit">Look up</button></div></form>'
@@ -596,16 +596,17 @@ def _customer_body(customer_id: str, view: Mapping[str, Any] | None) -> str:
 
 # ----- the router -----------------------------------------------------------------------------------
 def _safe_next(target: str | None) -> str:
-    # Only back into the console: never an absolute or scheme-relative URL (an open redirect).
-    if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+    """A console page to return to after signing in: a page name (and query) relative to the console,
+    never a path or URL elsewhere (an open redirect)."""
+    if target and re.fullmatch(r"[a-z][a-z0-9.-]*(\?[^\\]*)?", target):
         return target
-    return f"{PREFIX}/call-list"
+    return "call-list"
 
 
 def _sign_in_form(next_url: str, error: str | None = None, status: int = 200) -> HTMLResponse:
     alert = f'<div class="error" role="alert">{_e(error)}</div>' if error else ""
     body = (
-        f'{alert}<form method="post" action="{PREFIX}/sign-in"><input type="hidden" name="next" value="{_e(next_url)}">'
+        f'{alert}<form method="post" action="sign-in"><input type="hidden" name="next" value="{_e(next_url)}">'
         '<p><label for="username">User name</label><br>'
         '<input id="username" name="username" autocomplete="username" required></p>'
         '<p><label for="password">Password</label><br><input id="password" name="password" type="password" '
@@ -618,7 +619,7 @@ def _new_password_form(username: str, session: str, next_url: str, error: str | 
     alert = f'<div class="error" role="alert">{_e(error)}</div>' if error else ""
     body = (
         f"{alert}<p>Choose a new password to finish signing in.</p>"
-        f'<form method="post" action="{PREFIX}/new-password"><input type="hidden" name="next" value="{_e(next_url)}">'
+        f'<form method="post" action="new-password"><input type="hidden" name="next" value="{_e(next_url)}">'
         f'<input type="hidden" name="username" value="{_e(username)}">'
         f'<input type="hidden" name="session" value="{_e(session)}">'
         '<p><label for="new_password">New password</label><br><input id="new_password" name="new_password" '
@@ -634,7 +635,10 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def console_router(reads: ConsoleReads, sign_in: ConsoleSignIn | None) -> APIRouter:
-    """The console's pages. ``sign_in`` None: open pages (only `churn console` on 127.0.0.1 builds it so)."""
+    """The console's pages. ``sign_in`` None: open pages (only `churn console` on 127.0.0.1 builds it so).
+
+    Links, forms and redirects are relative to the console's folder: deployed, API Gateway's stage name
+    comes before ``/console`` in the browser's address but not in the path the app sees."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     def user_of(request: Request) -> str | None:
@@ -645,8 +649,8 @@ def console_router(reads: ConsoleReads, sign_in: ConsoleSignIn | None) -> APIRou
     def signed_in(request: Request, render: Callable[[str], Response]) -> Response:
         user = user_of(request)
         if user is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"{PREFIX}/sign-in?{urlencode({'next': target})}", status_code=303)
+            target = request.url.path.rsplit("/", 1)[-1] + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"sign-in?{urlencode({'next': target})}", status_code=303)
         return render(user)
 
     def session_started(answer: Mapping[str, Any], next_url: str) -> Response:
@@ -658,13 +662,13 @@ def console_router(reads: ConsoleReads, sign_in: ConsoleSignIn | None) -> APIRou
             httponly=True,
             secure=True,
             samesite="strict",
-            path=PREFIX,
+            path=None,  # the console's folder, whatever stage name API Gateway puts before it
         )
         return response
 
     @router.get("")
     def home() -> Response:
-        return RedirectResponse(f"{PREFIX}/call-list", status_code=303)
+        return RedirectResponse("console/call-list", status_code=303)
 
     @router.get("/sign-in")
     def sign_in_page(next: str | None = None) -> Response:  # noqa: A002 - the query parameter's name
@@ -710,8 +714,8 @@ def console_router(reads: ConsoleReads, sign_in: ConsoleSignIn | None) -> APIRou
 
     @router.post("/sign-out")
     def sign_out() -> Response:
-        response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")
+        response = RedirectResponse("sign-in", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=None, secure=True, httponly=True, samesite="strict")  # type: ignore[arg-type]
         return response
 
     @router.get("/call-list")

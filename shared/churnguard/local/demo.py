@@ -126,9 +126,16 @@ def run_demo(
             return 0
         if console_factory is not None:  # the console (local/console_demo.py): its data, then its URL
             from churnguard.local.console_demo import console_app
+            from churnguard.local.emulator import free_port
 
-            _start_server(console_app(services, console_factory, say=say), host, port + 1)
-            console_url = f"http://{host}:{port + 1}/console"
+            app_console = console_app(services, console_factory, say=say)
+            console_port = port + 1 if port + 1 != emu.port else free_port()  # the emulator took a free port too
+            try:
+                _start_server(app_console, host, console_port)
+            except RuntimeError:
+                console_port = free_port()
+                _start_server(app_console, host, console_port)
+            console_url = f"http://{host}:{console_port}/console"
             say(f"console: open {console_url} (call list, customers, models, drift, canary, retraining)")
         body = json.dumps(EXAMPLE)
         print(
