@@ -160,7 +160,7 @@ def test_the_canary_and_retraining_pages(demo, page):
     assert page.locator("svg title", has_text="Error rate over time").count() == 1
     screenshot(page, "canary")
     page.goto(demo["url"] + "/retraining")
-    runs = _dashboard(demo, "/retraining")["runs"]
+    runs = _dashboard(demo, "/runs")["runs"]
     cells = page.locator("main table").first.locator("tr td:nth-child(2)").all_inner_texts()
     assert cells == [r["version"] for r in runs]
     assert "serving" in page.inner_text("main")
