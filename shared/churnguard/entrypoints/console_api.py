@@ -61,7 +61,9 @@ def dashboard_router(reads: ConsoleReads) -> APIRouter:
     def canary() -> dict[str, Any]:
         return reads.canary()
 
-    @router.get("/retraining", summary="Training runs, newest first, with their outcome")
+    @router.get(
+        "/runs", summary="Training runs (the retraining loop and manual ones), newest first, with their outcome"
+    )
     def retraining() -> dict[str, Any]:
         return reads.retraining()
 
