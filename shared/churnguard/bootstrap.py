@@ -438,6 +438,9 @@ def build_console(services: Services) -> ConsoleReads:
         outputs=S3BatchIO(services.clients.s3),
         scores=build_score_store(services),
         outcomes=build_outcome_store(services),
+        executions=StepFunctionsRetrainLauncher(s.loop.retrain_state_machine_arn, services.clients.stepfunctions)
+        if s.loop.retrain_state_machine_arn
+        else None,
         max_entries=s.console.max_call_list,
         history_days=s.console.history_days,
         canary_days=s.console.canary_days,

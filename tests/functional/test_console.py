@@ -170,6 +170,31 @@ def test_models_reports_canary_and_runs(stack, client):
     assert runs[stack["challenger"]]["outcome"] == "pending"
 
 
+def test_runs_include_the_state_machines_executions(stack, console_app):
+    """With the retraining state machine given, a run that never registered a model is listed too."""
+    from dataclasses import replace
+
+    from churnguard.adapters.state_machines import StepFunctionsRetrainLauncher
+    from churnguard.entrypoints.api import build_console_app
+
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="retrain",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    sfn.start_execution(stateMachineArn=arn, name="drift-20260501-030000-ab12cd", input="{}")
+    services = stack["services"]
+    settings = replace(services.settings, loop=replace(services.settings.loop, retrain_state_machine_arn=arn))
+    app = build_console_app(replace(services, settings=settings), allow_anonymous=True)
+    runs = TestClient(app).get("/dashboard/runs").json()
+    assert runs["state_machine"] is True
+    by_execution = {r["execution"]: r for r in runs["runs"]}
+    assert by_execution["drift-20260501-030000-ab12cd"]["version"] is None
+    assert by_execution["drift-20260501-030000-ab12cd"]["execution_status"] in ("RUNNING", "SUCCEEDED")
+    assert StepFunctionsRetrainLauncher(arn, sfn).recent()[0]["name"] == "drift-20260501-030000-ab12cd"
+
+
 @pytest.mark.parametrize("page", ["call-list", "customers", "models", "drift", "canary", "retraining"])
 def test_every_page_renders_with_safe_headers(client, page):
     r = client.get(f"/console/{page}")
@@ -270,3 +295,13 @@ def test_first_sign_in_sets_a_password_then_the_session_opens_the_pages(signed_c
     assert r.status_code == 303 and r.headers["location"] == "call-list"  # never a redirect out of the console
     out = c.post("/console/sign-out")
     assert out.status_code == 303 and 'churnguard_console=""' in out.headers["set-cookie"]
+
+
+def test_churn_console_without_sign_in_serves_only_loopback(stack, monkeypatch, capsys):
+    from churnguard.entrypoints.cli import main
+    from churnguard.settings import get_settings
+
+    monkeypatch.delenv("CONSOLE_USER_POOL_CLIENT_ID", raising=False)
+    get_settings.cache_clear()
+    assert main(["console", "--host", "0.0.0.0"]) == 2
+    assert "serves only 127.0.0.1" in capsys.readouterr().err

@@ -190,3 +190,25 @@ def test_sign_in_returns_only_to_console_pages(target, expected):
     from churnguard.entrypoints.console_pages import _safe_next
 
     assert _safe_next(target) == expected
+
+
+def test_runs_that_never_registered_a_model_come_from_the_state_machine():
+    registered = ModelVersion(
+        "v9", "candidate", "s3://b/m", "0" * 64, created_at="2026-05-02T03:00:00Z",
+        lineage={"reason": "drift", "execution": {"name": "drift-20260502-030000-aa"}},
+    )  # fmt: skip
+    executions = [
+        {"name": "drift-20260503-030000-bb", "status": "FAILED", "started_at": "2026-05-03T03:00:00+00:00",
+         "stopped_at": "2026-05-03T03:01:00+00:00"},
+        {"name": "drift-20260502-030000-aa", "status": "SUCCEEDED", "started_at": "2026-05-02T02:59:00+00:00",
+         "stopped_at": "2026-05-02T03:10:00+00:00"},
+        {"name": "manual-x", "status": "RUNNING", "started_at": "2026-05-04T00:00:00+00:00", "stopped_at": None},
+    ]  # fmt: skip
+    runs = retraining_runs([registered], champion_version=None, executions=executions)
+    assert [(r["execution"], r["outcome"]) for r in runs] == [
+        ("manual-x", "running"),
+        ("drift-20260503-030000-bb", "failed before registering a model"),
+        ("drift-20260502-030000-aa", "pending"),
+    ]
+    assert runs[2]["version"] == "v9" and runs[2]["execution_status"] == "SUCCEEDED"
+    assert runs[1]["version"] is None and runs[1]["trigger"] == "drift"

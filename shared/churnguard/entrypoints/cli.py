@@ -347,14 +347,13 @@ def cmd_console(a: argparse.Namespace) -> int:
 
     from churnguard.entrypoints.api import build_console_app
 
-    services = _services()
     # Without a user pool the pages are open to whoever reaches the address: only loopback is allowed then.
-    if not services.settings.console.user_pool_client_id and a.host not in ("127.0.0.1", "localhost", "::1"):
+    if not get_settings().console.user_pool_client_id and a.host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigurationError(
             f"the console without sign-in serves only 127.0.0.1, not {a.host}: "
             "set CONSOLE_USER_POOL_CLIENT_ID to serve it on other addresses"
         )
-    app = build_console_app(services, allow_anonymous=True)
+    app = build_console_app(_services(), allow_anonymous=True)
     print(f"console on http://{a.host}:{a.port}/console (Ctrl-C stops)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning")
     return 0

@@ -508,10 +508,16 @@ def _retraining_body(view: Mapping[str, Any]) -> str:
     runs = view.get("runs") or []
     if not runs:
         return "<p role='status'>No training run has registered a model yet.</p>"
+    note = (
+        ""
+        if view.get("state_machine")
+        else "<p class='note'>Runs that failed before registering a model are not listed: this console "
+        "is not given the retraining state machine (RETRAIN_STATE_MACHINE_ARN).</p>"
+    )
     rows = [
         [
             _e(r["trained_at"]),
-            _e(r["version"]),
+            _e(r["version"] or "none"),
             _e(r["trigger"]) + (f"<br><span class='note'>{_e(r['execution'])}</span>" if r.get("execution") else ""),
             f"<strong>{_e(r['outcome'])}</strong>",
             _num(r.get("cv_roc_auc")),
@@ -520,9 +526,9 @@ def _retraining_body(view: Mapping[str, Any]) -> str:
         ]
         for r in runs
     ]
-    return _table(
+    return note + _table(
         "Training runs, newest first",
-        ["trained", "version", "trigger", "outcome", "CV ROC-AUC", "gate", "detail"],
+        ["started", "version", "trigger", "outcome", "CV ROC-AUC", "gate", "detail"],
         rows,
         numeric=(4,),
     )

@@ -35,6 +35,7 @@ from churnguard.services.ports import (
     PredictionLogSource,
     Registry,
     ReportArchive,
+    RetrainExecutions,
     ScoreStore,
 )
 
@@ -57,6 +58,7 @@ class ConsoleReads:
     outputs: JobOutputs | None = None
     scores: ScoreStore | None = None
     outcomes: OutcomeStore | None = None
+    executions: RetrainExecutions | None = None
     max_entries: int = DEFAULT_MAX_ENTRIES
     history_days: int = 30
     canary_days: int = 90
@@ -215,7 +217,9 @@ class ConsoleReads:
 
     def retraining(self) -> dict[str, Any]:
         alias = self.registry.alias()
-        return {"runs": retraining_runs(self.registry.list(), alias["version"] if alias else None)}
+        executions = self.executions.recent(50) if self.executions is not None else None
+        runs = retraining_runs(self.registry.list(), alias["version"] if alias else None, executions)
+        return {"runs": runs, "state_machine": self.executions is not None}
 
 
 def _job_summary(job: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -171,3 +171,9 @@ class ReportArchive(Protocol):
     def evaluation(self, version: str) -> dict[str, Any] | None:
         """The evaluation report of a version, or None."""
         ...
+
+
+class RetrainExecutions(Protocol):
+    """Runs of the retraining state machine, newest first: ``{"name", "status", "started_at", "stopped_at"}``."""
+
+    def recent(self, limit: int = ...) -> list[dict[str, Any]]: ...
