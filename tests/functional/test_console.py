@@ -18,6 +18,7 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 
+from churnguard.local.emulator import FAKE_CREDENTIALS
 from churnguard.local.template import create_resources, load_template
 from tests.conftest import FAST, ROOT, load_event, synth_csv_bytes
 
@@ -34,12 +35,7 @@ def stack() -> Iterator[dict[str, Any]]:
     from churnguard.settings import Settings, get_settings
 
     with pytest.MonkeyPatch.context() as mp, mock_aws():
-        for k, v in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for k, v in FAKE_CREDENTIALS.items():
             mp.setenv(k, v)
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         env = create_resources(load_template(ROOT / "template.yaml"), boto3.client("s3"), boto3.client("dynamodb"))

@@ -29,31 +29,36 @@ class CognitoSignIn:
         self.cognito = cognito_client
 
     def sign_in(self, username: str, password: str) -> dict[str, Any]:
-        try:
-            out = self.cognito.initiate_auth(
-                ClientId=self.client_id,
-                AuthFlow="USER_PASSWORD_AUTH",
-                AuthParameters={"USERNAME": username, "PASSWORD": password},
-            )
-        except ClientError as e:
-            raise self._refusal(e, "wrong user name or password") from e
-        except BotoCoreError as e:
-            raise StorageError(f"the sign-in service cannot be reached: {e}") from e
-        return self._answer(out)
+        return self._auth(
+            "wrong user name or password",
+            self.cognito.initiate_auth,
+            ClientId=self.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
 
     def set_new_password(self, username: str, session: str, new_password: str) -> dict[str, Any]:
+        return self._auth(
+            "the sign-in expired: sign in again",
+            self.cognito.respond_to_auth_challenge,
+            ClientId=self.client_id,
+            ChallengeName=NEW_PASSWORD,
+            Session=session,
+            ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password},
+        )
+
+    def _auth(self, refused: str, call: Any, **kwargs: Any) -> dict[str, Any]:
+        """One sign-in step: tokens, or the next challenge; Cognito's refusal as SignInRefusedError."""
         try:
-            out = self.cognito.respond_to_auth_challenge(
-                ClientId=self.client_id,
-                ChallengeName=NEW_PASSWORD,
-                Session=session,
-                ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password},
-            )
+            out = call(**kwargs)
         except ClientError as e:
-            raise self._refusal(e, "the sign-in expired: sign in again") from e
+            raise self._refusal(e, refused) from e
         except BotoCoreError as e:
             raise StorageError(f"the sign-in service cannot be reached: {e}") from e
-        return self._answer(out)
+        if out.get("ChallengeName"):
+            return {"challenge": out["ChallengeName"], "session": out.get("Session")}
+        result = out["AuthenticationResult"]
+        return {"access_token": result["AccessToken"], "expires_in": int(result.get("ExpiresIn", 3600))}
 
     def user_of(self, access_token: str) -> str | None:
         """The user name the token belongs to, or None when Cognito does not accept it."""
@@ -65,13 +70,6 @@ class CognitoSignIn:
             raise StorageError(f"the sign-in service failed: {e}") from e
         except BotoCoreError as e:
             raise StorageError(f"the sign-in service cannot be reached: {e}") from e
-
-    @staticmethod
-    def _answer(out: dict[str, Any]) -> dict[str, Any]:
-        if out.get("ChallengeName"):
-            return {"challenge": out["ChallengeName"], "session": out.get("Session")}
-        result = out["AuthenticationResult"]
-        return {"access_token": result["AccessToken"], "expires_in": int(result.get("ExpiresIn", 3600))}
 
     @staticmethod
     def _refusal(e: ClientError, refused: str) -> Exception:
