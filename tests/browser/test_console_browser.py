@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import urllib.request
 from typing import Any
 
@@ -165,3 +166,61 @@ def test_the_canary_and_retraining_pages(demo, page):
     assert cells == [r["version"] for r in runs]
     assert "serving" in page.inner_text("main")
     screenshot(page, "retraining")
+
+
+def test_a_person_signs_in_chooses_a_password_and_signs_out(browser, tmp_path):
+    """Sign-in as deployed (the Cognito user pool; here moto's, in the emulator) in a real browser: the
+    session cookie (HttpOnly, Secure, SameSite=Strict) must survive the redirect after signing in."""
+    import boto3
+
+    from churnguard.bootstrap import build_services
+    from churnguard.entrypoints.api import build_console_app
+    from churnguard.local.demo import _start_server
+    from churnguard.local.emulator import Emulator, free_port
+    from churnguard.settings import Settings
+    from tests.browser.conftest import LAPTOP
+
+    with Emulator() as emu:
+        idp = boto3.client("cognito-idp", endpoint_url=emu.endpoint, region_name="us-east-1")
+        pool = idp.create_user_pool(PoolName="console")["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool, ClientName="console", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+        idp.admin_create_user(UserPoolId=pool, Username="ana", TemporaryPassword="Temporary-Passw0rd")
+        settings = Settings.from_env({**emu.env, "CONSOLE_USER_POOL_CLIENT_ID": client_id})
+        saved = {k: os.environ.get(k) for k in emu.env}
+        os.environ.update(emu.env)  # the clients the app builds reach the emulator
+        try:
+            app = build_console_app(build_services(settings))
+            port = free_port()
+            server = _start_server(app, "127.0.0.1", port)
+            context = browser.new_context(viewport=LAPTOP)
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{port}/console/models")
+            assert page.url.endswith("/console/sign-in?next=models")
+            screenshot(page, "sign-in")
+            page.get_by_label("User name").fill("ana")
+            page.get_by_label("Password").fill("not-her-Passw0rd")
+            page.get_by_role("button", name="Sign in").click()
+            assert "Sign-in refused: wrong user name or password." in page.inner_text("[role=alert]")
+            page.get_by_label("Password").fill("Temporary-Passw0rd")
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_label("New password").fill("Chosen-Passw0rd-2026")
+            page.get_by_role("button", name="Set password").click()
+            page.wait_for_url("**/console/models")
+            assert "Signed in as ana" in page.inner_text("header")
+            assert page.inner_text("h1") == "Models"
+            page.get_by_role("link", name="Call list").click()  # the session holds across pages
+            assert page.inner_text("h1") == "Call list"
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url("**/console/sign-in")
+            page.goto(f"http://127.0.0.1:{port}/console/models")
+            assert "/console/sign-in" in page.url
+            context.close()
+            server.should_exit = True
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

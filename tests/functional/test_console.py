@@ -266,7 +266,7 @@ def test_a_wrong_password_is_refused_with_a_clear_message(signed_console):
     c = TestClient(signed_console["app"], base_url="https://testserver", follow_redirects=False)
     r = c.post("/console/sign-in", data={"username": "ana", "password": "wrong-Passw0rd", "next": "models"})
     assert r.status_code == 401 and "Sign-in refused: wrong user name or password." in r.text
-    assert "set-cookie" not in r.headers
+    assert "set-cookie" not in r.headers and 'value="ana"' in r.text  # the name is kept for the next try
     r = c.post("/console/sign-in", data={"username": "nobody", "password": "Whatever-Passw0rd", "next": "models"})
     assert r.status_code == 401 and "wrong user name or password" in r.text  # no hint that the user does not exist
 

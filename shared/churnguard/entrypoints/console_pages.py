@@ -609,12 +609,12 @@ def _safe_next(target: str | None) -> str:
     return "call-list"
 
 
-def _sign_in_form(next_url: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+def _sign_in_form(next_url: str, error: str | None = None, status: int = 200, username: str = "") -> HTMLResponse:
     alert = f'<div class="error" role="alert">{_e(error)}</div>' if error else ""
     body = (
         f'{alert}<form method="post" action="sign-in"><input type="hidden" name="next" value="{_e(next_url)}">'
         '<p><label for="username">User name</label><br>'
-        '<input id="username" name="username" autocomplete="username" required></p>'
+        f'<input id="username" name="username" value="{_e(username)}" autocomplete="username" required></p>'
         '<p><label for="password">Password</label><br><input id="password" name="password" type="password" '
         'autocomplete="current-password" required></p><p><button type="submit">Sign in</button></p></form>'
     )
@@ -690,11 +690,11 @@ def console_router(reads: ConsoleReads, sign_in: ConsoleSignIn | None) -> APIRou
             return RedirectResponse(next_url, status_code=303)
         username, password = form.get("username", "").strip(), form.get("password", "")
         if not username or not password:
-            return _sign_in_form(next_url, "Enter your user name and password.", 400)
+            return _sign_in_form(next_url, "Enter your user name and password.", 400, username)
         try:
             answer = sign_in.sign_in(username, password)
         except SignInRefusedError as e:
-            return _sign_in_form(next_url, f"Sign-in refused: {e}.", 401)
+            return _sign_in_form(next_url, f"Sign-in refused: {e}.", 401, username)
         if "challenge" in answer:
             if answer["challenge"] != "NEW_PASSWORD_REQUIRED":
                 return _sign_in_form(
