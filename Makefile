@@ -24,6 +24,7 @@ help:
 	@echo "make demo    train on generated (or DATA=file.csv) customers, promote, serve on 127.0.0.1:8000"
 	@echo "make test    every test: lint (ruff, mypy, import contracts, cfn-lint, sam, checkov), unit, functional (moto),"
 	@echo "             LocalStack executor and end-to-end"
+	@echo "make test-browser   the console in headless Chromium against the demo (make chromium installs it)"
 	@echo "make bench   measure latency, cold start, throughput, package sizes, cost -> bench/results.json"
 	@echo "make localstack-up / localstack-down   LocalStack on the host, no Docker"
 	@echo "make deploy-local   sam build + deploy template.yaml into LocalStack + seed a champion"
@@ -45,7 +46,7 @@ $(SAM_VENV)/.installed:
 demo: venv
 	$(BIN)/churn demo $(if $(DATA),--data $(DATA))
 
-test: lint test-unit test-functional test-fuzz test-infra e2e
+test: lint test-unit test-functional test-fuzz test-browser test-infra e2e
 
 test-unit: venv
 	$(PYTEST) tests/unit -q
@@ -103,3 +104,17 @@ wrk:
 # A short load test on its own (not part of make test: it is a benchmark): LOAD_SECONDS=60 for the full one.
 bench-load: venv wrk
 	PYTHONPATH=shared:. $(BIN)/python -m bench.load --seconds $(or $(LOAD_SECONDS),10)
+
+# ---------------------------------------------------------------- the console (issue 17)
+.PHONY: chromium test-browser console
+# Debian's Chromium for the browser tests, installed only when missing (Playwright drives it; nothing is downloaded).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+
+# The console in headless Chromium against `churn demo`; screenshots of each page land in tests/artifacts/.
+test-browser: venv chromium
+	$(PYTEST) tests/browser -q
+
+# The console on 127.0.0.1:8080 against AWS_ENDPOINT_URL (`make demo` serves it with its data on port 8001).
+console: venv
+	$(BIN)/churn console

@@ -22,6 +22,7 @@ import boto3
 from botocore.config import Config
 
 from churnguard.adapters.batch_io import S3BatchIO
+from churnguard.adapters.cognito import CognitoSignIn
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.jobs import DynamoJobStore
 from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore
@@ -30,6 +31,7 @@ from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
 from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
 from churnguard.adapters.registry import DynamoRegistry
+from churnguard.adapters.report_archive import S3ReportArchive
 from churnguard.adapters.s3_objects import S3ObjectStore
 from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.adapters.secrets import read_secret_bytes
@@ -41,6 +43,7 @@ from churnguard.domain.privacy import ErasureReport
 from churnguard.domain.schema import Schema
 from churnguard.services import batch_jobs, lifecycle
 from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
+from churnguard.services.console import ConsoleReads, ConsoleSessions
 from churnguard.services.erasure import forget_customer
 from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
@@ -96,6 +99,11 @@ class Clients:
     @property
     def secretsmanager(self) -> SecretsManagerClient:
         return self._client("secretsmanager")
+
+    @property
+    def cognito(self) -> Any:
+        # cognito-idp (the console's sign-in); boto3-stubs for it are not installed.
+        return self._client("cognito-idp")
 
     @property
     def firehose(self) -> FirehoseClient:
@@ -413,3 +421,45 @@ def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
 
 def build_forget(services: Services) -> Callable[[str], ErasureReport]:
     return lambda customer_id: forget_customer(customer_id, services.hash_key, build_erasers(services))
+
+
+# ----- the console and its dashboard routes (the console function, `churn console`) ------------------
+def build_console(services: Services) -> ConsoleReads:
+    """The console's read models over the registry, bundles, reports, jobs, scores, log and outcomes."""
+    s = services.settings
+    batch = s.batch
+    return ConsoleReads(
+        registry=services.registry,
+        store=services.store,
+        reports=S3ReportArchive(services.store.bucket, services.clients.s3, s.loop.reports_prefix),
+        log=build_prediction_log_reader(services),
+        hash_key=services.hash_key,
+        jobs=DynamoJobStore(batch.jobs_table, services.clients.dynamodb) if batch.jobs_table else None,
+        outputs=S3BatchIO(services.clients.s3),
+        scores=build_score_store(services),
+        outcomes=build_outcome_store(services),
+        executions=StepFunctionsRetrainLauncher(s.loop.retrain_state_machine_arn, services.clients.stepfunctions)
+        if s.loop.retrain_state_machine_arn
+        else None,
+        max_entries=s.console.max_call_list,
+        history_days=s.console.history_days,
+        canary_days=s.console.canary_days,
+    )
+
+
+@dataclass(frozen=True)
+class ConsoleSignIn:
+    """People's sign-in (the Cognito user pool's app client) and the check of a session's token."""
+
+    sign_in: Callable[[str, str], dict[str, Any]]
+    set_new_password: Callable[[str, str, str], dict[str, Any]]
+    sessions: ConsoleSessions
+
+
+def build_console_sign_in(services: Services) -> ConsoleSignIn | None:
+    """Sign-in through CONSOLE_USER_POOL_CLIENT_ID, or None when unset (only `churn console` allows that)."""
+    client_id = services.settings.console.user_pool_client_id
+    if not client_id:
+        return None
+    pool = CognitoSignIn(client_id, services.clients.cognito)
+    return ConsoleSignIn(pool.sign_in, pool.set_new_password, ConsoleSessions(pool.user_of))

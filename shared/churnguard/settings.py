@@ -141,6 +141,42 @@ class BatchSettings:
             raise ConfigurationError(f"malformed batch setting: {e}") from e
 
 
+# ----- the console (entrypoints/console_pages.py) and its dashboard routes ------------------------------
+# The Cognito app client people sign in with; unset: no sign-in, which only `churn console` on 127.0.0.1 allows.
+ENV_CONSOLE_USER_POOL_CLIENT_ID = "CONSOLE_USER_POOL_CLIENT_ID"
+ENV_CONSOLE_MAX_CALL_LIST = "CONSOLE_MAX_CALL_LIST"
+ENV_CONSOLE_HISTORY_DAYS = "CONSOLE_HISTORY_DAYS"
+ENV_CONSOLE_CANARY_DAYS = "CONSOLE_CANARY_DAYS"
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """Settings of the console (``settings.console``)."""
+
+    user_pool_client_id: str | None = None
+    max_call_list: int = 100_000
+    history_days: int = 30
+    canary_days: int = 90
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ConsoleSettings:
+        env = os.environ if env is None else env
+        try:
+            s = cls(
+                user_pool_client_id=env.get(ENV_CONSOLE_USER_POOL_CLIENT_ID) or None,
+                max_call_list=int(env.get(ENV_CONSOLE_MAX_CALL_LIST) or 100_000),
+                history_days=int(env.get(ENV_CONSOLE_HISTORY_DAYS) or 30),
+                canary_days=int(env.get(ENV_CONSOLE_CANARY_DAYS) or 90),
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed console setting: {e}") from e
+        if min(s.max_call_list, s.history_days, s.canary_days) < 1:
+            raise ConfigurationError(
+                f"{ENV_CONSOLE_MAX_CALL_LIST}, {ENV_CONSOLE_HISTORY_DAYS} and {ENV_CONSOLE_CANARY_DAYS} must be >= 1"
+            )
+        return s
+
+
 # ----- everything, read once per container -----------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
@@ -162,6 +198,7 @@ class Settings:
     aws_max_attempts: int = 4
     loop: LoopSettings = field(default_factory=LoopSettings)
     batch: BatchSettings = field(default_factory=BatchSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -185,6 +222,7 @@ class Settings:
                 aws_max_attempts=int(env.get(ENV_AWS_MAX_ATTEMPTS, "4")),
                 loop=LoopSettings.from_env(env),
                 batch=BatchSettings.from_env(env),
+                console=ConsoleSettings.from_env(env),
             )
         except ValueError as e:
             raise ConfigurationError(f"malformed setting: {e}") from e

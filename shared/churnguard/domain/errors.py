@@ -60,3 +60,8 @@ class GateNotPassedError(ChurnGuardError):
 
 class ConfigurationError(ChurnGuardError):
     """A required setting is missing or malformed."""
+
+
+class SignInRefusedError(ChurnGuardError):
+    """A person's sign-in to the console was refused (wrong name or password, or a password the pool's
+    policy rejects); the message says which, never more."""

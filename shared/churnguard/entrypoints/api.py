@@ -203,11 +203,25 @@ class _JsonBodyByDefault:
         await self.app(scope, receive, send)
 
 
+def _answer(
+    request: Request, body: dict[str, Any], status_code: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The error shape as JSON, or as a page for people on the console's paths."""
+    if request.url.path.startswith("/console"):
+        from churnguard.entrypoints.console_pages import error_page
+
+        problems = "; ".join(f"{p['field']}: {p['problem']}" for p in body.get("problems", []))
+        page = error_page(status_code, str(body["error"]), str(body.get("detail") or problems))
+        page.headers.update(headers or {})
+        return page
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
 def _map_errors(app: FastAPI) -> None:
     """Every error a request can meet, as a status code and our error shape: the one place they are mapped."""
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Starlette's own answers (unparseable body, unknown route, wrong method) in our error shape.
         detail = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in detail:
@@ -215,34 +229,30 @@ def _map_errors(app: FastAPI) -> None:
         error = {400: "invalid request", 404: "not found", 405: "method not allowed"}.get(
             exc.status_code, "request refused"
         )
-        return JSONResponse({"error": error, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        return _answer(request, {"error": error, "detail": detail}, exc.status_code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "invalid request", "problems": _problems_from_pydantic(exc.errors())}, status_code=422
-        )
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return _answer(request, {"error": "invalid request", "problems": _problems_from_pydantic(exc.errors())}, 422)
 
     @app.exception_handler(RecordValidationError)
-    async def invalid_record(request: Request, exc: RecordValidationError) -> JSONResponse:
-        return JSONResponse({"error": "invalid request", "problems": exc.problems}, status_code=422)
+    async def invalid_record(request: Request, exc: RecordValidationError) -> Response:
+        return _answer(request, {"error": "invalid request", "problems": exc.problems}, 422)
 
     @app.exception_handler(ModelUnavailableError)
-    async def unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
+    async def unavailable(request: Request, exc: ModelUnavailableError) -> Response:
         retry_after = str(getattr(exc, "retry_after_s", 5))
-        return JSONResponse(
-            {"error": "model unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": retry_after}
+        return _answer(
+            request, {"error": "model unavailable", "detail": str(exc)}, 503, headers={"Retry-After": retry_after}
         )
 
     @app.exception_handler(OutcomeConflictError)
-    async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> JSONResponse:
-        return JSONResponse({"error": "conflicting outcome", "detail": str(exc)}, status_code=409)
+    async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> Response:
+        return _answer(request, {"error": "conflicting outcome", "detail": str(exc)}, 409)
 
     @app.exception_handler(StorageError)
-    async def storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "storage unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"}
-        )
+    async def storage_unavailable(request: Request, exc: StorageError) -> Response:
+        return _answer(request, {"error": "storage unavailable", "detail": str(exc)}, 503, headers={"Retry-After": "5"})
 
 
 def create_app(
@@ -391,3 +401,31 @@ def build_app(
         record_feedback=build_feedback_recorder(services),
         customer_score=build_customer_score_lookup(services),
     )
+
+
+def build_console_app(services: Services, allow_anonymous: bool = False) -> FastAPI:
+    """The console function's app: the dashboard routes (JSON) and the console's pages, with the same
+    error mapping. People sign in through CONSOLE_USER_POOL_CLIENT_ID; only ``allow_anonymous``
+    (`churn console`, bound to 127.0.0.1) serves the pages without it."""
+    from churnguard.bootstrap import build_console, build_console_sign_in
+    from churnguard.domain.errors import ConfigurationError
+    from churnguard.entrypoints.console_api import dashboard_router
+    from churnguard.entrypoints.console_pages import console_router
+
+    sign_in = build_console_sign_in(services)
+    if sign_in is None and not allow_anonymous:
+        raise ConfigurationError(
+            "set CONSOLE_USER_POOL_CLIENT_ID (the Cognito app client people sign in with): "
+            "the console shows customer data"
+        )
+    reads = build_console(services)
+    app = FastAPI(
+        title="churnguard console",
+        version="1",
+        description="Read-only: the call list, customers, models, drift, canary and retraining runs.",
+    )
+    app.add_middleware(_BodyLimit, max_body_bytes=20_000)
+    _map_errors(app)
+    app.include_router(dashboard_router(reads))
+    app.include_router(console_router(reads, sign_in))
+    return app

@@ -327,10 +327,36 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from churnguard.entrypoints.api import build_app
+    from churnguard.entrypoints.api import build_app, build_console_app
     from churnguard.local.demo import run_demo
 
-    return run_demo(data=a.data, host=a.host, port=a.port, serve=not a.no_serve, app_factory=build_app, rows=a.rows)
+    return run_demo(
+        data=a.data,
+        host=a.host,
+        port=a.port,
+        serve=not a.no_serve,
+        app_factory=build_app,
+        rows=a.rows,
+        console_factory=build_console_app,
+    )
+
+
+def cmd_console(a: argparse.Namespace) -> int:
+    """The console on 127.0.0.1, against AWS_ENDPOINT_URL (the emulator, LocalStack or AWS itself)."""
+    import uvicorn
+
+    from churnguard.entrypoints.api import build_console_app
+
+    # Without a user pool the pages are open to whoever reaches the address: only loopback is allowed then.
+    if not get_settings().console.user_pool_client_id and a.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigurationError(
+            f"the console without sign-in serves only 127.0.0.1, not {a.host}: "
+            "set CONSOLE_USER_POOL_CLIENT_ID to serve it on other addresses"
+        )
+    app = build_console_app(_services(), allow_anonymous=True)
+    print(f"console on http://{a.host}:{a.port}/console (Ctrl-C stops)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=a.host, port=a.port, log_level="warning")
+    return 0
 
 
 def cmd_score(a: argparse.Namespace) -> int:
@@ -490,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("console", help="serve the console (call list, customers, models, drift, canary) locally")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.set_defaults(func=cmd_console)
 
     s = sub.add_parser("demo", help="emulator + train + promote + serve, all local")
     s.add_argument(

@@ -69,9 +69,16 @@ def _post_json(url: str, payload: dict) -> dict:
 
 
 def run_demo(
-    data: str | None, host: str, port: int, serve: bool, app_factory: Callable[..., Any], rows: int = 5000
+    data: str | None,
+    host: str,
+    port: int,
+    serve: bool,
+    app_factory: Callable[..., Any],
+    rows: int = 5000,
+    console_factory: Callable[..., Any] | None = None,
 ) -> int:
-    """``app_factory(services, provider)`` builds the API (entrypoints.api.build_app, handed in by the CLI)."""
+    """``app_factory(services, provider)`` builds the API (entrypoints.api.build_app, handed in by the CLI);
+    ``console_factory`` the console (entrypoints.api.build_console_app), served on ``port + 1`` when serving."""
     started = time.perf_counter()
     from churnguard.local.emulator import Emulator
 
@@ -117,6 +124,19 @@ def run_demo(
         if not serve:
             server.should_exit = True
             return 0
+        if console_factory is not None:  # the console (local/console_demo.py): its data, then its URL
+            from churnguard.local.console_demo import console_app
+            from churnguard.local.emulator import free_port
+
+            app_console = console_app(services, console_factory, say=say)
+            console_port = port + 1 if port + 1 != emu.port else free_port()  # the emulator took a free port too
+            try:
+                _start_server(app_console, host, console_port)
+            except RuntimeError:
+                console_port = free_port()
+                _start_server(app_console, host, console_port)
+            console_url = f"http://{host}:{console_port}/console"
+            say(f"console: open {console_url} (call list, customers, models, drift, canary, retraining)")
         body = json.dumps(EXAMPLE)
         print(
             f"\nServing on {url}  (docs: {url}/docs; Ctrl-C stops)\n"
