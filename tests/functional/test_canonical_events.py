@@ -30,6 +30,7 @@ HANDLER_OF = {
     "train": "train",
     "promote": "promote",
     "rollback": "promote",
+    "console_call_list": "console",  # driven through its handler in tests/functional/test_console.py
 }
 OUTCOMES_CSV = b"customer_id,churned,observed_date\n7590-VHVEG,yes,2026-05-01\n"
 
