@@ -30,7 +30,9 @@ HANDLER_OF = {
     "train": "train",
     "promote": "promote",
     "rollback": "promote",
-    "console_call_list": "console",  # driven through its handler in tests/functional/test_console.py
+    # Driven through their handlers in tests/functional/test_console.py.
+    "console_call_list": "console",
+    "dashboard_models": "console",
 }
 OUTCOMES_CSV = b"customer_id,churned,observed_date\n7590-VHVEG,yes,2026-05-01\n"
 
