@@ -46,7 +46,7 @@ from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
 from churnguard.services.ports import Eraser, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
-from churnguard.settings import Settings, get_settings
+from churnguard.settings import ENV_OUTCOMES_TABLE, ENV_SCORES_TABLE, Settings, get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -67,6 +67,22 @@ def aws_client_config(settings: Settings) -> Config:
     )
 
 
+# Without AWS_REGION / AWS_DEFAULT_REGION or a profile's region, the CLI and the demo use this one (as
+# the emulator does) instead of failing with botocore's NoRegionError; Lambda always sets AWS_REGION.
+DEFAULT_REGION = "us-east-1"
+NO_CREDENTIALS = (
+    "no AWS credentials found: for a local backend run `churn emulator` and paste its export lines; "
+    "for AWS set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+)
+
+
+def _default_session() -> boto3.session.Session:
+    """boto3's default session (what ``boto3.client`` uses), created on first use."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    return boto3.DEFAULT_SESSION  # type: ignore[return-value]
+
+
 class Clients:
     """AWS clients, each built on first use and kept; ``given`` ones (moto-backed in tests) win."""
 
@@ -77,7 +93,16 @@ class Clients:
     def _client(self, service: str, config: Config | None = None) -> Any:
         client = self._built.get(service)
         if client is None:
-            client = boto3.client(service, config=config or aws_client_config(self._settings))  # type: ignore[call-overload]
+            session = _default_session()
+            # Checked here, once per client, so a missing credential is one clear error and not a
+            # NoCredentialsError from deep inside the first request.
+            if session.get_credentials() is None:
+                raise ConfigurationError(NO_CREDENTIALS)
+            client = session.client(
+                service,  # type: ignore[call-overload]
+                region_name=session.region_name or DEFAULT_REGION,
+                config=config or aws_client_config(self._settings),
+            )
             self._built[service] = client
         return client
 
@@ -396,15 +421,27 @@ def build_batch(services: Services) -> BatchServices:
 
 # ----- erasure (`churn forget`) ----------------------------------------------------------------------
 def build_erasers(services: Services) -> list[Eraser]:
-    """The stores ``churn forget`` erases from: outcomes and stored scores when their tables are
-    configured, and the prediction log in the model bucket."""
-    erasers: list[Eraser] = []
-    if services.settings.outcomes_table:
-        erasers.append(OutcomeEraser(services.settings.outcomes_table, services.clients.dynamodb))
-    if services.settings.batch.scores_table:
-        erasers.append(ScoreEraser(services.settings.batch.scores_table, services.clients.dynamodb))
-    erasers.append(PredictionLogEraser(services.store.bucket, services.clients.s3))
-    return erasers
+    """Every store ``churn forget`` must erase from: outcomes, stored scores and the prediction log in
+    the model bucket. A store left unconfigured is a ConfigurationError naming its variable, never a
+    store silently skipped."""
+    outcomes, scores = services.settings.outcomes_table, services.settings.batch.scores_table
+    if not outcomes or not scores:
+        missing = [
+            f"{name} (the stack's {output} output)"
+            for name, output, value in (
+                (ENV_OUTCOMES_TABLE, "OutcomesTableName", outcomes),
+                (ENV_SCORES_TABLE, "ScoresTableName", scores),
+            )
+            if not value
+        ]
+        raise ConfigurationError(
+            f"nothing erased: an erasure must reach every store holding customer records; set {' and '.join(missing)}"
+        )
+    return [
+        OutcomeEraser(outcomes, services.clients.dynamodb),
+        ScoreEraser(scores, services.clients.dynamodb),
+        PredictionLogEraser(services.store.bucket, services.clients.s3),
+    ]
 
 
 def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:

@@ -268,7 +268,71 @@ def train(
 
 
 def read_csv(source: Any) -> pd.DataFrame:
-    """Read a churn CSV as raw strings (the schema decides the types)."""
+    """Read a churn CSV as raw strings (the schema decides the types).
+
+    ``source`` is a path or a binary file object. Anything that is not a readable CSV text file (missing,
+    a folder, empty, binary, JSON, a spreadsheet) raises DataValidationError saying what it is and what
+    to give instead, never a pandas or OS error.
+    """
+    import io
+    import os
+
     import pandas as pd
 
-    return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=False)
+    if isinstance(source, str | os.PathLike):
+        name = str(source)
+        try:
+            with open(source, "rb") as f:
+                head = f.read(CSV_SNIFF_BYTES)
+        except FileNotFoundError:
+            raise DataValidationError(f"{name} does not exist: give the path of a CSV file") from None
+        except IsADirectoryError:
+            raise DataValidationError(f"{name} is a folder: give the path of a CSV file in it") from None
+        except OSError as e:
+            raise DataValidationError(f"cannot read {name}: {e.strerror or e}") from None
+    else:
+        name = "the data"
+        data = source.read()
+        source = io.BytesIO(data.encode() if isinstance(data, str) else data)
+        head = data[:CSV_SNIFF_BYTES] if isinstance(data, bytes) else data[:CSV_SNIFF_BYTES].encode()
+    problem = csv_problem(head)
+    if problem:
+        raise DataValidationError(f"{name} {problem}")
+    try:
+        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataValidationError(f"{name} is not a readable CSV: {str(e).strip()}") from None
+
+
+CSV_SNIFF_BYTES = 64 * 1024
+_CSV_HINT = "a CSV needs a header row naming the columns (customerID,gender,...,Churn), then one row per customer"
+
+
+def csv_problem(head: bytes) -> str | None:
+    """What makes the first bytes of a file unreadable as a comma-separated text file, or None.
+
+    csv_problem(b'{"tenure": 1}')   # 'looks like JSON, not CSV: send JSON to the API (POST /predict); ...'
+    """
+    import codecs
+
+    if not head.strip():
+        return f"is empty: {_CSV_HINT}"
+    if head.startswith(b"PK\x03\x04"):
+        return "is a zip archive (an Excel .xlsx file?), not CSV: save or export it as CSV UTF-8"
+    if head.startswith(b"\x1f\x8b"):
+        return "is gzip-compressed: decompress it first (gunzip FILE)"
+    if b"\x00" in head:
+        return "is binary (or UTF-16 text), not a CSV text file: save it as CSV UTF-8"
+    try:
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+    except UnicodeDecodeError as e:
+        return f"is not UTF-8 text (byte {e.start} cannot be read): save it as CSV UTF-8"
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        return f"looks like JSON, not CSV: send JSON to the API (POST /predict); {_CSV_HINT}"
+    first_line = stripped.splitlines()[0] if stripped else ""
+    if "," not in first_line:
+        other = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs")) if sep in first_line), None)
+        why = f"its columns are separated by {other}" if other else "its first line has no commas"
+        return f"is not comma-separated ({why}): {_CSV_HINT}"
+    return None

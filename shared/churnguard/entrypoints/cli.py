@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from churnguard.bootstrap import Services
     from churnguard.domain.schema import Schema
 
-from churnguard.domain.errors import ChurnGuardError, ConfigurationError, DataValidationError
+from churnguard import __version__
+from churnguard.domain.errors import (
+    ArtifactIntegrityError,
+    ChurnGuardError,
+    ConfigurationError,
+    DataValidationError,
+    ModelUnavailableError,
+    StorageError,
+)
+from churnguard.entrypoints.progress import ProgressDisplay
 from churnguard.settings import get_settings
 
 
@@ -49,13 +58,8 @@ def _read_data(source: str) -> bytes:
     return build_object_store(source).read(source)
 
 
-def _progress(stage: str, i: int, n: int) -> None:
-    width = 20
-    done = int(width * i / max(n, 1))
-    sys.stderr.write(f"\r{stage:<18} [{'#' * done}{'.' * (width - done)}] {i}/{n}")
-    if i >= n:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+# Every command's progress (training, batch jobs): one display with elapsed time and an ETA, on stderr.
+_progress = ProgressDisplay()
 
 
 # ----- commands ---------------------------------------------------------------------------
@@ -390,21 +394,25 @@ def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
             done = io.count(f"{job['output']}/scores/")
             _progress("scoring chunks", min(done, int(record["chunks"])), int(record["chunks"]))
         time.sleep(a.poll)
-    if not a.quiet:
-        sys.stderr.write("\n")
+    _progress.close()
     if status == "SUCCEEDED":
         _print_json(json.loads(desc.get("output") or "{}"))
         return 0
     record = jobs.get(job_id) if jobs else None
     reason = (record or {}).get("reason") or desc.get("cause") or desc.get("error") or status
     print(f"error: job {job_id} {status.lower()}: {reason}", file=sys.stderr)
-    return 2
+    return EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="churn", description="Serverless churn prediction: train, register, promote, serve."
+        prog="churn",
+        description="Serverless churn prediction: train, register, promote, serve.",
+        epilog="Backend: AWS_ENDPOINT_URL (empty: AWS itself), MODEL_BUCKET and REGISTRY_TABLE; "
+        "`churn emulator` starts a local one and prints them.",
     )
+    p.add_argument("--version", action="version", version=f"churn {__version__} (Python {sys.version.split()[0]})")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = p.add_subparsers(dest="command", required=True)
 
     schema = sub.add_parser("schema", help="infer or check a data contract").add_subparsers(
@@ -534,20 +542,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Exit codes: 0 done, 1 the work failed (a store, the network, a failed check), 2 bad input or a missing
+# setting (the message says what to change), 130 interrupted, 141 the reader of a pipe went away.
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Whatever a user can type ends in one line on stderr naming the problem and the fix,
+    never a traceback (``--debug`` shows the traceback of an unexpected error)."""
+    args = build_parser().parse_args(argv)  # argparse: usage and exit 2 on malformed arguments
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+        return code
     except DataValidationError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _error(e)
         if e.report is not None and getattr(args, "json", False):
             _print_json({"error": str(e).splitlines()[0], "report": e.report.to_dict()})
-        return 2
-    except (ChurnGuardError, ConfigurationError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except (StorageError, ModelUnavailableError, ArtifactIntegrityError) as e:
+        _error(e)
+        return EXIT_FAILED
+    except ChurnGuardError as e:  # configuration, schema, unknown version, conflicts: the user can fix them
+        _error(e)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # `churn predict ... | head`: the reader has what it wanted. Point stdout at /dev/null so the
+        # interpreter's final flush does not complain, and exit as a tool killed by SIGPIPE does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        return 130
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as e:  # a path the user typed: missing folder, no permission, disk full
+        where = f" {e.filename}" if e.filename else ""
+        _error(f"cannot use{where}: {e.strerror or e}")
+        return EXIT_BAD_INPUT
+    except Exception as e:
+        if args.debug:
+            raise
+        if type(e).__module__.split(".")[0] in ("botocore", "boto3"):
+            _error(f"the AWS call failed: {e}")
+            return EXIT_FAILED
+        _error(f"unexpected {type(e).__name__}: {e} (a bug: run again with --debug for the traceback, and report it)")
+        return EXIT_FAILED
+
+
+def _error(e: BaseException | str) -> None:
+    text = str(e).strip() or type(e).__name__
+    print(f"error: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":
