@@ -83,6 +83,13 @@ def _default_session() -> boto3.session.Session:
     return boto3.DEFAULT_SESSION  # type: ignore[return-value]
 
 
+def require_credentials() -> None:
+    """One clear ConfigurationError when no AWS credentials can be found (the CLI calls it before any AWS
+    work), instead of botocore's NoCredentialsError from inside the first request. Lambda always has them."""
+    if _default_session().get_credentials() is None:
+        raise ConfigurationError(NO_CREDENTIALS)
+
+
 class Clients:
     """AWS clients, each built on first use and kept; ``given`` ones (moto-backed in tests) win."""
 
@@ -94,10 +101,6 @@ class Clients:
         client = self._built.get(service)
         if client is None:
             session = _default_session()
-            # Checked here, once per client, so a missing credential is one clear error and not a
-            # NoCredentialsError from deep inside the first request.
-            if session.get_credentials() is None:
-                raise ConfigurationError(NO_CREDENTIALS)
             client = session.client(
                 service,  # type: ignore[call-overload]
                 region_name=session.region_name or DEFAULT_REGION,

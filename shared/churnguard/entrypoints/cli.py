@@ -47,14 +47,18 @@ def _schema(path: str | None) -> Schema:
 
 
 def _services() -> Services:
-    from churnguard.bootstrap import build_services
+    from churnguard.bootstrap import build_services, require_credentials
 
-    return build_services()
+    services = build_services()  # first: a missing MODEL_BUCKET / REGISTRY_TABLE is named before credentials
+    require_credentials()
+    return services
 
 
 def _read_data(source: str) -> bytes:
-    from churnguard.bootstrap import build_object_store
+    from churnguard.bootstrap import build_object_store, require_credentials
 
+    if source.startswith("s3://"):
+        require_credentials()
     return build_object_store(source).read(source)
 
 
