@@ -24,11 +24,16 @@ from botocore.config import Config
 from churnguard.adapters.batch_io import S3BatchIO
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.jobs import DynamoJobStore
-from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore
+from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore, LocalOrS3ObjectStore
 from churnguard.adapters.model_store import S3ModelStore
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
-from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
+from churnguard.adapters.prediction_log_writer import (
+    BucketPredictionLog,
+    BufferedPredictionLog,
+    FirehosePredictionLog,
+    firehose_client_config,
+)
 from churnguard.adapters.registry import DynamoRegistry
 from churnguard.adapters.s3_objects import S3ObjectStore
 from churnguard.adapters.score_store import DynamoScoreStore
@@ -206,12 +211,15 @@ def build_provider(
 
 def build_prediction_log(
     services: Services, on_drop: Callable[[int], None] | None = None
-) -> FirehosePredictionLog | None:
-    """The Firehose prediction log, or None when PREDICTION_LOG_STREAM is unset (nothing is logged)."""
-    stream = services.settings.prediction_log_stream
-    if not stream:
-        return None
-    return FirehosePredictionLog(stream, services.clients.firehose, on_drop=on_drop)
+) -> BufferedPredictionLog | None:
+    """The Firehose prediction log (PREDICTION_LOG_STREAM); locally, the same objects written straight
+    into PREDICTION_LOG_BUCKET; None when neither is set (nothing is logged)."""
+    s = services.settings
+    if s.prediction_log_stream:
+        return FirehosePredictionLog(s.prediction_log_stream, services.clients.firehose, on_drop=on_drop)
+    if s.prediction_log_bucket:
+        return BucketPredictionLog(s.prediction_log_bucket, services.clients.s3, on_drop=on_drop)
+    return None
 
 
 def build_challenger(services: Services, provider: ChampionProvider) -> ChallengerProvider:
@@ -289,9 +297,19 @@ def build_promotion(services: Services) -> Promotion:
 
 
 # ----- the retraining loop (drift check, evaluate, feedback ingest) -----------------------------------
-def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
-    """``check(now=...)``: the drift check over the prediction log, starting retraining when due."""
+def _reports(services: Services, reports_dir: str | None) -> tuple[ObjectStore, str]:
+    """Where reports go: ``reports_dir`` on this machine (``churn drift/evaluate --out``), else the bucket's
+    reports prefix; data named by ``s3://`` is still read from S3 either way."""
+    if reports_dir:
+        return LocalOrS3ObjectStore(services.objects), reports_dir.rstrip("/") or "."
+    return services.objects, services.reports_root
+
+
+def build_drift_check(services: Services, reports_dir: str | None = None) -> Callable[..., dict[str, Any]]:
+    """``check(now=...)``: the drift check over the prediction log, starting retraining when due.
+    ``reports_dir``: write its JSON and HTML report into this local folder instead of the bucket."""
     loop = services.settings.loop
+    objects, reports_root = _reports(services, reports_dir)
     launcher = (
         StepFunctionsRetrainLauncher(loop.retrain_state_machine_arn, services.clients.stepfunctions)
         if loop.retrain_state_machine_arn
@@ -302,24 +320,26 @@ def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
         services.store,
         services.registry,
         build_prediction_log_reader(services),
-        services.objects,
-        services.reports_root,
+        objects,
+        reports_root,
         loop,
         outcomes=build_outcome_store(services),
         launcher=launcher,
     )
 
 
-def build_evaluation(services: Services) -> Callable[[str, str], dict[str, Any]]:
-    """``evaluate(version, holdout_uri)``: the gate on fresh held-out rows, report in S3."""
+def build_evaluation(services: Services, reports_dir: str | None = None) -> Callable[[str, str], dict[str, Any]]:
+    """``evaluate(version, holdout_uri)``: the gate on fresh held-out rows, report in S3 (or ``reports_dir``,
+    where the held-out rows may be a local file too)."""
     gate = GateConfig.from_dict(services.settings.loop.gate or {})
+    objects, reports_root = _reports(services, reports_dir)
     return functools.partial(
         evaluate_candidate,
         services.store,
         services.registry,
-        services.objects,
+        objects,
         gate=gate,
-        reports_root=services.reports_root,
+        reports_root=reports_root,
     )
 
 
@@ -394,9 +414,13 @@ class BatchServices:
         options: dict[str, Any] | None = None,
         chunk_bytes: int = 0,
         progress: Callable[[str, int, int], None] | None = None,
+        store_scores: bool = False,
     ) -> dict[str, Any]:
-        """``churn score --local``: local files through the state machine's own steps."""
+        """``churn score --local``: local files through the state machine's own steps; ``store_scores``
+        also writes each customer's score to the score table (SCORES_TABLE), as a deployed job does."""
         version, _ = self.resolve(version)
+        if store_scores and self.scores is None:
+            raise ConfigurationError(f"set {ENV_SCORES_TABLE} (the table of stored customer scores) to store scores")
         return batch_jobs.score_local(
             LocalBatchIO(),
             input_path,
@@ -405,6 +429,7 @@ class BatchServices:
             options,
             chunk_bytes=chunk_bytes or self.settings.chunk_bytes,
             progress=progress,
+            scores=self.scores if store_scores else None,
         )
 
     def job_runner(self, state_machine_arn: str) -> StepFunctionsJobRunner:

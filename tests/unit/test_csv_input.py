@@ -6,8 +6,9 @@ import io
 
 import pytest
 
+from churnguard.domain.csv_files import csv_problem
 from churnguard.domain.errors import DataValidationError
-from churnguard.domain.training import csv_problem, read_csv
+from churnguard.domain.training import read_csv
 
 
 @pytest.mark.parametrize(

@@ -60,3 +60,8 @@ class GateNotPassedError(ChurnGuardError):
 
 class ConfigurationError(ChurnGuardError):
     """A required setting is missing or malformed."""
+
+
+class SettingsError(ConfigurationError, ValueError):
+    """A settings file or mapping (training config, gate, drift thresholds) names an unknown setting or
+    gives a value of the wrong type. Also a ValueError, as these mappings always raised."""

@@ -18,7 +18,8 @@ import numpy as np
 
 from churnguard.domain import classification as M
 from churnguard.domain.calibration import Calibration, fit_calibration
-from churnguard.domain.errors import DataValidationError
+from churnguard.domain.csv_files import CSV_SNIFF_BYTES, csv_problem
+from churnguard.domain.errors import DataValidationError, SettingsError
 from churnguard.domain.features import FeatureEncoder
 from churnguard.domain.reference_profile import build_profile
 from churnguard.domain.schema import CategoricalFeature, Schema
@@ -73,17 +74,40 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        if not isinstance(data, dict):
+            raise SettingsError(f"training settings must be a mapping of name: value, not {type(data).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
+            raise SettingsError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
+        for name, value in data.items():
+            _check_setting_type(name, value, getattr(cls(), name))
         cfg = cls(**{k: v for k, v in data.items() if k != "params"})
         cfg.params.update(data.get("params") or {})
         if cfg.n_folds < 2 or cfg.inner_folds < 2:
-            raise ValueError("n_folds and inner_folds must be at least 2")
+            raise SettingsError("n_folds and inner_folds must be at least 2")
         if cfg.calibration not in ("platt", "isotonic"):
-            raise ValueError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
+            raise SettingsError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
         return cfg
+
+
+def _check_setting_type(name: str, value: Any, default: Any) -> None:
+    """A setting's value has its default's type (a whole number, a number, text, a mapping); an optional
+    number may be null."""
+    if isinstance(default, bool) or value is None and default is None:
+        return
+    if isinstance(default, dict):
+        ok, what = isinstance(value, dict), "a mapping of name: value"
+    elif isinstance(default, int):
+        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float) or default is None:
+        ok, what = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, what = isinstance(value, str), "text"
+    else:
+        return
+    if not ok:
+        raise SettingsError(f"training setting {name} must be {what}, not {value!r}")
 
 
 @dataclass
@@ -302,37 +326,3 @@ def read_csv(source: Any) -> pd.DataFrame:
         return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         raise DataValidationError(f"{name} is not a readable CSV: {str(e).strip()}") from None
-
-
-CSV_SNIFF_BYTES = 64 * 1024
-_CSV_HINT = "a CSV needs a header row naming the columns (customerID,gender,...,Churn), then one row per customer"
-
-
-def csv_problem(head: bytes) -> str | None:
-    """What makes the first bytes of a file unreadable as a comma-separated text file, or None.
-
-    csv_problem(b'{"tenure": 1}')   # 'looks like JSON, not CSV: send JSON to the API (POST /predict); ...'
-    """
-    import codecs
-
-    if not head.strip():
-        return f"is empty: {_CSV_HINT}"
-    if head.startswith(b"PK\x03\x04"):
-        return "is a zip archive (an Excel .xlsx file?), not CSV: save or export it as CSV UTF-8"
-    if head.startswith(b"\x1f\x8b"):
-        return "is gzip-compressed: decompress it first (gunzip FILE)"
-    if b"\x00" in head:
-        return "is binary (or UTF-16 text), not a CSV text file: save it as CSV UTF-8"
-    try:
-        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
-    except UnicodeDecodeError as e:
-        return f"is not UTF-8 text (byte {e.start} cannot be read): save it as CSV UTF-8"
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        return f"looks like JSON, not CSV: send JSON to the API (POST /predict); {_CSV_HINT}"
-    first_line = stripped.splitlines()[0] if stripped else ""
-    if "," not in first_line:
-        other = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs")) if sep in first_line), None)
-        why = f"its columns are separated by {other}" if other else "its first line has no commas"
-        return f"is not comma-separated ({why}): {_CSV_HINT}"
-    return None

@@ -55,11 +55,17 @@ def _services() -> Services:
 
 
 def _read_data(source: str) -> bytes:
+    """A CSV named on the command line (a path or s3://), refused with its name when it is not one."""
     from churnguard.bootstrap import build_object_store, require_credentials
+    from churnguard.domain.csv_files import CSV_SNIFF_BYTES, csv_problem
 
     if source.startswith("s3://"):
         require_credentials()
-    return build_object_store(source).read(source)
+    data = build_object_store(source).read(source)
+    problem = csv_problem(data[:CSV_SNIFF_BYTES])
+    if problem:
+        raise DataValidationError(f"{source} {problem}")
+    return data
 
 
 # Every command's progress (training, batch jobs): one display with elapsed time and an ETA, on stderr.
@@ -200,6 +206,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
     payload = _payload(a)
     records = payload if isinstance(payload, list) else [payload]
+    if not records or not all(isinstance(r, dict) for r in records):
+        raise DataValidationError("give one customer as a JSON object, or a non-empty list of them")
     provider = build_provider(_services())
     predictor = provider.version(a.version) if a.version else provider.champion()
     _print_json(predictor.predict_records(records))
@@ -325,12 +333,121 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _require_port(host: str, port: int) -> None:
+    from churnguard.local.ports import port_problem
+
+    problem = port_problem(host, port)
+    if problem:
+        raise ConfigurationError(problem)
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
-    import uvicorn
-
+    from churnguard.bootstrap import build_prediction_log, build_provider
+    from churnguard.domain.errors import ModelNotFoundError
     from churnguard.entrypoints.api import build_app
+    from churnguard.local.server import ApiServer
 
-    uvicorn.run(build_app(_services()), host=a.host, port=a.port, log_level="warning")
+    _require_port(a.host, a.port)
+    services = _services()
+    provider = build_provider(services)
+    try:  # loaded now, so the first request is fast and a broken champion shows before serving
+        champion = f"{provider.champion().version} (loaded)"
+    except (ModelNotFoundError, ModelUnavailableError) as e:
+        champion = f"none: {e}; POST /predict answers 503 until one is promoted (churn promote VERSION)"
+    log = build_prediction_log(services)
+    server = ApiServer(build_app(services, provider, prediction_log=log), a.host, a.port, prediction_log=log).start()
+    print(_serve_banner(services, server.url, champion), flush=True)
+    server.serve_until_stopped()
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+def _serve_banner(services: Services, url: str, champion: str) -> str:
+    s, s3 = services.settings, services.clients.s3
+    backend = s3.meta.endpoint_url
+    where = backend if "amazonaws.com" not in backend else "AWS"
+    if s.prediction_log_stream:
+        log = f"Firehose stream {s.prediction_log_stream}"
+    elif s.prediction_log_bucket:
+        log = f"s3://{s.prediction_log_bucket}/predictions/dt=YYYY-MM-DD/ (written directly, as Firehose would)"
+    else:
+        log = "off (set PREDICTION_LOG_BUCKET, or PREDICTION_LOG_STREAM, to log predictions for drift checks)"
+    lines = [
+        f"churn serve {__version__}: {url}   docs {url}/docs and {url}/redoc; Ctrl-C stops",
+        f"  backend         {where} (region {s3.meta.region_name})",
+        f"  registry        {s.registry_table}; models in s3://{s.model_bucket}/{s.model_prefix}/",
+        f"  champion        {champion}",
+        f"  prediction log  {log}",
+        f"  feedback        {'POST /feedback -> ' + s.outcomes_table if s.outcomes_table else 'off (OUTCOMES_TABLE)'}",
+        "  stored scores   "
+        + (f"GET /customers/{{id}}/score <- {s.batch.scores_table}" if s.batch.scores_table else "off (SCORES_TABLE)"),
+    ]
+    return "\n".join(lines)
+
+
+def cmd_emulator(a: argparse.Namespace) -> int:
+    """The embedded backend on its own: moto server with template.yaml's buckets and tables, until stopped."""
+    from churnguard.local.emulator import Emulator
+    from churnguard.local.server import sigterm_as_interrupt
+
+    _require_port("127.0.0.1", a.port)
+    emu = Emulator(port=a.port).start()
+    exports = emu.export_lines()
+    if a.env_file:
+        Path(a.env_file).write_text(exports + "\n")
+    print(
+        f"# churn emulator: moto server on {emu.endpoint} with the buckets and tables template.yaml declares.\n"
+        "# Paste these lines into another shell, then use churn there (churn train / serve / score ...).\n"
+        "# State lives in memory: it is gone when this stops (Ctrl-C)."
+        + (f" The same lines are in {a.env_file} (source it)." if a.env_file else "")
+        + "\n"
+        + exports,
+        flush=True,
+    )
+    try:
+        with sigterm_as_interrupt():
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        print("emulator stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_drift(a: argparse.Namespace) -> int:
+    """The drift check over the prediction log, as the scheduled function runs it, with the report written here."""
+    from churnguard.bootstrap import build_drift_check
+
+    summary = build_drift_check(_services(), reports_dir=a.out)()
+    if a.json:
+        _print_json(summary)
+        return 0
+    print(f"decision        {summary['decision']}")
+    for reason in summary.get("reasons") or []:
+        print(f"  - {reason}")
+    if "rows" in summary:
+        print(f"rows checked    {summary['rows']} (champion {summary['champion']})")
+        print(f"drifted         {', '.join(summary['drifted_features']) or 'none'} (max PSI {summary['max_psi']})")
+        print(f"performance     {summary['performance']}")
+        if "retraining" in summary:
+            r = summary["retraining"]
+            print(f"retraining      {'started' if r.get('started') else 'not started: ' + str(r.get('reason'))}")
+        print(f"report          {summary['html']}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    """The promotion gate for VERSION on held-out rows, as the state machine's Evaluate step, report written here."""
+    from churnguard.bootstrap import build_evaluation
+
+    summary = build_evaluation(_services(), reports_dir=a.out)(a.version, a.holdout)
+    if a.json:
+        _print_json(summary)
+    else:
+        _print_json({k: summary[k] for k in summary if k not in ("report", "html")})
+        print(f"report: {summary['html']}")
     return 0
 
 
@@ -338,7 +455,17 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from churnguard.entrypoints.api import build_app
     from churnguard.local.demo import run_demo
 
-    return run_demo(data=a.data, host=a.host, port=a.port, serve=not a.no_serve, app_factory=build_app, rows=a.rows)
+    _require_port(a.host, a.port)  # before the emulator and the training: a busy port costs a second
+    return run_demo(
+        data=a.data,
+        host=a.host,
+        port=a.port,
+        serve=not a.no_serve,
+        app_factory=build_app,
+        rows=a.rows,
+        workdir=a.workdir,
+        progress=_progress,
+    )
 
 
 def cmd_score(a: argparse.Namespace) -> int:
@@ -354,6 +481,7 @@ def cmd_score(a: argparse.Namespace) -> int:
             options,
             chunk_bytes=a.chunk_mb << 20,
             progress=None if a.quiet else _progress,
+            store_scores=a.store_scores,
         )
         _print_json(summary)
         return 0
@@ -406,6 +534,42 @@ def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
     reason = (record or {}).get("reason") or desc.get("cause") or desc.get("error") or status
     print(f"error: job {job_id} {status.lower()}: {reason}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return int(text)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _whole_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
+def _number(text: str, what: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def _share(text: str) -> float:
+    return _number(text, "a share from 0 to 1 (e.g. 0.1)", 0.0, 1.0)
+
+
+def _seconds(text: str) -> float:
+    return _number(text, "a number of seconds from 0.1 to 3600", 0.1, 3600.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -483,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s = canary.add_parser("set", help="VERSION answers --share of customers (sticky), or scores unseen with --shadow")
     s.add_argument("version")
-    s.add_argument("--share", type=float, default=0.0, help="share of customers, 0..1 (e.g. 0.1)")
+    s.add_argument("--share", type=_share, default=0.0, help="share of customers, 0..1 (e.g. 0.1)")
     s.add_argument("--shadow", action="store_true", help="score every request with VERSION, answer with the champion")
     s.add_argument("--reason", default="manual")
     s.set_defaults(func=cmd_canary_set)
@@ -494,24 +658,44 @@ def build_parser() -> argparse.ArgumentParser:
     s = canary.add_parser("report", help="per-variant results from feedback, with a significance test")
     s.add_argument("--since", help="first day (YYYY-MM-DD; default: 90 days before --until)")
     s.add_argument("--until", help="last day (YYYY-MM-DD; default: today)")
-    s.add_argument("--alpha", type=float, default=0.05)
+    s.add_argument("--alpha", type=_share, default=0.05, help="significance level, 0..1")
     s.add_argument("--json", dest="as_json", action="store_true")
     s.set_defaults(func=cmd_canary_report)
 
-    s = sub.add_parser("serve", help="serve the API with uvicorn")
+    s = sub.add_parser("serve", help="serve the API with uvicorn (logs predictions when a log is configured)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=_port, default=8000)
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("demo", help="emulator + train + promote + serve, all local")
+    s = sub.add_parser("demo", help="emulator + train + promote + log, drift, batch scores + serve, all local")
     s.add_argument(
         "--data", default=os.environ.get("DATA") or None, help="a churn CSV (default: generated Telco-like data)"
     )
-    s.add_argument("--rows", type=int, default=5000, help="rows to generate when no --data")
+    s.add_argument("--rows", type=_positive_int, default=5000, help="rows to generate when no --data")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--no-serve", action="store_true", help="stop after the first prediction")
+    s.add_argument("--port", type=_port, default=8000)
+    s.add_argument("--workdir", default=".demo", help="where the demo writes its reports and batch files")
+    s.add_argument("--no-serve", action="store_true", help="stop after the tour instead of serving")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser(
+        "emulator", help="a local AWS backend (moto server with template.yaml's resources); prints export lines"
+    )
+    s.add_argument("--port", type=_port, default=5050, help="port on 127.0.0.1 (default 5050)")
+    s.add_argument("--env-file", help="also write the export lines to this file")
+    s.set_defaults(func=cmd_emulator)
+
+    s = sub.add_parser("drift", help="check the prediction log for drift against the champion; HTML report here")
+    s.add_argument("--out", default="churn-reports", help="folder for the report (or s3://bucket/prefix)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_drift)
+
+    s = sub.add_parser("evaluate", help="the promotion gate for a version on held-out rows; HTML report here")
+    s.add_argument("version")
+    s.add_argument("--holdout", required=True, help="labelled CSV the version was not trained on (file or s3://)")
+    s.add_argument("--out", default="churn-reports", help="folder for the report (or s3://bucket/prefix)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("score", help="batch scoring: a CSV (or folder of CSVs) in S3, or a local file with --local")
     s.add_argument(
@@ -535,12 +719,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["path", "treeshap"],
         help="path attributions (fast) or exact TreeSHAP (~350 us a row)",
     )
-    s.add_argument("--chunk-mb", type=int, default=0, help="chunk size in MB (default: BATCH_CHUNK_BYTES or 64)")
+    s.add_argument(
+        "--chunk-mb", type=_whole_number, default=0, help="chunk size in MB (default: BATCH_CHUNK_BYTES or 64)"
+    )
     s.add_argument("--local", action="store_true", help="score here with the same code, no state machine")
+    s.add_argument(
+        "--store-scores",
+        action="store_true",
+        help="with --local: also store each customer's score (SCORES_TABLE), for GET /customers/{id}/score",
+    )
     s.add_argument("--state-machine", help="ARN (default: BATCH_STATE_MACHINE_ARN)")
     s.add_argument("--job-id", help="execution name (re-using one follows that job instead of starting another)")
     s.add_argument("--no-follow", action="store_true", help="start the job and return")
-    s.add_argument("--poll", type=float, default=2.0, help="seconds between progress checks")
+    s.add_argument("--poll", type=_seconds, default=2.0, help="seconds between progress checks")
     s.add_argument("--quiet", action="store_true", help="no progress display")
     s.set_defaults(func=cmd_score)
     return p
@@ -554,7 +745,10 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Whatever a user can type ends in one line on stderr naming the problem and the fix,
     never a traceback (``--debug`` shows the traceback of an unexpected error)."""
-    args = build_parser().parse_args(argv)  # argparse: usage and exit 2 on malformed arguments
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse printed usage and the problem (2), or --help / --version (0)
+        return int(e.code or 0) if not isinstance(e.code, str) else EXIT_BAD_INPUT
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
@@ -585,7 +779,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        if type(e).__module__.split(".")[0] in ("botocore", "boto3"):
+        library = type(e).__module__.split(".")[0]
+        if library == "yaml":  # a schema or settings file the user gave: its line and column
+            _error(f"a YAML file cannot be read: {' '.join(str(e).split())}")
+            return EXIT_BAD_INPUT
+        if library in ("botocore", "boto3"):
             _error(f"the AWS call failed: {e}")
             return EXIT_FAILED
         _error(f"unexpected {type(e).__name__}: {e} (a bug: run again with --debug for the traceback, and report it)")
