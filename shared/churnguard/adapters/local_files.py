@@ -9,10 +9,13 @@ Lambda's own code on a laptop.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from churnguard.domain.batch.chunks import chunk_records, first_line
 from churnguard.domain.errors import DataValidationError, StorageError
-from churnguard.services.ports import ObjectStore
+
+if TYPE_CHECKING:
+    from churnguard.adapters.s3_objects import S3ObjectStore
 
 
 def _write_atomically(path: str, body: bytes) -> None:
@@ -76,10 +79,10 @@ class LocalOrS3ObjectStore:
     """The ObjectStore port over both: ``s3://`` locations through ``s3``, anything else as a local path
     (local reports of the drift check and evaluation, whose data may still be in S3)."""
 
-    def __init__(self, s3: ObjectStore, local: ObjectStore | None = None) -> None:
+    def __init__(self, s3: S3ObjectStore, local: LocalObjectStore | None = None) -> None:
         self.s3, self.local = s3, local or LocalObjectStore()
 
-    def _for(self, uri: str) -> ObjectStore:
+    def _for(self, uri: str) -> S3ObjectStore | LocalObjectStore:
         return self.s3 if uri.startswith("s3://") else self.local
 
     def read(self, uri: str) -> bytes:
