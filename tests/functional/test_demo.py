@@ -97,3 +97,25 @@ def test_the_serving_demo_answers_what_it_prints_and_stops_cleanly(tmp_path):
         out, err = demo.communicate(timeout=60)
     assert demo.returncode == 0, err
     assert "emulator stopped" in out and "Traceback" not in err
+
+
+def test_make_demo_refuses_a_busy_port_before_building_anything():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        started = time.monotonic()
+        p = subprocess.run(
+            ["make", "--no-print-directory", "demo", f"PORT={port}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert p.returncode == 2 and time.monotonic() - started < 10  # no venv, no emulator, no training
+    assert p.stderr.startswith(
+        f"error: port {port} on 127.0.0.1 is already in use: choose another (make demo PORT=8123)"
+    )
+    assert p.stdout == ""
