@@ -27,6 +27,9 @@ ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
 # The retraining loop: ground truth, and the Firehose stream of the prediction log (unset: no log).
 ENV_OUTCOMES_TABLE = "OUTCOMES_TABLE"
 ENV_PREDICTION_LOG_STREAM = "PREDICTION_LOG_STREAM"
+# Local runs without Firehose (the emulator sets it): the log written straight into this bucket, in the
+# layout Firehose gives it (predictions/dt=YYYY-MM-DD/). PREDICTION_LOG_STREAM wins when both are set.
+ENV_PREDICTION_LOG_BUCKET = "PREDICTION_LOG_BUCKET"
 ENV_CUSTOMER_ID_HASH_KEY = "CUSTOMER_ID_HASH_KEY"
 # Deployed stacks name a Secrets Manager secret instead; it is read once per cold start.
 ENV_CUSTOMER_ID_HASH_KEY_SECRET = "CUSTOMER_ID_HASH_KEY_SECRET"
@@ -190,6 +193,7 @@ class Settings:
     max_body_bytes: int = 2_000_000
     outcomes_table: str | None = None
     prediction_log_stream: str | None = None
+    prediction_log_bucket: str | None = None
     # A local default keeps the demo working; deployments pass a secret through the template.
     customer_id_hash_key: str = "local-development-key"
     customer_id_hash_key_secret: str | None = None
@@ -215,6 +219,7 @@ class Settings:
                 max_body_bytes=int(env.get(ENV_MAX_BODY_BYTES, "2000000")),
                 outcomes_table=env.get(ENV_OUTCOMES_TABLE) or None,
                 prediction_log_stream=env.get(ENV_PREDICTION_LOG_STREAM) or None,
+                prediction_log_bucket=env.get(ENV_PREDICTION_LOG_BUCKET) or None,
                 customer_id_hash_key=env.get(ENV_CUSTOMER_ID_HASH_KEY) or "local-development-key",
                 customer_id_hash_key_secret=env.get(ENV_CUSTOMER_ID_HASH_KEY_SECRET) or None,
                 fallback_mode=env.get(ENV_FALLBACK_MODE) or "off",

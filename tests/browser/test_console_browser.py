@@ -175,8 +175,8 @@ def test_a_person_signs_in_chooses_a_password_and_signs_out(browser, tmp_path):
 
     from churnguard.bootstrap import build_services
     from churnguard.entrypoints.api import build_console_app
-    from churnguard.local.demo import _start_server
     from churnguard.local.emulator import Emulator, free_port
+    from churnguard.local.server import ApiServer
     from churnguard.settings import Settings
     from tests.browser.conftest import LAPTOP
 
@@ -193,7 +193,7 @@ def test_a_person_signs_in_chooses_a_password_and_signs_out(browser, tmp_path):
         try:
             app = build_console_app(build_services(settings))
             port = free_port()
-            server = _start_server(app, "127.0.0.1", port)
+            server = ApiServer(app, "127.0.0.1", port).start()
             context = browser.new_context(viewport=LAPTOP)
             page = context.new_page()
             page.goto(f"http://127.0.0.1:{port}/console/models")
@@ -217,7 +217,7 @@ def test_a_person_signs_in_chooses_a_password_and_signs_out(browser, tmp_path):
             page.goto(f"http://127.0.0.1:{port}/console/models")
             assert "/console/sign-in" in page.url
             context.close()
-            server.should_exit = True
+            server.stop()
         finally:
             for k, v in saved.items():
                 if v is None:

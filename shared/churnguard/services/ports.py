@@ -143,6 +143,10 @@ class Eraser(Protocol):
 
     name: str
 
+    def check(self) -> None:
+        """Raise a ChurnGuardError when the store cannot be reached (checked before anything is erased)."""
+        ...
+
     def erase(self, customer_key: str) -> dict[str, Any]:
         """``{"removed": n, ...details}``; raises a ChurnGuardError when the store fails."""
         ...
