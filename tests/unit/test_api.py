@@ -96,14 +96,25 @@ def test_a_body_that_is_not_json_gets_400_with_the_position(client, raw, where):
     }
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml; charset=utf-8"])
 def test_a_wrong_content_type_gets_415_naming_it_without_echoing_bytes(client, content_type):
-    headers = {"content-type": content_type} if content_type else {}
-    r = client.post("/predict", content=json.dumps(body("predict")).encode(), headers=headers)
+    r = client.post("/predict", content=json.dumps(body("predict")).encode(), headers={"content-type": content_type})
     assert r.status_code == 415
     detail = r.json()["detail"]
     assert "Content-Type: application/json" in detail and "b'" not in detail
-    assert (content_type or "without a Content-Type") in detail
+    assert content_type in detail
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None])
+def test_json_sent_as_a_form_or_untyped_is_read_as_json_and_a_real_form_gets_415(client, content_type):
+    # `curl -d '{...}'` without -H sends the JSON as a form; sam's generated events carry no Content-Type.
+    headers = {"content-type": content_type} if content_type else {}
+    assert client.post("/predict", content=json.dumps(body("predict")).encode(), headers=headers).status_code == 200
+    r = client.post("/predict", content=b"tenure=3&Contract=Month", headers=headers)
+    if content_type:
+        assert r.status_code == 415 and content_type in r.json()["detail"]
+    else:
+        assert r.status_code == 400 and r.json()["error"] == "invalid JSON"
 
 
 def test_docs_and_redoc_are_served_from_the_app_itself(client):

@@ -305,10 +305,12 @@ class _JsonBodyByDefault:
     `sam local generate-event apigateway` events (and some API Gateway clients) carry no Content-Type, and
     `curl -d` without -H sends application/x-www-form-urlencoded; FastAPI would not parse either as JSON and
     answer 422 "Input should be a valid dictionary" for a valid body. A body that is not JSON still gets the
-    usual 422 naming the problem.
+    usual 400 naming the problem, except a form body (`a=1&b=2`) sent as a form: that is a wrong content type,
+    answered 415 naming it (the type declared is kept in the scope under DECLARED).
     """
 
     FORM = b"application/x-www-form-urlencoded"
+    DECLARED = "churnguard.declared_content_type"
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -318,7 +320,11 @@ class _JsonBodyByDefault:
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             declared = [v for k, v in scope["headers"] if k == b"content-type"]
             if not declared or declared[0].split(b";", 1)[0].strip().lower() == self.FORM:
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                scope = {
+                    **scope,
+                    "headers": [*headers, (b"content-type", b"application/json")],
+                    self.DECLARED: declared[0].decode("latin-1") if declared else None,
+                }
         await self.app(scope, receive, send)
 
 
@@ -354,10 +360,12 @@ def _map_errors(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         not_json = _not_json(errors, exc.body)
-        if not_json is not None:
+        declared_form = request.scope.get(_JsonBodyByDefault.DECLARED)
+        if not_json is not None and not declared_form:
             return _answer(request, {"error": "invalid JSON", "detail": not_json}, 400)
-        if _sent_as_other_type(errors):
-            sent = request.headers.get("content-type")
+        if not_json is not None or _sent_as_other_type(errors):
+            # A form that is not JSON (`a=1&b=2`) was meant as a form: name the type rather than a JSON position.
+            sent = declared_form or request.headers.get("content-type")
             how = f"as {sent[:100]}" if sent else "without a Content-Type"
             return _answer(
                 request,
