@@ -88,6 +88,13 @@ class DynamoFeatureStore:
         except (ClientError, BotoCoreError) as e:  # the scan's own failures
             raise StorageError(f"cannot list customer features in {self.table}: {e}") from e
 
+    def check(self) -> None:
+        """As an Eraser: the table is reachable (checked before any store is erased from)."""
+        try:
+            self.client.describe_table(TableName=self.table)
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"table {self.table} cannot be reached: {e}") from e
+
     def erase(self, customer_key: str) -> dict[str, Any]:
         try:
             out = self.client.delete_item(
