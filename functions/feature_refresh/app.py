@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.bootstrap import build_feature_refresh, build_services
-from churnguard.entrypoints.events import BadEventError, event_time, feature_build_request
+from churnguard.entrypoints.events import BadEventError, feature_build_request, feature_refresh_request
 
 logger = Logger()
 metrics = Metrics()
@@ -39,7 +39,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return summary
     if action != "refresh":
         raise BadEventError(f"unknown action {action!r}: use refresh (the schedule's) or build")
-    summary = _jobs.refresh(event_time(event), event.get("definition"))
+    request = feature_refresh_request(event)
+    summary = _jobs.refresh(request["now"], request["definition_uri"])
     rejected = sum(n for reasons in summary["rejected"].values() for n in reasons.values())
     metrics.add_metric(name="FeatureVectorsStored", unit=MetricUnit.Count, value=summary["features_stored"])
     metrics.add_metric(name="CustomersScored", unit=MetricUnit.Count, value=summary["scored"])
