@@ -37,6 +37,19 @@ FALSE = {"no", "false", "0", "n", "stayed"}
 EARLIEST = date(1990, 1, 1)
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_ID_LENGTH = 128
+# An id needs one character that is not blank, blank meaning both what str.strip removes and what JSON
+# Schema's (ECMA-262) \s matches: the two differ (\x1c-\x1f, \x85 / \ufeff), so the set is written out and
+# the same pattern is documented in the OpenAPI document and checked here.
+_BLANKS = " \t\n\u000b\f\r\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+ID_PATTERN = f"[^{_BLANKS}]"
+_ID_CHARACTER = re.compile(ID_PATTERN)
+
+
+def is_blank_id(value: str) -> bool:
+    """True when the id has no character but blanks (ID_PATTERN's rule): such an id is refused everywhere."""
+    return _ID_CHARACTER.search(value) is None
+
+
 # Column names accepted in bulk CSVs (first match wins); the Telco export names them customerID and Churn.
 ID_COLUMNS = ("customer_id", "customerID", "customerId")
 CHURNED_COLUMNS = ("churned", "Churn", "churn")
@@ -84,7 +97,7 @@ def parse_observed_date(value: Any, today: date | None = None) -> date:
 
 
 def parse_customer_id(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or is_blank_id(value):
         raise ValueError("is required: the customer's id as a non-empty string")
     if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"is longer than {MAX_ID_LENGTH} characters")

@@ -40,7 +40,7 @@ from churnguard.domain.errors import (
     RecordValidationError,
     StorageError,
 )
-from churnguard.domain.outcomes import EARLIEST, FALSE, MAX_ID_LENGTH, TRUE
+from churnguard.domain.outcomes import EARLIEST, FALSE, ID_PATTERN, MAX_ID_LENGTH, TRUE, is_blank_id
 from churnguard.domain.schema import CategoricalFeature, Schema
 from churnguard.services.champion import ChampionProvider
 from churnguard.services.event_features import predict_customer
@@ -198,7 +198,7 @@ FEEDBACK_BODY_SCHEMA: dict[str, Any] = {
         "customer_id": {
             "type": "string",
             "maxLength": MAX_ID_LENGTH,
-            "pattern": r"\S",
+            "pattern": ID_PATTERN,
             "description": "the customer's id, as sent to /predict (hashed on arrival, never stored)",
         },
         "churned": {
@@ -546,11 +546,13 @@ def create_app(
         customer_id: Annotated[
             str,
             # Documented here, checked below (with our message): FastAPI's own check would answer in its words.
-            Path(description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": r"\S"}),
+            Path(
+                description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
+            ),
         ],
     ) -> Any:
         cid = customer_id.strip()
-        if not cid or len(customer_id) > MAX_ID_LENGTH:
+        if is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH:
             return _bad_customer_id(customer_id)
         if customer_score is None:
             return JSONResponse(
@@ -583,14 +585,16 @@ def create_app(
         customer_id: Annotated[
             str,
             # Documented here, checked below (with our message): FastAPI's own check would answer in its words.
-            Path(description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": r"\S"}),
+            Path(
+                description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
+            ),
         ],
         request: Request,
         background: BackgroundTasks,
         reasons: bool = Query(True, description="include TreeSHAP reasons"),
     ) -> Any:
         cid = customer_id.strip()
-        if not cid or len(customer_id) > MAX_ID_LENGTH:
+        if is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH:
             return _bad_customer_id(customer_id)
         if customer_features is None:
             return JSONResponse(

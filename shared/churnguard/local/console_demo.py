@@ -111,7 +111,9 @@ def seed_console_data(
     recent = int(len(features) * 0.35)  # enough for the drift check's 500-row minimum in its 7-day window
     rows_out: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in features.to_dict("records")]
     for i, row in enumerate(rows_out):
-        days_ago = rng.randrange(0, 7) if i < recent else rng.randrange(7, LOG_DAYS)
+        # recent rows stay inside the window's dates whatever the time of day: up to 5 days and 10 hours back
+        # is at most 6 dates back (the window is today and the 6 dates before it)
+        days_ago = rng.randrange(0, 6) if i < recent else rng.randrange(7, LOG_DAYS)
         if i < recent:  # the drift: recent customers arrive with half the usual tenure
             row["tenure"] = str(int(row["tenure"]) // 2)
         key = customer_key(row["customerID"], services.hash_key)
