@@ -60,20 +60,25 @@ def _progress(stage: str, i: int, n: int) -> None:
 
 # ----- commands ---------------------------------------------------------------------------
 def cmd_schema_infer(a: argparse.Namespace) -> int:
-    from churnguard.domain.schema import Schema
+    from churnguard.domain.schema_inference import infer_schema
     from churnguard.domain.training import read_csv
 
-    schema, warnings = Schema.infer(
-        read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name
-    )
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    inference = infer_schema(read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name)
+    schema = inference.schema
     text = schema.dump_yaml()
     if a.out:
         Path(a.out).write_text(text)
-        print(f"wrote {a.out} ({len(schema.features)} features)", file=sys.stderr)
+    if a.json:  # the schema, every column's role and reason, and the warnings, as one document
+        _print_json(inference.to_dict())
     else:
-        print(text, end="")
+        # The table goes to stdout unless the schema itself does (no --out): then to stderr.
+        print(inference.table(), file=sys.stdout if a.out else sys.stderr)
+        if not a.out:
+            print(text, end="")
+    for w in inference.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if a.out:
+        print(f"wrote {a.out} ({len(schema.features)} features)", file=sys.stderr)
     return 0
 
 
@@ -417,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--id", help="the id column (guessed if omitted)")
     s.add_argument("--name", default="churn")
     s.add_argument("--out", help="file to write (default: stdout)")
+    s.add_argument("--json", action="store_true", help="print the schema and each column's role and reason as JSON")
     s.set_defaults(func=cmd_schema_infer)
     s = schema.add_parser("validate", help="check a CSV against a schema")
     s.add_argument("--data", required=True)

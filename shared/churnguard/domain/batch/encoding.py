@@ -67,7 +67,6 @@ def _encode_categorical(
     import pandas as pd
 
     codes, uniques = pd.factorize(values)
-    table = {c: i for i, c in enumerate(feat.categories)}
     code_of = np.empty(len(uniques) + 1, dtype=np.float64)  # last slot: NaN from factorize (-1)
     problem_of = np.full(len(uniques) + 1, None, dtype=object)
     for u, raw in enumerate(list(uniques) + [None]):
@@ -76,8 +75,8 @@ def _encode_categorical(
             code_of[u] = math.nan
             if not feat.nullable:
                 problem_of[u] = f"{feat.name}: missing value not allowed"
-        elif s in table:
-            code_of[u] = table[s]
+        elif (code := feat.code_of(s)) is not None:
+            code_of[u] = code
         else:
             code_of[u] = math.nan
             problem_of[u] = f"{feat.name}: {_short(s)!r} is not one of {', '.join(feat.categories)}"
