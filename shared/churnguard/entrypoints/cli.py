@@ -49,10 +49,26 @@ def _read_data(source: str) -> bytes:
     return build_object_store(source).read(source)
 
 
+_progress_started = 0.0
+
+
 def _progress(stage: str, i: int, n: int) -> None:
+    """One self-rewriting line on stderr: stage, bar, count, time elapsed and the time left (ETA)."""
+    global _progress_started
+
+    def clock(seconds: float) -> str:
+        m, s = divmod(int(round(seconds)), 60)
+        return f"{m}:{s:02d}"
+
+    now = time.monotonic()
+    if i == 0 or not _progress_started:  # a new run starts its clock
+        _progress_started = now
+    elapsed = now - _progress_started
     width = 20
     done = int(width * i / max(n, 1))
-    sys.stderr.write(f"\r{stage:<18} [{'#' * done}{'.' * (width - done)}] {i}/{n}")
+    left = f", about {clock(elapsed * (n - i) / i)} left" if 0 < i < n else ""
+    line = f"{stage:<18} [{'#' * done}{'.' * (width - done)}] {i}/{n}  {clock(elapsed)} elapsed{left}"
+    sys.stderr.write(f"\r{line:<80}")
     if i >= n:
         sys.stderr.write("\n")
     sys.stderr.flush()
@@ -119,6 +135,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             "version": None,
             "status": "not registered (set MODEL_BUCKET and REGISTRY_TABLE to store and register the model)",
             "metrics": {k: v for k, v in result.metrics.items() if k != "folds"},
+            "model_selection": result.model_selection,
             "warnings": result.warnings,
             "seconds": round(result.seconds, 2),
         }
@@ -134,6 +151,17 @@ def cmd_train(a: argparse.Namespace) -> int:
         print(f"Brier        {m['brier']:.4f}")
         print(f"calib. error {m['calibration_error']:.4f}")
         print(f"threshold    {m['threshold']:.3f} ({m['threshold_method']}), F1 {m['f1']:.3f}")
+        sel = summary["model_selection"]
+        params = ", ".join(
+            f"{k} {sel['params'][k]:g}"
+            for k in ("num_leaves", "learning_rate", "min_data_in_leaf", "lambda_l2", "feature_fraction")
+            if k in sel["params"]
+        )
+        print(f"model        {sel['chosen']}: {params}; {sel['rounds']} rounds")
+        print(f"search       {', '.join(sel['chosen_in_outer_folds'])} chosen in the outer folds")
+        for t in sel["trials"]:
+            loss = "-" if t["log_loss"] is None else f"{t['log_loss']:.4f}"
+            print(f"  {t['candidate']:<14} inner log-loss {loss:<7} {t['folds']} folds  {t['status']}")
         print(f"took         {summary['seconds']:.1f} s")
     return 0
 
