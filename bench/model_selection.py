@@ -81,6 +81,8 @@ def measure(name: str, df: Any, target: str, seeds: list[int]) -> dict[str, Any]
     encoder = FeatureEncoder(schema)
     X, y = encoder.encode_frame(df), split_labels(df, schema)
     row: dict[str, Any] = {"rows": len(df), "positive_rate": round(float(y.mean()), 3), "recipe": {}, "stock": {}}
+    row["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    row["load_avg"] = round(os.getloadavg()[0], 1)
     for seed in seeds:
         print(f"{name}: seed {seed} ...", file=sys.stderr, flush=True)
         row["stock"][str(seed)] = stock(X, y, encoder.categorical_indices, seed)
@@ -109,7 +111,8 @@ def table(results: dict[str, Any]) -> str:
         "(served model; outer folds) | train s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, row in results["datasets"].items():
+    order = ["telco", "iranian", "interacting", "additive"]
+    for name, row in sorted(results["datasets"].items(), key=lambda kv: order.index(kv[0])):
         for seed, r in row["recipe"].items():
             s = row["stock"][seed]
             folds = ", ".join(
@@ -130,10 +133,11 @@ def update_readme(results: dict[str, Any], readme: Path = ROOT / "README.md") ->
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         return
-    m = results["machine"]
+    loads = [d["load_avg"] for d in results["datasets"].values() if d.get("load_avg")]
+    load = f", 1-minute load average {min(loads):.1f}-{max(loads):.1f} while it ran" if loads else ""
     note = (
-        f"`python -m bench.model_selection` ({results['generated_at']}, {m['cpus']} cores, 1-minute load "
-        f"average {m['load_avg_at_start'][0]:.1f} at the start): 5-fold stratified CV ROC-AUC, shuffled with the "
+        f"`make bench-models` (last run {results['generated_at']}, {results['machine']['cpus']} cores{load}; "
+        "train s is wall time, so it varies with the load): 5-fold stratified CV ROC-AUC, shuffled with the "
         "seed shown; generated sets of 5,000 rows."
     )
     head, rest = text.split(README_START, 1)

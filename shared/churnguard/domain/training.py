@@ -198,9 +198,13 @@ def _folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarra
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
-def _params(cfg: TrainingConfig, y: np.ndarray, candidate: dict[str, Any]) -> dict[str, Any]:
+def _merged(cfg: TrainingConfig, candidate: dict[str, Any]) -> dict[str, Any]:
     """A candidate's LightGBM settings: the config's, the candidate's, then whatever the config fixes."""
-    params = {**cfg.params, **candidate, **cfg.fixed_params()}
+    return {**cfg.params, **candidate, **cfg.fixed_params()}
+
+
+def _params(cfg: TrainingConfig, y: np.ndarray, candidate: dict[str, Any]) -> dict[str, Any]:
+    params = _merged(cfg, candidate)
     params["seed"] = cfg.seed
     if cfg.imbalance_power:
         neg, pos = float((~y).sum()), float(y.sum())
@@ -280,21 +284,17 @@ def _plan(cfg: TrainingConfig, y: np.ndarray) -> tuple[list[tuple[str, dict[str,
             f"(at least {cfg.min_search_minority}): trained the fallback configuration ({FALLBACK}, strongly "
             "regularised) instead"
         ]
-    fits = [(name, c) for name, c in CANDIDATES if _leaves(cfg, c) * _min_leaf(cfg, c) <= inner_rows]
+    fits = [
+        (name, c)
+        for name, c in CANDIDATES
+        if int(_merged(cfg, c).get("num_leaves", 31)) * int(_merged(cfg, c).get("min_data_in_leaf", 20)) <= inner_rows
+    ]
     if not fits:
         return [(FALLBACK, _shrunk(fallback, inner_rows))], [
             f"{inner_rows} rows per inner training split are too few for any candidate's minimum leaf size: "
             f"trained the fallback configuration ({FALLBACK}) with smaller leaves"
         ]
     return fits, []
-
-
-def _leaves(cfg: TrainingConfig, candidate: dict[str, Any]) -> int:
-    return int({**cfg.params, **candidate, **cfg.fixed_params()}.get("num_leaves", 31))
-
-
-def _min_leaf(cfg: TrainingConfig, candidate: dict[str, Any]) -> int:
-    return int({**cfg.params, **candidate, **cfg.fixed_params()}.get("min_data_in_leaf", 20))
 
 
 def _shrunk(candidate: dict[str, Any], rows: int) -> dict[str, Any]:

@@ -190,17 +190,17 @@ def generate_additive(n: int, seed: int = 0, churn_rate: float = 0.2) -> pd.Data
     log-odds on its own, smoothly, with one weak interaction."""
     rng = np.random.default_rng(seed)
     c = _subscribers(n, rng)
-    region_effect = dict(zip(REGIONS, rng.normal(0, 0.25, len(REGIONS)), strict=True))
+    region_effect = dict(zip(REGIONS, rng.normal(0, 0.4, len(REGIONS)), strict=True))
     logit = (
-        -0.9 * np.log1p(c["tenure"]) / np.log(97) * 2.0
-        + 0.45 * c["complaints"]
-        + 0.08 * c["dropped_calls"]
-        + 0.015 * (c["fee"] - 35.0)
-        + np.select([c["plan"] == "Basic", c["plan"] == "Plus"], [0.3, 0.0], -0.2)
-        - 0.5 * c["autopay"]
-        - 0.01 * (c["age"] - 41)
+        -1.6 * np.log1p(c["tenure"]) / np.log(97) * 2.0
+        + 0.8 * c["complaints"]
+        + 0.15 * c["dropped_calls"]
+        + 0.03 * (c["fee"] - 35.0)
+        + np.select([c["plan"] == "Basic", c["plan"] == "Plus"], [0.5, 0.0], -0.4)
+        - 0.9 * c["autopay"]
+        - 0.02 * (c["age"] - 41)
         + np.array([region_effect[r] for r in c["region"]])
-        + 0.15 * c["complaints"] * (c["tenure"] < 12)
-        + rng.normal(0, 0.8, n)
+        + 0.2 * c["complaints"] * (c["tenure"] < 12)
+        + rng.normal(0, 0.5, n)
     )
     return _frame(c, logit, churn_rate, rng)
