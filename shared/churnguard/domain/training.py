@@ -198,6 +198,16 @@ def _folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarra
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+def _outer_folds(df: pd.DataFrame, y: np.ndarray, cfg: TrainingConfig) -> tuple[Folds, str]:
+    """The outer CV's (train, test) index pairs and what they are. The one place the outer folds are
+    made: every search, progress share and report below follows ``len(folds)``, so another way of
+    drawing them (time-ordered rows built at cutoffs) is a branch here."""
+    return _folds(y, cfg.n_folds, cfg.seed), "stratified"
+
+
 def _merged(cfg: TrainingConfig, candidate: dict[str, Any]) -> dict[str, Any]:
     """A candidate's LightGBM settings: the config's, the candidate's, then whatever the config fixes."""
     return {**cfg.params, **candidate, **cfg.fixed_params()}
@@ -428,7 +438,7 @@ def train(
         cfg = replace(cfg, n_folds=n_folds, inner_folds=inner_folds, params=dict(cfg.params))
     warnings = leakage_warnings(schema, X, y, cfg.leakage_auc) + fold_notes
     cats = encoder.categorical_indices
-    outer = _folds(y, cfg.n_folds, cfg.seed)
+    outer, cv_method = _outer_folds(df, y, cfg)
     plans = [_plan(cfg, y[train_idx]) for train_idx, _ in outer] + [_plan(cfg, y)]
     notes = sorted({note for _, plan_notes in plans for note in plan_notes})
     warnings += notes
@@ -450,7 +460,7 @@ def train(
     chosen_per_fold: list[str] = []
     out_of_time: list[str] = []
     for i, (train_idx, test) in enumerate(outer):
-        stage = f"fold {i + 1}/{cfg.n_folds}"
+        stage = f"fold {i + 1}/{len(outer)}"
         report_progress(stage, done, total)
         fitted = fit_calibrated(cfg, X[train_idx], y[train_idx], cats, plans[i][0], started + share * (i + 1), tick)
         done = sum(units[: i + 1])
@@ -510,6 +520,7 @@ def train(
         "threshold_method": method,
         "expected_value_per_customer": value,
         "folds": fold_metrics,
+        "cv_method": cv_method,
         "rows": int(len(y)),
         "positive_rate": float(y.mean()),
     }
