@@ -1,6 +1,6 @@
 """Validation and encoding of a block of raw CSV strings, column by column.
 
-Categoricals are looked up once per distinct value and numbers parsed by pandas; every problem is
+Categoricals are looked up once per distinct value and numbers parsed as pandas does (faster); every problem is
 recorded against its row, so a rejected row says exactly what is wrong with it.
 
     X, bad, problems = validate_encode(frame_of_strings, predictor.encoder, "customerID")
@@ -88,12 +88,32 @@ def _encode_categorical(
     return encoded, (rows, problem_of[codes[rows]])
 
 
-def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_numbers(values: np.ndarray) -> np.ndarray:
+    """Floats of a column of raw strings, NaN where pandas' ``to_numeric(errors="coerce")`` gives NaN.
+
+    A clean column (the usual case) is parsed by numpy's float conversion, about 5 times faster than
+    pandas (numeric parsing was 60% of the batch CPU time on the all-numeric Iranian data). It gives
+    pandas' values exactly on what it is allowed to parse: printable ASCII without ``_`` (Python's
+    float accepts ``1_0`` and other scripts' digits, pandas does not), no negative zero (pandas reads
+    ``-0`` as 0.0) or NaN (``-nan``'s sign), and every cell a number; anything else goes to pandas.
+    """
     import pandas as pd
 
-    nums = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(
+    try:
+        text = "".join(values)
+        if text.isascii() and text.isprintable() and "_" not in text:
+            nums = np.asarray(values, dtype=np.float64)  # a new array: the caller writes to it
+            if not np.isnan(nums).any() and not np.signbit(nums[nums == 0]).any():
+                return nums
+    except (TypeError, ValueError):  # a missing cell (None/NaN) or a cell that is not a number
+        pass
+    return pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan, copy=True
     )
+
+
+def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    nums = parse_numbers(values)
     rows: list[np.ndarray] = []
     texts: list[np.ndarray] = []
     unparsed = np.flatnonzero(np.isnan(nums))
