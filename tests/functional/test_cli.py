@@ -117,6 +117,8 @@ def test_infer_then_train_on_a_csv_with_spaced_headers_and_coded_columns(tmp_pat
     cfg.write_text("n_folds: 3\ninner_folds: 3\nmax_rounds: 400\n")
     env = {k: "" for k in ("MODEL_BUCKET", "REGISTRY_TABLE")}
     p = run(["train", "--data", str(data), "--schema", str(schema_path), "--config", str(cfg)], env)
-    assert "elapsed" in p.stderr and "left" in p.stderr  # progress with time elapsed and an ETA
+    # Progress per stage (the outer folds' searches, then the served model's) with time elapsed and an ETA.
+    assert re.search(r"cross-validation .* \d+/\d+  [\d.]+ s, about [\d.]+ s left", p.stderr), p.stderr
+    assert re.search(r"final model .* [\d.]+ s, done", p.stderr), p.stderr
     assert "CV ROC-AUC" in p.stdout and "inner log-loss" in p.stdout
     assert any(line.startswith("model ") and "leaves" in line for line in p.stdout.splitlines())

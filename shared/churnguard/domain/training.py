@@ -27,7 +27,8 @@ import numpy as np
 
 from churnguard.domain import classification as M
 from churnguard.domain.calibration import Calibration, fit_calibration
-from churnguard.domain.errors import DataValidationError
+from churnguard.domain.csv_files import CSV_SNIFF_BYTES, csv_problem
+from churnguard.domain.errors import DataValidationError, SettingsError
 from churnguard.domain.features import FeatureEncoder
 from churnguard.domain.reference_profile import build_profile
 from churnguard.domain.schema import CategoricalFeature, Schema
@@ -122,25 +123,48 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        if not isinstance(data, dict):
+            raise SettingsError(f"training settings must be a mapping of name: value, not {type(data).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
+            raise SettingsError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
+        for name, value in data.items():
+            _check_setting_type(name, value, getattr(cls(), name))
         cfg = cls(**{k: v for k, v in data.items() if k != "params"})
         cfg.params.update(data.get("params") or {})
         if cfg.n_folds < 2 or cfg.inner_folds < 2:
-            raise ValueError("n_folds and inner_folds must be at least 2")
+            raise SettingsError("n_folds and inner_folds must be at least 2")
         if cfg.calibration not in ("platt", "isotonic"):
-            raise ValueError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
+            raise SettingsError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
         if cfg.search not in ("auto", "off"):
-            raise ValueError(f"search must be auto or off, not {cfg.search!r}")
+            raise SettingsError(f"search must be auto or off, not {cfg.search!r}")
         if not cfg.max_train_seconds > 0:
-            raise ValueError("max_train_seconds must be a positive number of seconds")
+            raise SettingsError("max_train_seconds must be a positive number of seconds")
         return cfg
 
     def fixed_params(self) -> dict[str, Any]:
         """The LightGBM settings this config sets differently from DEFAULT_PARAMS: every candidate keeps them."""
         return {k: v for k, v in self.params.items() if k not in DEFAULT_PARAMS or DEFAULT_PARAMS[k] != v}
+
+
+def _check_setting_type(name: str, value: Any, default: Any) -> None:
+    """A setting's value has its default's type (a whole number, a number, text, a mapping); an optional
+    number may be null."""
+    if isinstance(default, bool) or value is None and default is None:
+        return
+    if isinstance(default, dict):
+        ok, what = isinstance(value, dict), "a mapping of name: value"
+    elif isinstance(default, int):
+        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float) or default is None:
+        ok, what = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, what = isinstance(value, str), "text"
+    else:
+        return
+    if not ok:
+        raise SettingsError(f"training setting {name} must be {what}, not {value!r}")
 
 
 @dataclass
@@ -443,12 +467,12 @@ def train(
     notes = sorted({note for _, plan_notes in plans for note in plan_notes})
     warnings += notes
 
-    # Progress in fits; each of the n_folds + 1 searches gets an equal share of the time budget.
+    # Progress in fits, in two stages (the outer folds' searches, then the served model's), so a
+    # display's time left per stage holds; each of the searches gets an equal share of the time budget.
     units = [_units(len(c), cfg.inner_folds) for c, _ in plans]
-    total, done = sum(units), 0
     share = 0.9 * cfg.max_train_seconds / len(plans)
     report_progress = progress or (lambda stage, i, n: None)
-    stage = ""
+    stage, done, total = "cross-validation", 0, sum(units[:-1])
 
     def tick() -> None:
         nonlocal done
@@ -459,14 +483,14 @@ def train(
     fold_metrics: list[dict[str, float]] = []
     chosen_per_fold: list[str] = []
     out_of_time: list[str] = []
+    report_progress(stage, done, total)
     for i, (train_idx, test) in enumerate(outer):
-        stage = f"fold {i + 1}/{len(outer)}"
-        report_progress(stage, done, total)
         fitted = fit_calibrated(cfg, X[train_idx], y[train_idx], cats, plans[i][0], started + share * (i + 1), tick)
-        done = sum(units[: i + 1])
+        done = sum(units[: i + 1])  # a search cut short by time counts as done
+        report_progress(stage, done, total)
         chosen_per_fold.append(fitted.chosen.name)
         if fitted.out_of_time:
-            out_of_time.append(stage)
+            out_of_time.append(f"fold {i + 1}/{len(outer)}")
         p = fitted.calibration.apply(fitted.booster.predict(X[test]))
         fold_metrics.append(
             {
@@ -479,7 +503,7 @@ def train(
 
     # The served model: same recipe (search included) on every row; its threshold and reference
     # profile come from its own out-of-fold calibrated scores (rows each inner model did not train on).
-    stage = "final model"
+    stage, done, total = "final model", 0, units[-1]
     report_progress(stage, done, total)
     fitted = fit_calibrated(cfg, X, y, cats, plans[-1][0], started + share * len(plans), tick)
     report_progress(stage, total, total)
@@ -556,7 +580,37 @@ def train(
 
 
 def read_csv(source: Any) -> pd.DataFrame:
-    """Read a churn CSV as raw strings (the schema decides the types)."""
+    """Read a churn CSV as raw strings (the schema decides the types).
+
+    ``source`` is a path or a binary file object. Anything that is not a readable CSV text file (missing,
+    a folder, empty, binary, JSON, a spreadsheet) raises DataValidationError saying what it is and what
+    to give instead, never a pandas or OS error.
+    """
+    import io
+    import os
+
     import pandas as pd
 
-    return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=False)
+    if isinstance(source, str | os.PathLike):
+        name = str(source)
+        try:
+            with open(source, "rb") as f:
+                head = f.read(CSV_SNIFF_BYTES)
+        except FileNotFoundError:
+            raise DataValidationError(f"{name} does not exist: give the path of a CSV file") from None
+        except IsADirectoryError:
+            raise DataValidationError(f"{name} is a folder: give the path of a CSV file in it") from None
+        except OSError as e:
+            raise DataValidationError(f"cannot read {name}: {e.strerror or e}") from None
+    else:
+        name = "the data"
+        data = source.read()
+        source = io.BytesIO(data.encode() if isinstance(data, str) else data)
+        head = data[:CSV_SNIFF_BYTES] if isinstance(data, bytes) else data[:CSV_SNIFF_BYTES].encode()
+    problem = csv_problem(head)
+    if problem:
+        raise DataValidationError(f"{name} {problem}")
+    try:
+        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataValidationError(f"{name} is not a readable CSV: {str(e).strip()}") from None
