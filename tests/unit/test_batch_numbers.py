@@ -78,6 +78,8 @@ def test_a_clean_column_and_missing_cells_parse_as_pandas():
     assert_same(["1", None, "2"])
     assert_same(["1", float("nan"), "2"])
     assert_same([])
+    assert_same(["29.85", " ", "1889.5", "", "  ", "108.15"])  # blanks among numbers (Telco's TotalCharges)
+    assert_same([" ", ""])
 
 
 cells = st.one_of(
@@ -85,6 +87,7 @@ cells = st.one_of(
     st.integers(-(10**20), 10**20).map(str),
     st.text(alphabet="0123456789.-+eE_ nainfINF\t", max_size=8),
     st.text(max_size=4),
+    st.sampled_from(["", " ", "  ", "-0", "nan"]),
 )
 
 

@@ -96,20 +96,37 @@ def parse_numbers(values: np.ndarray) -> np.ndarray:
     pandas' values exactly on what it is allowed to parse: printable ASCII without ``_`` (Python's
     float accepts ``1_0`` and other scripts' digits, pandas does not), no negative zero (pandas reads
     ``-0`` as 0.0) or NaN (``-nan``'s sign), and every cell a number; anything else goes to pandas.
+    Empty and single-space cells (a missing value, as Telco's ``TotalCharges`` has) are NaN in both,
+    so they are set aside first rather than sending their whole column to pandas.
     """
     import pandas as pd
 
+    nums = _numbers_if_clean(values)
+    if nums is None:
+        blank = (values == "") | (values == " ")  # only now: comparing object cells is not free
+        if blank.any():
+            clean = _numbers_if_clean(values[~blank])
+            if clean is not None:
+                nums = np.full(len(values), np.nan)
+                nums[~blank] = clean
+    if nums is None:
+        nums = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan, copy=True
+        )
+    return nums
+
+
+def _numbers_if_clean(cells: np.ndarray) -> np.ndarray | None:
+    """numpy's floats of ``cells`` (a new array) when they are exactly pandas', else None."""
     try:
-        text = "".join(values)
+        text = "".join(cells)
         if text.isascii() and text.isprintable() and "_" not in text:
-            nums = np.asarray(values, dtype=np.float64)  # a new array: the caller writes to it
+            nums = np.asarray(cells, dtype=np.float64)
             if not np.isnan(nums).any() and not np.signbit(nums[nums == 0]).any():
                 return nums
     except (TypeError, ValueError):  # a missing cell (None/NaN) or a cell that is not a number
         pass
-    return pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan, copy=True
-    )
+    return None
 
 
 def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
