@@ -19,22 +19,34 @@ ROOT = Path(__file__).resolve().parents[1]
 TELCO_CSV = ROOT.parent / "shared" / "data" / "telco-customer-churn.csv"
 
 
-def train_on_telco(csv: Path = TELCO_CSV) -> tuple[Any, Any, float]:
-    """(bundle, training result, seconds) for the default training configuration on the Telco CSV."""
+IRANIAN_CSV = ROOT.parent / "shared" / "data" / "iranian-churn.csv"
+
+
+def train_recipe(
+    csv: Path, target: str = "Churn", version: str = "v-bench-1", schema: Any = None
+) -> tuple[Any, Any, dict[str, Any]]:
+    """(bundle, training result, timing) for ``churn train`` with the default TrainingConfig on a CSV,
+    with ``schema`` or the one ``churn schema infer`` writes: wall and CPU seconds and the load average."""
+    import os
     import time
 
     from churnguard.domain.bundle import sha256_hex
-    from churnguard.domain.schema import Schema
-    from churnguard.domain.training import TrainingConfig
+    from churnguard.domain.schema_inference import infer_schema
+    from churnguard.domain.training import TrainingConfig, read_csv
     from churnguard.services.lifecycle import build_bundle, train_from_bytes
 
     data = csv.read_bytes()
-    schema = Schema.default()
-    started = time.perf_counter()
+    schema = schema or infer_schema(read_csv(csv), target).schema
+    load_before = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), time.process_time()
     result = train_from_bytes(data, schema, TrainingConfig())
-    seconds = time.perf_counter() - started
-    bundle = build_bundle("v-bench-1", result, schema, data_sha256=sha256_hex(data), source=str(csv.name))
-    return bundle, result, seconds
+    timing = {
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu, 1),
+        "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    bundle = build_bundle(version, result, schema, data_sha256=sha256_hex(data), source=str(csv.name))
+    return bundle, result, timing
 
 
 def publish(bundle: Any, s3: Any, dynamodb: Any, env: dict[str, str]) -> None:

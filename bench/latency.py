@@ -79,7 +79,9 @@ def naive_pipeline(bundle: Any, csv_path: Any) -> Callable[[dict[str, Any]], flo
     for c in cats:
         df[c] = df[c].astype(str)
     y = (df[schema.target].astype(str).str.strip() == schema.positive_label).astype(int)
-    params = dict(bundle.metadata.get("training", {}).get("config", {}).get("params", {}))
+    training = bundle.metadata.get("training", {})
+    # The served model's own settings: the search's choice (the config holds only the base settings).
+    params = dict(training.get("model_selection", {}).get("params") or training.get("config", {}).get("params", {}))
     params = {k: v for k, v in params.items() if k in ("learning_rate", "num_leaves", "max_depth", "min_data_in_leaf")}
     rounds = int(bundle.model_text.count("\nTree="))
     pipe = Pipeline(
@@ -145,12 +147,25 @@ def floor_paths(bundle: Any, event: dict[str, Any], x: np.ndarray) -> dict[str, 
     }
 
 
-def measure(bundle: Any, csv_path: Any, requests: int = 6000, rounds: int = 12) -> dict[str, Any]:
+def measure(
+    bundle: Any,
+    csv_path: Any,
+    requests: int = 6000,
+    rounds: int = 12,
+    body: dict[str, Any] | None = None,
+    schema_path: Any = None,
+) -> dict[str, Any]:
+    """``body``: the customer to send (default: events/predict.json's Telco customer); ``schema_path``:
+    the API's schema (SCHEMA_PATH) when the model's is not the default Telco one."""
     event = json.loads((ROOT / "events" / "predict.json").read_text())
+    if body is not None:
+        event["body"] = json.dumps(body)
     body = json.loads(event["body"])
     ctx = LambdaContext()
     naive = naive_pipeline(bundle, csv_path)
     with champion_in_moto(bundle), open(os.devnull, "w") as devnull:
+        if schema_path is not None:  # champion_in_moto restores the environment afterwards
+            os.environ["SCHEMA_PATH"] = str(schema_path)
         # Powertools prints its EMF metrics to stdout on every invocation: keep the work, drop the text.
         with contextlib.redirect_stdout(devnull):
             module = load_predict_module()

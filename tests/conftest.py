@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 TELCO_CSV = ROOT.parent / "shared" / "data" / "telco-customer-churn.csv"
 
-# Fast but real training settings for tests that need a model, not a benchmark.
-FAST = {"n_folds": 3, "inner_folds": 3, "max_rounds": 400, "early_stopping_rounds": 40}
+# Fast but real training settings for tests that need a model, not a benchmark: the fixed 4-leaf
+# configuration (no model search; tests/unit/test_model_selection.py tests the search).
+FAST = {"n_folds": 3, "inner_folds": 3, "max_rounds": 400, "early_stopping_rounds": 40, "search": "off"}
 
 
 def load_event(name: str) -> dict[str, Any]:

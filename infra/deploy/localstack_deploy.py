@@ -47,7 +47,7 @@ BUILD_ROOT = ROOT / ".aws-sam" / "localstack"
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 ARTIFACT_BUCKET = "churnguard-deploy-artifacts"
 # Fast but real training for the seed model (as tests/conftest.py FAST).
-SEED_TRAINING = {"n_folds": 3, "max_rounds": 400, "early_stopping_rounds": 40}
+SEED_TRAINING = {"n_folds": 3, "max_rounds": 400, "early_stopping_rounds": 40, "search": "off"}
 SEED_ROWS = 2000
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND", "CAPABILITY_NAMED_IAM"]
 

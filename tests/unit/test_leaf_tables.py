@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from churnguard.domain.batch import BatchBooster, BatchOptions, BatchScorer, PathExplainer
-from churnguard.domain.leaf_tables import LeafTables
+from churnguard.domain.leaf_tables import LeafMasks, LeafTables
 from tests.conftest import synth_csv_bytes, synth_frame
 
 EDGE_VALUES = np.array(
@@ -63,9 +63,9 @@ def adversarial(X: np.ndarray, tables: LeafTables, seed: int = 0) -> np.ndarray:
     return Z
 
 
-def assert_same_as_lightgbm(model_text: str, X: np.ndarray) -> LeafTables:
+def assert_same_as_lightgbm(model_text: str, X: np.ndarray, engine: type = LeafTables) -> LeafTables:
     booster = BatchBooster(model_text, num_threads=1)
-    tables = LeafTables.build(booster, model_text)
+    tables = engine.build(booster, model_text)
     assert tables is not None
     Z = adversarial(X, tables)
     reference = lgb.Booster(model_str=model_text)
@@ -73,7 +73,12 @@ def assert_same_as_lightgbm(model_text: str, X: np.ndarray) -> LeafTables:
     np.testing.assert_array_equal(tables.predict(Z), reference.predict(Z))
     np.testing.assert_array_equal(tables.predict_leaves(Z), reference.predict(Z, pred_leaf=True))
     explainer = PathExplainer(booster)
-    np.testing.assert_array_equal(tables.leaf_sums(Z, explainer.table, explainer.offsets), explainer.contributions(Z))
+    if engine is LeafTables:
+        np.testing.assert_array_equal(
+            tables.leaf_sums(Z, explainer.table, explainer.offsets), explainer.contributions(Z)
+        )
+    else:
+        np.testing.assert_array_equal(explainer.from_leaves(tables.predict_leaves(Z)), explainer.contributions(Z))
     return tables
 
 
@@ -151,7 +156,7 @@ def test_models_out_of_scope_get_no_tables(why, caplog):
         text, limit = _train({"num_leaves": 31}, X, y, rounds=20), 1000
     with caplog.at_level(logging.INFO, logger="churnguard.domain.leaf_tables"):
         assert LeafTables.build(BatchBooster(text, num_threads=1), text, max_cells=limit) is None
-    assert "scoring with LightGBM" in caplog.text
+    assert "leaf tables not used" in caplog.text
 
 
 def test_the_scorer_output_is_the_same_with_and_without_tables(predictor):
@@ -179,5 +184,82 @@ def test_a_table_that_disagrees_with_lightgbm_is_dropped_for_lightgbm(predictor,
     with caplog.at_level(logging.ERROR, logger="churnguard.domain.batch.scorer"):
         result = scorer.score_csv(data, BatchOptions(reasons="all"))
     assert "disagree with LightGBM" in caplog.text
+    assert scorer.engine == result.counts()["engine"] == "lightgbm"
+    assert result.scores_csv() == reference.score_csv(data, BatchOptions(reasons="all")).scores_csv()
+
+
+# ----- leaf masks: deeper trees -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "case", ["31-leaves", "64-leaves-nan-missing", "zero-as-missing", "wide-categorical", "no-missing", "ragged"]
+)
+def test_leaf_masks_score_deeper_trees_bit_for_bit(case):
+    X, y = _data(13)
+    if case == "31-leaves":
+        text = _train({"num_leaves": 31}, X, y, rounds=40)
+    elif case == "64-leaves-nan-missing":
+        X[np.random.default_rng(14).random(X.shape) < 0.1] = np.nan
+        text = _train({"num_leaves": 64, "min_data_in_leaf": 3}, X, y, rounds=30)
+        assert "num_leaves=64\n" in text
+    elif case == "zero-as-missing":
+        text = _train({"num_leaves": 24, "zero_as_missing": True}, X, y, rounds=30)
+    elif case == "wide-categorical":  # 40 categories: bitsets of two 32-bit words, in 16-leaf trees
+        text = _train(
+            {"num_leaves": 16, "max_cat_to_onehot": 2, "cat_smooth": 1, "min_data_per_group": 5},
+            X,
+            y,
+            rounds=30,
+            categorical_feature=[2, 3],
+        )
+    elif case == "no-missing":
+        text = _train({"num_leaves": 20, "use_missing": False}, X, y, rounds=30)
+    else:  # trees of different sizes in one model, one of them a single leaf
+        text = _train({"num_leaves": 12, "min_gain_to_split": 2.0}, X, y, rounds=40)
+    masks = assert_same_as_lightgbm(text, X[:500], engine=LeafMasks)
+    assert masks.n_trees == BatchBooster(text).num_iterations
+
+
+def test_trees_over_64_leaves_get_no_masks(caplog):
+    X, y = _data(15, n=4000)
+    text = _train({"num_leaves": 80, "min_data_in_leaf": 2}, X, y, rounds=3)
+    with caplog.at_level(logging.INFO, logger="churnguard.domain.leaf_tables"):
+        assert LeafMasks.build(BatchBooster(text, num_threads=1), text) is None
+    assert "more than 64 leaves" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def deep_predictor(schema):
+    """A 31-leaf model on generated Telco-like customers: too big for tables, in scope for masks."""
+    from churnguard.domain.predictor import Predictor
+    from churnguard.domain.training import TrainingConfig, train
+    from churnguard.services.lifecycle import build_bundle
+    from tests.conftest import FAST
+
+    cfg = TrainingConfig.from_dict({**FAST, "params": {"num_leaves": 31, "learning_rate": 0.1}})
+    result = train(synth_frame(3000, seed=31), schema, cfg)
+    return Predictor(build_bundle("v-deep", result, schema, data_sha256="0" * 64, source="synthetic"))
+
+
+def test_the_scorer_uses_masks_for_deeper_trees_with_the_same_output(deep_predictor):
+    with_masks = BatchScorer(deep_predictor, num_threads=2)
+    without = BatchScorer(deep_predictor, num_threads=2, use_tables=False)
+    assert (with_masks.engine, without.engine) == ("leaf-masks", "lightgbm")
+    data = synth_frame(2500, seed=32).to_csv(index=False).encode()
+    for options in (BatchOptions(reasons="all"), BatchOptions(reasons="high", top=5)):
+        a = with_masks.score_csv(data, options, block_rows=600)
+        assert a.scores_csv() == without.score_csv(data, options, block_rows=600).scores_csv()
+    assert with_masks.engine == a.counts()["engine"] == "leaf-masks"  # every block's spot check passed
+    with_masks.close()
+    without.close()
+
+
+def test_masks_that_disagree_with_lightgbm_are_dropped_for_lightgbm(deep_predictor, caplog):
+    scorer = BatchScorer(deep_predictor, num_threads=1)
+    assert isinstance(scorer.tables, LeafMasks)
+    scorer.tables.values[3] = scorer.tables.values[3] + 1e-3  # as a bug in the masks would
+    reference = BatchScorer(deep_predictor, num_threads=1, use_tables=False)
+    data = synth_csv_bytes(400, seed=33)
+    with caplog.at_level(logging.ERROR, logger="churnguard.domain.batch.scorer"):
+        result = scorer.score_csv(data, BatchOptions(reasons="all"))
+    assert "leaf-masks disagree with LightGBM" in caplog.text
     assert scorer.engine == result.counts()["engine"] == "lightgbm"
     assert result.scores_csv() == reference.score_csv(data, BatchOptions(reasons="all")).scores_csv()

@@ -1,8 +1,7 @@
-import pandas as pd
 import pytest
 
 from churnguard.domain.errors import SchemaError
-from churnguard.domain.schema import CategoricalFeature, NumericFeature, Schema
+from churnguard.domain.schema import Schema
 
 TELCO_COLUMNS = [
     "gender",
@@ -79,32 +78,6 @@ def test_blank_total_charges_is_allowed_missing(schema):
     df = synth_frame(50)
     df.loc[0, "TotalCharges"] = " "
     assert schema.validate_frame(df).ok
-
-
-def test_infer_finds_id_types_and_target():
-    df = pd.DataFrame(
-        {
-            "account": [f"A{i:04d}" for i in range(100)],
-            "plan": ["basic", "pro"] * 50,
-            "seats": [str(i % 7) for i in range(100)],
-            "spend": [f"{i * 1.5:.2f}" if i % 10 else "" for i in range(100)],
-            "churned": ["yes", "no", "no", "no"] * 25,
-        }
-    )
-    schema, warnings = Schema.infer(df, target="churned")
-    assert schema.id_column == "account"
-    assert schema.positive_label == "yes"
-    assert isinstance(schema.feature("plan"), CategoricalFeature)
-    seats = schema.feature("seats")
-    assert isinstance(seats, NumericFeature) and seats.integer
-    assert schema.feature("spend").nullable
-    assert any("identifier" in w for w in warnings)
-    assert schema.validate_frame(df).ok
-
-
-def test_infer_rejects_unknown_target():
-    with pytest.raises(SchemaError, match="not in the data"):
-        Schema.infer(pd.DataFrame({"a": ["1"]}), target="Churn")
 
 
 def test_malformed_schema_is_refused():

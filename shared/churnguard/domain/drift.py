@@ -469,12 +469,11 @@ def encode_logged_features(schema: Schema, records: Sequence[Mapping[str, Any]])
     for j, f in enumerate(schema.features):
         bad = 0
         if isinstance(f, CategoricalFeature):
-            codes = {c: i for i, c in enumerate(f.categories)}
             for i, fr in enumerate(feats):
                 v = fr.get(f.name)
                 if v is None or (isinstance(v, str) and not v.strip()):
                     continue
-                c = codes.get(v if isinstance(v, str) else str(v))
+                c = f.code_of(v.strip() if isinstance(v, str) else str(v))
                 if c is None:
                     bad += 1
                 else:

@@ -35,8 +35,7 @@ class FeatureEncoder:
         ]
         # (name, feature, code table or None) per column, in model order.
         self._plan: list[tuple[str, Any, dict[str, int] | None]] = [
-            (f.name, f, {c: i for i, c in enumerate(f.categories)} if isinstance(f, CategoricalFeature) else None)
-            for f in schema.features
+            (f.name, f, f.codes if isinstance(f, CategoricalFeature) else None) for f in schema.features
         ]
 
     # ----- one record (API, CLI) ------------------------------------------------------
@@ -52,7 +51,7 @@ class FeatureEncoder:
                 row[j] = math.nan
                 continue
             if codes is not None:
-                code = codes.get(value if isinstance(value, str) else str(value))
+                code = feat.code_of(value.strip() if isinstance(value, str) else str(value))
                 if code is None:
                     problems.append(_problem(name, value, "is not an allowed value", feat))
                     row[j] = math.nan
@@ -72,12 +71,12 @@ class FeatureEncoder:
 
     def encode_valid_record(self, record: Mapping[str, Any], out: np.ndarray) -> np.ndarray:
         """Encode a record that has already been validated (the API's request model did it)."""
-        for j, (name, _feat, codes) in enumerate(self._plan):
+        for j, (name, feat, codes) in enumerate(self._plan):
             value = record.get(name)
             if value is None:
                 out[j] = math.nan
             elif codes is not None:
-                out[j] = codes[value]
+                out[j] = feat.code_of(value.strip())
             else:
                 out[j] = value
         return out
@@ -88,13 +87,16 @@ class FeatureEncoder:
         import pandas as pd
 
         X = np.empty((len(df), self.n_features), dtype=np.float64)
-        for j, (name, _feat, codes) in enumerate(self._plan):
+        for j, (name, feat, codes) in enumerate(self._plan):
             s = df[name].astype("string").str.strip()
             s = s.mask(s.str.lower().isin(list(MISSING_STRINGS)))
             if codes is None:
                 X[:, j] = pd.to_numeric(s, errors="coerce").astype(float).to_numpy(na_value=np.nan)
             else:
-                X[:, j] = s.map(codes).astype(float).to_numpy(na_value=np.nan)
+                codes_j = s.map(codes).astype(float)
+                if feat.other_code is not None:  # rare and unseen levels: the pooled level
+                    codes_j = codes_j.mask(s.notna() & codes_j.isna(), float(feat.other_code))
+                X[:, j] = codes_j.to_numpy(na_value=np.nan)
         return X
 
     def decode(self, j: int, x: float) -> str:

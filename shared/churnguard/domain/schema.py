@@ -78,17 +78,48 @@ class NumericFeature:
 
 @dataclass(frozen=True)
 class CategoricalFeature:
+    """A column of named levels. With ``other`` set, the last of ``categories`` is that pooled level:
+    rare levels of the training data and values never seen in it are all encoded as it, in training,
+    the API and batch alike (the YAML lists the named levels under ``values`` and the pooled one
+    under ``other``). Without it, a value outside ``categories`` is invalid."""
+
     name: str
     categories: tuple[str, ...]
     nullable: bool = False
+    other: str | None = None
     kind: str = field(default="categorical", init=False)
 
+    def __post_init__(self) -> None:
+        if self.other is not None and (not self.categories or self.categories[-1] != self.other):
+            raise SchemaError(f"categorical feature {self.name!r}: the pooled level {self.other!r} must come last")
+        if len(set(self.categories)) != len(self.categories):
+            raise SchemaError(f"categorical feature {self.name!r} lists a value twice")
+
+    @functools.cached_property
+    def codes(self) -> dict[str, int]:
+        """Level -> code (its position); the model reads these codes."""
+        return {c: i for i, c in enumerate(self.categories)}
+
+    @property
+    def other_code(self) -> int | None:
+        """The code every value outside ``categories`` gets, or None when such values are invalid."""
+        return len(self.categories) - 1 if self.other is not None else None
+
+    def code_of(self, value: str) -> int | None:
+        """The code of a (stripped) text value, or None if the schema does not allow it."""
+        return self.codes.get(value, self.other_code)
+
     def describe_allowed(self) -> str:
-        allowed = ", ".join(repr(c) for c in self.categories)
-        return f"one of {allowed}" + (" or null" if self.nullable else "")
+        named = self.categories[:-1] if self.other is not None else self.categories
+        allowed = ", ".join(repr(c) for c in named)
+        pooled = f" (any other value is encoded as {self.other!r})" if self.other is not None else ""
+        return f"one of {allowed}{pooled}" + (" or null" if self.nullable else "")
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "type": "categorical", "values": list(self.categories)}
+        named = self.categories[:-1] if self.other is not None else self.categories
+        d: dict[str, Any] = {"name": self.name, "type": "categorical", "values": list(named)}
+        if self.other is not None:
+            d["other"] = self.other
         if self.nullable:
             d["nullable"] = True
         return d
@@ -198,11 +229,13 @@ class Schema:
                         )
                     )
                 elif kind == "categorical":
+                    other = None if raw.get("other") is None else str(raw["other"])
                     feats.append(
                         CategoricalFeature(
                             name=str(raw["name"]),
-                            categories=tuple(str(v) for v in raw["values"]),
+                            categories=tuple(str(v) for v in raw["values"]) + ((other,) if other else ()),
                             nullable=bool(raw.get("nullable", False)),
+                            other=other,
                         )
                     )
                 else:
@@ -284,86 +317,9 @@ class Schema:
         report.bad_rows = int(bad.sum())
         return report
 
-    # ----- inference ----------------------------------------------------------------
-    @classmethod
-    def infer(
-        cls,
-        df: pd.DataFrame,
-        target: str,
-        positive_label: str | None = None,
-        id_column: str | None = None,
-        name: str = "churn",
-        max_categories: int = 50,
-    ) -> tuple[Schema, list[str]]:
-        """Infer a schema from a frame of raw strings; returns (schema, warnings)."""
-        import pandas as pd
-
-        if target not in df.columns:
-            raise SchemaError(f"target column {target!r} is not in the data (columns: {list(df.columns)})")
-        warnings: list[str] = []
-        labels = df[target].astype("string").str.strip().dropna()
-        values = sorted(labels.unique().tolist())
-        if positive_label is None:
-            positive_label = _guess_positive(values)
-        if positive_label not in values:
-            raise SchemaError(f"positive label {positive_label!r} not found in {target!r} (values: {values[:10]})")
-        feats: list[Feature] = []
-        n = len(df)
-        for col in df.columns:
-            if col == target:
-                continue
-            s = df[col].astype("string").str.strip()
-            missing = s.isna() | s.str.lower().isin(list(MISSING_STRINGS))
-            present = s[~missing]
-            nums = pd.to_numeric(present, errors="coerce")
-            numeric = len(present) > 0 and nums.notna().all()
-            uniq = present.nunique()
-            if id_column is None and not numeric and uniq > 0.95 * n:
-                id_column = col
-                warnings.append(
-                    f"{col!r} looks like an identifier (unique in {uniq} of {n} rows): used as id, not a feature"
-                )
-                continue
-            if col == id_column:
-                continue
-            if numeric:
-                is_int = bool((nums == nums.round()).all())
-                feats.append(
-                    NumericFeature(
-                        name=col,
-                        minimum=0.0 if nums.min() >= 0 else None,
-                        maximum=None,
-                        nullable=bool(missing.any()),
-                        integer=is_int,
-                    )
-                )
-            elif uniq <= max_categories:
-                feats.append(
-                    CategoricalFeature(
-                        name=col, categories=tuple(sorted(present.unique().tolist())), nullable=bool(missing.any())
-                    )
-                )
-            else:
-                warnings.append(
-                    f"{col!r} has {uniq} distinct text values (> {max_categories}): left out; add it by "
-                    f"hand if it is meaningful"
-                )
-        return cls(
-            name=name, id_column=id_column, target=target, positive_label=positive_label, features=tuple(feats)
-        ), warnings
-
 
 def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
-
-
-def _guess_positive(values: list[str]) -> str:
-    for candidate in ("Yes", "yes", "1", "True", "true", "churned", "Churned"):
-        if candidate in values:
-            return candidate
-    if len(values) == 2:
-        return values[-1]
-    raise SchemaError(f"cannot guess the positive label among {values[:10]}: pass --positive")
 
 
 def _check_column(f: Feature, raw: pd.Series) -> tuple[Any, list[Problem]]:
@@ -387,7 +343,7 @@ def _check_column(f: Feature, raw: pd.Series) -> tuple[Any, list[Problem]]:
             _collect(problems, f.name, problem, present.loc[group.index])
         bad_idx = present.index[unparseable.to_numpy()].union(checks.index[checks.notna().to_numpy()])
     else:
-        unknown = ~present.isin(list(f.categories))
+        unknown = ~present.isin(list(f.categories)) if f.other is None else present.isna()  # pooled: all allowed
         _collect(problems, f.name, f"unknown category (allowed: {', '.join(f.categories)})", present[unknown])
         bad_idx = present.index[unknown.to_numpy()]
     positions = raw.index.get_indexer(bad_idx)

@@ -1,14 +1,23 @@
-"""Training: LightGBM with native categoricals, stratified CV, early stopping, calibration.
+"""Training: LightGBM with native categoricals, a model chosen from the data, stratified CV, calibration.
 
 ``train(df, schema, config)`` validates the data against the schema, estimates quality by
-stratified K-fold cross-validation (early stopping and calibration use only each fold's
-training part, through inner folds), fits the served booster on all rows the same way,
-calibrates it on its inner out-of-fold predictions, picks the decision threshold on those
-same predictions, and profiles features and scores for later drift checks.
+stratified K-fold cross-validation, fits the served booster on all rows the same way, calibrates
+it on its inner out-of-fold predictions, picks the decision threshold on those same predictions,
+and profiles features and scores for later drift checks.
+
+"The same way" includes choosing the model. Inside each outer training split (and once more on all
+rows for the served model) a small search picks a LightGBM configuration from ``CANDIDATES`` by
+inner K-fold early stopping: every candidate is scored by the log-loss of its early-stopped inner
+models on their validation folds, with successive halving over the folds (all candidates on the
+first folds, the better half on the rest), and the simplest candidate within ``select_tolerance``
+of the best wins. No outer test row is seen by the search, so the outer CV figure stays an honest,
+nested estimate of the whole recipe. The chosen candidate's inner out-of-fold scores are the ones
+Platt calibration is fitted on, and it is refitted at its mean best round; nothing is trained twice.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -52,6 +61,35 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+# The search space, simplest first: from Telco's small, strongly regularised trees (the fallback when
+# the data is too small to search) to the deep trees data with strong interactions needs (usage x
+# plan, complaints x usage). Each step trades shrinkage and regularisation for capacity, so that
+# five early-stopped candidates span what a wider grid finds: on the Telco and Iranian data and the
+# generated sets of local/synth.py, grids of 4-128 leaves, minimum leaf sizes 2-50, learning rates
+# 0.02-0.1, L2 0-10, feature fractions 0.7-1.0, bagging on or off and 1023 bins were within the
+# noise of one of these (bench/model_selection.py measures the recipe against stock LightGBM).
+CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("4 leaves", {}),  # DEFAULT_PARAMS
+    (
+        "8 leaves",
+        {"num_leaves": 8, "learning_rate": 0.03, "min_data_in_leaf": 30, "lambda_l2": 5.0, "feature_fraction": 0.9},
+    ),
+    (
+        "16 leaves",
+        {"num_leaves": 16, "learning_rate": 0.03, "min_data_in_leaf": 20, "lambda_l2": 1.0, "feature_fraction": 0.8},
+    ),
+    (
+        "31 leaves",
+        {"num_leaves": 31, "learning_rate": 0.05, "min_data_in_leaf": 20, "lambda_l2": 0.0, "feature_fraction": 0.8},
+    ),
+    (
+        "64 leaves",
+        {"num_leaves": 64, "learning_rate": 0.05, "min_data_in_leaf": 10, "lambda_l2": 1.0, "feature_fraction": 0.7},
+    ),
+)
+FALLBACK = "4 leaves"
+
+
 @dataclass
 class TrainingConfig:
     n_folds: int = 5
@@ -75,6 +113,17 @@ class TrainingConfig:
     customer_value: float | None = None
     save_rate: float = 0.3
     leakage_auc: float = 0.95
+    # Model selection: choose among CANDIDATES inside every training split ("auto"), or train
+    # ``params`` as given ("off"). Settings given under ``params`` hold for every candidate.
+    search: str = "auto"
+    # The whole run's time budget. The search of each of the n_folds + 1 fits gets an equal share
+    # of 90% of it; a search out of time keeps the best candidate evaluated so far and says so.
+    # The Train Lambda has 900 s: 600 leaves room to read the data and store the bundle.
+    max_train_seconds: float = 600.0
+    # The search needs this many examples of the rarer class (below, the fallback is trained).
+    min_search_minority: int = 100
+    # The simplest candidate whose inner log-loss is within this share of the best one wins.
+    select_tolerance: float = 0.0025
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -94,7 +143,15 @@ class TrainingConfig:
             raise SettingsError(f"cv must be auto, stratified or time, not {cfg.cv!r}")
         if cfg.calibration not in ("platt", "isotonic"):
             raise SettingsError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
+        if cfg.search not in ("auto", "off"):
+            raise SettingsError(f"search must be auto or off, not {cfg.search!r}")
+        if not cfg.max_train_seconds > 0:
+            raise SettingsError("max_train_seconds must be a positive number of seconds")
         return cfg
+
+    def fixed_params(self) -> dict[str, Any]:
+        """The LightGBM settings this config sets differently from DEFAULT_PARAMS: every candidate keeps them."""
+        return {k: v for k, v in self.params.items() if k not in DEFAULT_PARAMS or DEFAULT_PARAMS[k] != v}
 
 
 def _check_setting_type(name: str, value: Any, default: Any) -> None:
@@ -129,6 +186,8 @@ class TrainingResult:
     feature_importance: dict[str, float]
     config: dict[str, Any]
     seconds: float
+    # The served model's search: chosen candidate, its LightGBM settings, every trial, and notes.
+    model_selection: dict[str, Any] = field(default_factory=dict)
 
 
 def split_labels(df: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -150,7 +209,9 @@ def leakage_warnings(schema: Schema, X: np.ndarray, y: np.ndarray, limit: float)
                 rates[c] = y[m].mean() if m.any() else y.mean()
             score = np.where(present, rates[np.nan_to_num(col, nan=0).astype(int)], y.mean())
         else:
-            if np.unique(col[present]).size > 0.95 * n:
+            values = col[present]
+            # Integers only: a float measurement (a salary, a charge) is unique in every row too.
+            if np.unique(values).size > 0.95 * n and np.all(values == np.round(values)):
                 out.append(f"{f.name!r} is unique in almost every row: it looks like an identifier, not a feature")
             score = np.where(present, col, np.nanmedian(col) if present.any() else 0.0)
         auc = M.roc_auc(y, score)
@@ -179,40 +240,211 @@ def _outer_folds(df: pd.DataFrame, y: np.ndarray, cfg: TrainingConfig) -> tuple[
     return _folds(y, cfg.n_folds, cfg.seed), "stratified"
 
 
-def _fit(cfg: TrainingConfig, X, y, cats, rounds, valid=None):
-    import lightgbm as lgb
+def _merged(cfg: TrainingConfig, candidate: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's LightGBM settings: the config's, the candidate's, then whatever the config fixes."""
+    return {**cfg.params, **candidate, **cfg.fixed_params()}
 
-    neg, pos = float((~y).sum()), float(y.sum())
-    params = dict(cfg.params)
+
+def _params(cfg: TrainingConfig, y: np.ndarray, candidate: dict[str, Any]) -> dict[str, Any]:
+    params = _merged(cfg, candidate)
     params["seed"] = cfg.seed
     if cfg.imbalance_power:
+        neg, pos = float((~y).sum()), float(y.sum())
         params["scale_pos_weight"] = (neg / max(pos, 1.0)) ** cfg.imbalance_power
+    return params
+
+
+def _fit(params: dict[str, Any], X, y, cats, rounds: int, valid=None, patience: int = 0):
+    import lightgbm as lgb
+
+    params = dict(params)
     train_set = lgb.Dataset(X, label=y.astype(float), categorical_feature=cats, free_raw_data=False)
     kwargs: dict[str, Any] = {}
     if valid is not None:
         Xv, yv = valid
         kwargs["valid_sets"] = [lgb.Dataset(Xv, label=yv.astype(float), reference=train_set, categorical_feature=cats)]
-        kwargs["callbacks"] = [lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)]
+        kwargs["callbacks"] = [lgb.early_stopping(patience, verbose=False)]
         params["metric"] = "binary_logloss"
     return lgb.train(params, train_set, num_boost_round=rounds, **kwargs)
 
 
-def fit_calibrated(cfg: TrainingConfig, X: np.ndarray, y: np.ndarray, cats: list[int]):
-    """One model from (X, y) alone: inner K-fold early stopping gives out-of-fold scores (for the
-    calibration) and the round count; the booster is then refitted on all of (X, y).
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
 
-    Returns (booster, calibration, out-of-fold uncalibrated probabilities, rounds).
+
+@dataclass
+class _Trial:
+    """One candidate's inner cross-validation, fold by fold."""
+
+    name: str
+    params: dict[str, Any]
+    order: int  # position in CANDIDATES: lower is simpler
+    oof: np.ndarray
+    fold_loss: list[float] = field(default_factory=list)
+    iters: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    status: str = "complete"
+
+    @property
+    def loss(self) -> float:
+        return float(np.mean(self.fold_loss)) if self.fold_loss else math.inf
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "candidate": self.name,
+            "status": self.status,
+            "folds": len(self.fold_loss),
+            "log_loss": round(self.loss, 5) if self.fold_loss else None,
+            "fold_log_loss": [round(v, 5) for v in self.fold_loss],
+            "mean_best_round": round(float(np.mean(self.iters)), 1) if self.iters else None,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass
+class _Fitted:
+    booster: Any
+    calibration: Calibration
+    oof: np.ndarray
+    rounds: int
+    chosen: _Trial
+    trials: list[_Trial]
+    out_of_time: bool
+
+
+def _plan(cfg: TrainingConfig, y: np.ndarray) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The candidates a fit on (X, y) searches, and why any were set aside (scaled to the data size)."""
+    minority = int(min(y.sum(), (~y).sum()))
+    inner_rows = len(y) * (cfg.inner_folds - 1) // cfg.inner_folds
+    fallback = dict(CANDIDATES)[FALLBACK]
+    if cfg.search == "off":
+        return [("as configured", {})], []
+    if minority < cfg.min_search_minority:
+        return [(FALLBACK, _shrunk(fallback, inner_rows))], [
+            f"{minority} examples of the rarer class are too few to choose a model by inner cross-validation "
+            f"(at least {cfg.min_search_minority}): trained the fallback configuration ({FALLBACK}, strongly "
+            "regularised) instead"
+        ]
+    fits = [
+        (name, c)
+        for name, c in CANDIDATES
+        if int(_merged(cfg, c).get("num_leaves", 31)) * int(_merged(cfg, c).get("min_data_in_leaf", 20)) <= inner_rows
+    ]
+    if not fits:
+        return [(FALLBACK, _shrunk(fallback, inner_rows))], [
+            f"{inner_rows} rows per inner training split are too few for any candidate's minimum leaf size: "
+            f"trained the fallback configuration ({FALLBACK}) with smaller leaves"
+        ]
+    return fits, []
+
+
+def _shrunk(candidate: dict[str, Any], rows: int) -> dict[str, Any]:
+    """The fallback with leaves small enough for ``rows`` (at least 5 rows a leaf)."""
+    leaf = int(DEFAULT_PARAMS["min_data_in_leaf"])
+    return {**candidate, "min_data_in_leaf": max(5, min(leaf, rows // 20))}
+
+
+def fit_calibrated(
+    cfg: TrainingConfig,
+    X: np.ndarray,
+    y: np.ndarray,
+    cats: list[int],
+    candidates: list[tuple[str, dict[str, Any]]],
+    deadline: float = math.inf,
+    tick: Callable[[], None] = lambda: None,
+) -> _Fitted:
+    """One model from (X, y) alone: choose a candidate by inner K-fold early stopping, calibrate on
+    its out-of-fold scores, and refit it on all of (X, y) at its mean best round.
+
+    Successive halving over the inner folds: every candidate runs the first half of the folds, the
+    better half of them (by mean validation log-loss) the rest. After ``deadline`` no further
+    candidate is started (the leader always finishes): the best complete one is kept.
     """
-    oof = np.empty(len(y))
-    iters: list[int] = []
-    for fit_idx, val_idx in _folds(y, cfg.inner_folds, cfg.seed):
-        b = _fit(cfg, X[fit_idx], y[fit_idx], cats, cfg.max_rounds, valid=(X[val_idx], y[val_idx]))
+    folds = _folds(y, cfg.inner_folds, cfg.seed)
+    k = len(folds)
+    names = [name for name, _ in CANDIDATES]
+    trials = [
+        _Trial(name, _params(cfg, y, c), names.index(name) if name in names else 0, np.full(len(y), np.nan))
+        for name, c in candidates
+    ]
+    out_of_time = False
+
+    def run(t: _Trial, f: int) -> None:
+        fit_idx, val_idx = folds[f]
+        started = time.perf_counter()
+        b = _fit(
+            t.params, X[fit_idx], y[fit_idx], cats, cfg.max_rounds, (X[val_idx], y[val_idx]), cfg.early_stopping_rounds
+        )
         best = b.best_iteration or b.current_iteration()
-        iters.append(best)
-        oof[val_idx] = b.predict(X[val_idx], num_iteration=best)
-    rounds = max(1, int(round(float(np.mean(iters)))))
-    booster = _fit(cfg, X, y, cats, rounds)
-    return booster, fit_calibration(cfg.calibration, oof, y), oof, rounds
+        t.iters.append(best)
+        t.oof[val_idx] = b.predict(X[val_idx], num_iteration=best)
+        t.fold_loss.append(_log_loss(y[val_idx], t.oof[val_idx]))
+        t.seconds += time.perf_counter() - started
+        tick()
+
+    first = max(1, k // 2) if len(trials) > 2 else k
+    # Rung 1, the anchor (a middle candidate: robust on its own if time allows nothing else) first.
+    anchor = min(range(len(trials)), key=lambda i: abs(i - (len(trials) - 1) / 2))
+    for t in [trials[anchor]] + trials[:anchor] + trials[anchor + 1 :]:
+        if t is not trials[anchor] and time.perf_counter() > deadline:
+            t.status, out_of_time = "not run: out of time", True
+            continue
+        for f in range(first):
+            run(t, f)
+    ran = sorted((t for t in trials if t.fold_loss), key=lambda t: (t.loss, t.order))
+    keep = ran[: max(1, math.ceil(len(ran) / 2))] if first < k else ran
+    for t in ran[len(keep) :]:
+        t.status = f"pruned after {first} of {k} folds"
+    # Rung 2: the survivors, best first, on the remaining folds.
+    for i, t in enumerate(keep):
+        for f in range(first, k):
+            if i > 0 and time.perf_counter() > deadline:
+                t.status, out_of_time = f"stopped after {len(t.fold_loss)} of {k} folds: out of time", True
+                break
+            run(t, f)
+    complete = [t for t in keep if len(t.fold_loss) == k]
+    best = min(t.loss for t in complete)
+    # The simplest candidate about as good as the best: a smaller model varies less between samples.
+    chosen = min((t for t in complete if t.loss <= best * (1 + cfg.select_tolerance)), key=lambda t: t.order)
+    rounds = max(1, int(round(float(np.mean(chosen.iters)))))
+    booster = _fit(chosen.params, X, y, cats, rounds)
+    tick()
+    calibration = fit_calibration(cfg.calibration, chosen.oof, y)
+    return _Fitted(booster, calibration, chosen.oof, rounds, chosen, trials, out_of_time)
+
+
+def _units(n_candidates: int, k: int) -> int:
+    """Fits one ``fit_calibrated`` makes when nothing runs out of time (for the progress display)."""
+    if n_candidates <= 2:
+        return n_candidates * k + 1
+    first = max(1, k // 2)
+    return n_candidates * first + math.ceil(n_candidates / 2) * (k - first) + 1
+
+
+def _folds_for(cfg: TrainingConfig, y: np.ndarray) -> tuple[int, int, list[str]]:
+    """Outer and inner fold counts the data allows: fewer than configured, with a warning, for very few
+    examples of a class; a DataValidationError when even 2 x 2 folds are impossible."""
+    minority = int(min(y.sum(), (~y).sum()))
+    n_folds, inner = cfg.n_folds, cfg.inner_folds
+    if minority >= n_folds * inner:
+        return n_folds, inner, []
+    fit = math.isqrt(minority)
+    if fit < 2:
+        raise DataValidationError(
+            f"too few examples of each class to train and cross-validate: {int(y.sum())} positive, "
+            f"{int((~y).sum())} negative (at least 4 of each are needed, and a few hundred for figures worth "
+            "reading); add data, or check the target column and positive label"
+        )
+    n_folds, inner = min(n_folds, fit), min(inner, fit)
+    return (
+        n_folds,
+        inner,
+        [
+            f"only {minority} examples of the rarer class: cross-validated with {n_folds} folds ({inner} inner) "
+            f"instead of {cfg.n_folds} ({cfg.inner_folds}); figures from so few examples are rough"
+        ],
+    )
 
 
 def train(
@@ -221,7 +453,8 @@ def train(
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
 ) -> TrainingResult:
-    """Validate, cross-validate, fit, calibrate and profile. Raises DataValidationError on bad data."""
+    """Validate, cross-validate (choosing the model inside each split), fit, calibrate and profile.
+    Raises DataValidationError on bad data."""
     cfg = config or TrainingConfig()
     started = time.perf_counter()
     report = schema.validate_frame(df)
@@ -230,23 +463,43 @@ def train(
     encoder = FeatureEncoder(schema)
     X = encoder.encode_frame(df)
     y = split_labels(df, schema)
-    need = cfg.n_folds * cfg.inner_folds
-    if y.sum() < need or (~y).sum() < need:
-        raise DataValidationError(
-            f"too few examples of each class to cross-validate ({cfg.n_folds}x{cfg.inner_folds} folds need "
-            f"{need} of each): {int(y.sum())} positive, {int((~y).sum())} negative"
-        )
-    warnings = leakage_warnings(schema, X, y, cfg.leakage_auc)
-    cats = encoder.categorical_indices
-    report_progress = progress or (lambda stage, i, n: None)
+    n_folds, inner_folds, fold_notes = _folds_for(cfg, y)
+    if (n_folds, inner_folds) != (cfg.n_folds, cfg.inner_folds):
+        from dataclasses import replace
 
-    # Outer CV: each fold's model sees only the other folds (in time order, only the past), for honest figures.
-    fold_metrics: list[dict[str, float]] = []
+        cfg = replace(cfg, n_folds=n_folds, inner_folds=inner_folds, params=dict(cfg.params))
+    warnings = leakage_warnings(schema, X, y, cfg.leakage_auc) + fold_notes
+    cats = encoder.categorical_indices
     outer, cv_method = _outer_folds(df, y, cfg)
+    plans = [_plan(cfg, y[train_idx]) for train_idx, _ in outer] + [_plan(cfg, y)]
+    notes = sorted({note for _, plan_notes in plans for note in plan_notes})
+    warnings += notes
+
+    # Progress in fits, in two stages (the outer folds' searches, then the served model's), so a
+    # display's time left per stage holds; each of the searches gets an equal share of the time budget.
+    units = [_units(len(c), cfg.inner_folds) for c, _ in plans]
+    share = 0.9 * cfg.max_train_seconds / len(plans)
+    report_progress = progress or (lambda stage, i, n: None)
+    stage, done, total = "cross-validation", 0, sum(units[:-1])
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        report_progress(stage, min(done, total), total)
+
+    # Outer CV: each fold's model (and its choice of candidate) sees only the other folds.
+    fold_metrics: list[dict[str, float]] = []
+    chosen_per_fold: list[str] = []
+    out_of_time: list[str] = []
+    report_progress(stage, done, total)
     for i, (train_idx, test) in enumerate(outer):
-        report_progress("cross-validation", i, len(outer))
-        booster, cal, _, _ = fit_calibrated(cfg, X[train_idx], y[train_idx], cats)
-        p = cal.apply(booster.predict(X[test]))
+        fitted = fit_calibrated(cfg, X[train_idx], y[train_idx], cats, plans[i][0], started + share * (i + 1), tick)
+        done = sum(units[: i + 1])  # a search cut short by time counts as done
+        report_progress(stage, done, total)
+        chosen_per_fold.append(fitted.chosen.name)
+        if fitted.out_of_time:
+            out_of_time.append(f"fold {i + 1}/{len(outer)}")
+        p = fitted.calibration.apply(fitted.booster.predict(X[test]))
         fold_metrics.append(
             {
                 "roc_auc": M.roc_auc(y[test], p),
@@ -255,14 +508,22 @@ def train(
                 "calibration_error": M.calibration_error(y[test], p),
             }
         )
-    report_progress("cross-validation", len(outer), len(outer))
 
-    # The served model: same recipe on every row; its threshold and reference profile come from
-    # its own out-of-fold calibrated scores (rows each inner model did not train on).
-    report_progress("final model", 0, 1)
-    final, calibration, oof_raw, rounds = fit_calibrated(cfg, X, y, cats)
-    report_progress("final model", 1, 1)
-    scores = calibration.apply(oof_raw)
+    # The served model: same recipe (search included) on every row; its threshold and reference
+    # profile come from its own out-of-fold calibrated scores (rows each inner model did not train on).
+    stage, done, total = "final model", 0, units[-1]
+    report_progress(stage, done, total)
+    fitted = fit_calibrated(cfg, X, y, cats, plans[-1][0], started + share * len(plans), tick)
+    report_progress(stage, total, total)
+    if fitted.out_of_time:
+        out_of_time.append(stage)
+    if out_of_time:
+        warnings.append(
+            f"max_train_seconds ({cfg.max_train_seconds:g} s) ran out during the model search of "
+            f"{', '.join(out_of_time)}: kept the best configuration evaluated so far there (see model_selection)"
+        )
+    final, calibration, rounds = fitted.booster, fitted.calibration, fitted.rounds
+    scores = calibration.apply(fitted.oof)
 
     if cfg.offer_cost is not None and cfg.customer_value is not None:
         threshold, value = M.best_value_threshold(y, scores, cfg.offer_cost, cfg.customer_value, cfg.save_rate)
@@ -295,6 +556,20 @@ def train(
         "rows": int(len(y)),
         "positive_rate": float(y.mean()),
     }
+    chosen = fitted.chosen
+    selection = {
+        "chosen": chosen.name,
+        "params": {k: v for k, v in chosen.params.items() if k not in ("verbose", "num_threads")},
+        "rounds": rounds,
+        "search": cfg.search,
+        "trials": [t.record() for t in fitted.trials],
+        "chosen_in_outer_folds": chosen_per_fold,
+        "inner_folds": cfg.inner_folds,
+        "select_tolerance": cfg.select_tolerance,
+        "max_train_seconds": cfg.max_train_seconds,
+        "out_of_time": out_of_time,
+        "notes": notes,
+    }
     importance = dict(zip(encoder.names, (float(v) for v in final.feature_importance("gain")), strict=False))
     return TrainingResult(
         model_text=final.model_to_string(),
@@ -308,6 +583,7 @@ def train(
         feature_importance=importance,
         config=asdict(cfg),
         seconds=time.perf_counter() - started,
+        model_selection=selection,
     )
 
 

@@ -66,8 +66,12 @@ def customer_model(schema: Schema) -> type[BaseModel]:
     """A pydantic model with one field per schema column (id and target optional)."""
     fields: dict[str, Any] = {}
     for f in schema.features:
-        if isinstance(f, CategoricalFeature):
-            typ: Any = Literal[f.categories]
+        if isinstance(f, CategoricalFeature) and f.other is not None:
+            # Pooled levels: any text is accepted and encoded as the pooled level, as in training and batch.
+            typ: Any = str
+            info = Field(max_length=256, description=f.describe_allowed())
+        elif isinstance(f, CategoricalFeature):
+            typ = Literal[f.categories]
             info = Field(description=f"one of {', '.join(f.categories)}")
         else:
             base = int if f.integer else float

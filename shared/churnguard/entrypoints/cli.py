@@ -74,20 +74,25 @@ _progress = ProgressDisplay()
 
 # ----- commands ---------------------------------------------------------------------------
 def cmd_schema_infer(a: argparse.Namespace) -> int:
-    from churnguard.domain.schema import Schema
+    from churnguard.domain.schema_inference import infer_schema
     from churnguard.domain.training import read_csv
 
-    schema, warnings = Schema.infer(
-        read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name
-    )
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    inference = infer_schema(read_csv(a.data), target=a.target, positive_label=a.positive, id_column=a.id, name=a.name)
+    schema = inference.schema
     text = schema.dump_yaml()
     if a.out:
         Path(a.out).write_text(text)
-        print(f"wrote {a.out} ({len(schema.features)} features)", file=sys.stderr)
+    if a.json:  # the schema, every column's role and reason, and the warnings, as one document
+        _print_json(inference.to_dict())
     else:
-        print(text, end="")
+        # The table goes to stdout unless the schema itself does (no --out): then to stderr.
+        print(inference.table(), file=sys.stdout if a.out else sys.stderr)
+        if not a.out:
+            print(text, end="")
+    for w in inference.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if a.out:
+        print(f"wrote {a.out} ({len(schema.features)} features)", file=sys.stderr)
     return 0
 
 
@@ -128,6 +133,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             "version": None,
             "status": "not registered (set MODEL_BUCKET and REGISTRY_TABLE to store and register the model)",
             "metrics": {k: v for k, v in result.metrics.items() if k != "folds"},
+            "model_selection": result.model_selection,
             "warnings": result.warnings,
             "seconds": round(result.seconds, 2),
         }
@@ -143,6 +149,17 @@ def cmd_train(a: argparse.Namespace) -> int:
         print(f"Brier        {m['brier']:.4f}")
         print(f"calib. error {m['calibration_error']:.4f}")
         print(f"threshold    {m['threshold']:.3f} ({m['threshold_method']}), F1 {m['f1']:.3f}")
+        sel = summary["model_selection"]
+        params = ", ".join(
+            f"{k} {sel['params'][k]:g}"
+            for k in ("num_leaves", "learning_rate", "min_data_in_leaf", "lambda_l2", "feature_fraction")
+            if k in sel["params"]
+        )
+        print(f"model        {sel['chosen']}: {params}; {sel['rounds']} rounds")
+        print(f"search       {', '.join(sel['chosen_in_outer_folds'])} chosen in the outer folds")
+        for t in sel["trials"]:
+            loss = "-" if t["log_loss"] is None else f"{t['log_loss']:.4f}"
+            print(f"  {t['candidate']:<14} inner log-loss {loss:<7} {t['folds']} folds  {t['status']}")
         print(f"took         {summary['seconds']:.1f} s")
     return 0
 
@@ -672,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--id", help="the id column (guessed if omitted)")
     s.add_argument("--name", default="churn")
     s.add_argument("--out", help="file to write (default: stdout)")
+    s.add_argument("--json", action="store_true", help="print the schema and each column's role and reason as JSON")
     s.set_defaults(func=cmd_schema_infer)
     s = schema.add_parser("validate", help="check a CSV against a schema")
     s.add_argument("--data", required=True)

@@ -116,3 +116,91 @@ def _solve_intercept(logit: np.ndarray, rate: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+# ----- generated data sets for model selection (bench/model_selection.py) -------------------------
+REGIONS = [f"Region {i:02d}" for i in range(40)]
+
+
+def _subscribers(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The columns both model-selection generators share: a mobile subscriber base."""
+    plan = rng.choice(["Basic", "Plus", "Unlimited"], n, p=[0.45, 0.35, 0.2])
+    allowance = np.select([plan == "Basic", plan == "Plus"], [300.0, 800.0], np.inf)
+    minutes = np.round(rng.gamma(2.2, 160.0, n))
+    return {
+        "plan": plan,
+        "allowance": allowance,
+        "minutes": minutes,
+        "complaints": rng.poisson(0.6, n),
+        "tenure": np.clip(np.round(rng.gamma(1.6, 14.0, n)), 1, 96),
+        "dropped_calls": rng.poisson(2.0 + minutes / 400.0),
+        "age": np.clip(np.round(rng.normal(41, 13, n)), 18, 90),
+        "region": rng.choice(REGIONS, n),
+        "autopay": rng.random(n) < 0.55,
+        "fee": np.round(np.select([plan == "Basic", plan == "Plus"], [19.0, 35.0], 59.0) + rng.normal(0, 4, n), 2),
+    }
+
+
+def _frame(c: dict[str, np.ndarray], logit: np.ndarray, churn_rate: float, rng: np.random.Generator):
+    import pandas as pd
+
+    churn = rng.random(len(logit)) < 1.0 / (1.0 + np.exp(-(logit + _solve_intercept(logit, churn_rate))))
+    n = len(logit)
+    return pd.DataFrame(
+        {
+            "subscriber_id": [f"S{i:07d}" for i in rng.permutation(n)],
+            "plan": c["plan"],
+            "monthly_fee": [f"{v:.2f}" for v in c["fee"]],
+            "minutes": c["minutes"].astype(int).astype(str),
+            "dropped_calls": c["dropped_calls"].astype(str),
+            "complaints": c["complaints"].astype(str),
+            "tenure_months": c["tenure"].astype(int).astype(str),
+            "age": c["age"].astype(int).astype(str),
+            "region": c["region"],
+            "autopay": np.where(c["autopay"], "1", "0"),
+            "churned": np.where(churn, "yes", "no"),
+        }
+    )
+
+
+def generate_interacting(n: int, seed: int = 0, churn_rate: float = 0.2) -> pd.DataFrame:
+    """Subscribers whose churn comes from interactions, as on the Iranian data: usage over the plan's
+    allowance (usage x plan), complaints that matter only for heavy users (complaints x usage), dropped
+    calls that hurt new subscribers most (quality x tenure). Main effects alone explain little of it."""
+    rng = np.random.default_rng(seed)
+    c = _subscribers(n, rng)
+    over = np.clip(c["minutes"] / c["allowance"] - 1.0, 0.0, 2.0)  # share over the allowance
+    heavy = c["minutes"] > 450
+    new = c["tenure"] < 12
+    logit = (
+        2.6 * over * (c["plan"] == "Basic")
+        + 1.8 * over * (c["plan"] == "Plus")
+        + 1.3 * c["complaints"] * heavy
+        - 0.4 * c["complaints"] * ~heavy
+        + 0.35 * c["dropped_calls"] * new
+        - 1.2 * ((c["plan"] == "Unlimited") & (c["minutes"] < 150))  # paying for what they use: stay
+        + 0.9 * (~c["autopay"] & new)
+        + rng.normal(0, 0.5, n)
+    )
+    return _frame(c, logit, churn_rate, rng)
+
+
+def generate_additive(n: int, seed: int = 0, churn_rate: float = 0.2) -> pd.DataFrame:
+    """The same subscribers with a nearly additive signal, as on the Telco data: each column moves the
+    log-odds on its own, smoothly, with one weak interaction."""
+    rng = np.random.default_rng(seed)
+    c = _subscribers(n, rng)
+    region_effect = dict(zip(REGIONS, rng.normal(0, 0.4, len(REGIONS)), strict=True))
+    logit = (
+        -1.6 * np.log1p(c["tenure"]) / np.log(97) * 2.0
+        + 0.8 * c["complaints"]
+        + 0.15 * c["dropped_calls"]
+        + 0.03 * (c["fee"] - 35.0)
+        + np.select([c["plan"] == "Basic", c["plan"] == "Plus"], [0.5, 0.0], -0.4)
+        - 0.9 * c["autopay"]
+        - 0.02 * (c["age"] - 41)
+        + np.array([region_effect[r] for r in c["region"]])
+        + 0.2 * c["complaints"] * (c["tenure"] < 12)
+        + rng.normal(0, 0.5, n)
+    )
+    return _frame(c, logit, churn_rate, rng)

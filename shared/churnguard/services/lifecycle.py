@@ -60,6 +60,7 @@ def build_bundle(version: str, result: TrainingResult, schema: Schema, data_sha2
             "rows": result.metrics["rows"],
             "num_rounds": result.num_rounds,
             "config": result.config,
+            "model_selection": result.model_selection,
             "seconds": round(result.seconds, 2),
             "warnings": result.warnings,
         },
@@ -115,6 +116,7 @@ def train_and_register(
         "status": mv.status,
         "location": mv.location,
         "metrics": mv.metrics,
+        "model_selection": result.model_selection,
         "warnings": result.warnings,
         "seconds": round(result.seconds, 2),
     }

@@ -1,6 +1,6 @@
 """Validation and encoding of a block of raw CSV strings, column by column.
 
-Categoricals are looked up once per distinct value and numbers parsed by pandas; every problem is
+Categoricals are looked up once per distinct value and numbers parsed as pandas does (faster); every problem is
 recorded against its row, so a rejected row says exactly what is wrong with it.
 
     X, bad, problems = validate_encode(frame_of_strings, predictor.encoder, "customerID")
@@ -67,7 +67,6 @@ def _encode_categorical(
     import pandas as pd
 
     codes, uniques = pd.factorize(values)
-    table = {c: i for i, c in enumerate(feat.categories)}
     code_of = np.empty(len(uniques) + 1, dtype=np.float64)  # last slot: NaN from factorize (-1)
     problem_of = np.full(len(uniques) + 1, None, dtype=object)
     for u, raw in enumerate(list(uniques) + [None]):
@@ -76,8 +75,8 @@ def _encode_categorical(
             code_of[u] = math.nan
             if not feat.nullable:
                 problem_of[u] = f"{feat.name}: missing value not allowed"
-        elif s in table:
-            code_of[u] = table[s]
+        elif (code := feat.code_of(s)) is not None:
+            code_of[u] = code
         else:
             code_of[u] = math.nan
             problem_of[u] = f"{feat.name}: {_short(s)!r} is not one of {', '.join(feat.categories)}"
@@ -89,12 +88,49 @@ def _encode_categorical(
     return encoded, (rows, problem_of[codes[rows]])
 
 
-def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_numbers(values: np.ndarray) -> np.ndarray:
+    """Floats of a column of raw strings, NaN where pandas' ``to_numeric(errors="coerce")`` gives NaN.
+
+    A clean column (the usual case) is parsed by numpy's float conversion, about 5 times faster than
+    pandas (numeric parsing was 60% of the batch CPU time on the all-numeric Iranian data). It gives
+    pandas' values exactly on what it is allowed to parse: printable ASCII without ``_`` (Python's
+    float accepts ``1_0`` and other scripts' digits, pandas does not), no negative zero (pandas reads
+    ``-0`` as 0.0) or NaN (``-nan``'s sign), and every cell a number; anything else goes to pandas.
+    Empty and single-space cells (a missing value, as Telco's ``TotalCharges`` has) are NaN in both,
+    so they are set aside first rather than sending their whole column to pandas.
+    """
     import pandas as pd
 
-    nums = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan, copy=True
-    )
+    nums = _numbers_if_clean(values)
+    if nums is None:
+        blank = (values == "") | (values == " ")  # only now: comparing object cells is not free
+        if blank.any():
+            clean = _numbers_if_clean(values[~blank])
+            if clean is not None:
+                nums = np.full(len(values), np.nan)
+                nums[~blank] = clean
+    if nums is None:
+        nums = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan, copy=True
+        )
+    return nums
+
+
+def _numbers_if_clean(cells: np.ndarray) -> np.ndarray | None:
+    """numpy's floats of ``cells`` (a new array) when they are exactly pandas', else None."""
+    try:
+        text = "".join(cells)
+        if text.isascii() and text.isprintable() and "_" not in text:
+            nums = np.asarray(cells, dtype=np.float64)
+            if not np.isnan(nums).any() and not np.signbit(nums[nums == 0]).any():
+                return nums
+    except (TypeError, ValueError):  # a missing cell (None/NaN) or a cell that is not a number
+        pass
+    return None
+
+
+def _encode_numeric(values: np.ndarray, feat: NumericFeature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    nums = parse_numbers(values)
     rows: list[np.ndarray] = []
     texts: list[np.ndarray] = []
     unparsed = np.flatnonzero(np.isnan(nums))
