@@ -74,3 +74,44 @@ def test_train_on_the_telco_csv_reports_cv_figures(tmp_path):
     m = out["metrics"]
     assert {"cv_roc_auc", "brier", "cv_pr_auc", "f1", "calibration_error", "confusion_matrix"} <= set(m)
     assert m["cv_roc_auc"] > 0.8 and m["brier"] < 0.16
+
+
+def _services_of(emulator, monkeypatch):
+    from churnguard.bootstrap import build_services
+    from churnguard.settings import Settings
+
+    for k, v in emulator.env.items():
+        monkeypatch.setenv(k, v)
+    return build_services(Settings.from_env(emulator.env))
+
+
+def test_promote_with_an_expected_revision_refuses_a_moved_champion(emulator, monkeypatch):
+    """Of promoters that decided on the same champion, one wins; the others are told it moved."""
+    from tests.functional.test_registry import register
+
+    services = _services_of(emulator, monkeypatch)
+    bundle = _bundle()
+    for v in ("v1", "v2", "v3"):
+        register(services, bundle, v)
+    run(["promote", "v1"], emulator.env)
+    seen = json.loads(run(["models", "list", "--json"], emulator.env).stdout)["revision"]
+    assert seen == 1
+    first = json.loads(run(["promote", "v2", "--expect-revision", str(seen)], emulator.env).stdout)
+    assert first["version"] == "v2" and first["revision"] == 2
+    late = run(["promote", "v3", "--expect-revision", str(seen)], emulator.env, check=False)
+    assert late.returncode == 2 and "champion is at revision 2, not 1" in late.stderr
+    assert "Traceback" not in late.stderr
+    bad = run(["promote", "../../etc"], emulator.env, check=False)
+    assert bad.returncode == 2 and "is not a model version id" in bad.stderr
+    assert json.loads(run(["models", "list", "--json"], emulator.env).stdout)["champion"] == "v2"
+
+
+def _bundle():
+    from churnguard.domain.schema import Schema
+    from churnguard.domain.training import TrainingConfig, train
+    from churnguard.services.lifecycle import build_bundle
+    from tests.conftest import FAST, synth_frame
+
+    schema = Schema.default()
+    result = train(synth_frame(600), schema, TrainingConfig.from_dict(FAST))
+    return build_bundle("v-cli", result, schema, data_sha256="0" * 64, source="synthetic")

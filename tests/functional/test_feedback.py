@@ -88,8 +88,10 @@ def test_bulk_csv_conflicting_with_stored_outcomes_and_a_bad_header(aws, lambda_
 
 def _register(services, version, status="candidate"):
     services.registry.register(
-        ModelVersion(version=version, status=status, location=f"s3://b/{version}", manifest_sha256="0" * 64)
+        ModelVersion(version=version, status="candidate", location=f"s3://b/{version}", manifest_sha256="0" * 64)
     )
+    if status != "candidate":  # every version enters the registry as a candidate
+        services.registry.set_status(version, status)
 
 
 def test_canary_alias_set_show_clear(services):

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from churnguard.adapters.aws_errors import error_code
 from churnguard.domain.bundle import MANIFEST_FILE, METADATA_FILE, MODEL_FILE, ModelBundle, sha256_hex
 from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, StorageError
+from churnguard.domain.model_registry import check_version_id
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -21,10 +22,10 @@ class S3ModelStore:
         self.s3 = s3_client
 
     def location(self, version: str) -> str:
-        return f"s3://{self.bucket}/{self.prefix}/{version}/"
+        return f"s3://{self.bucket}/{self.prefix}/{check_version_id(version)}/"
 
     def _key(self, version: str, name: str) -> str:
-        return f"{self.prefix}/{version}/{name}"
+        return f"{self.prefix}/{check_version_id(version)}/{name}"
 
     def put(self, bundle: ModelBundle) -> dict[str, Any]:
         """Write the bundle; the manifest goes last so a half-written bundle never verifies."""

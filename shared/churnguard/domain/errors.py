@@ -60,3 +60,7 @@ class GateNotPassedError(ChurnGuardError):
 
 class ConfigurationError(ChurnGuardError):
     """A required setting is missing or malformed."""
+
+
+class RegistryInvariantError(ChurnGuardError):
+    """A registry change would break one of the registry's invariants (domain/model_registry.py)."""

@@ -4,7 +4,7 @@ usual ``AWS_ENDPOINT_URL``; bucket and table come from MODEL_BUCKET and REGISTRY
     churn schema infer --data customers.csv --target Churn > schema.yaml
     churn train --data ../shared/data/telco-customer-churn.csv --json
     churn models list
-    churn promote v20261121-101500-a1b2c3
+    churn promote v20261121-101500-a1b2c3 --expect-revision 7
     churn predict --json '{"tenure": 2, ...}'
     churn demo
 """
@@ -139,7 +139,8 @@ def cmd_models_list(a: argparse.Namespace) -> int:
     champion = alias["version"] if alias else None
     versions = s.registry.list()
     if a.json:
-        _print_json({"champion": champion, "versions": [v.to_dict() for v in versions]})
+        revision = alias["revision"] if alias else 0
+        _print_json({"champion": champion, "revision": revision, "versions": [v.to_dict() for v in versions]})
         return 0
     print(f"{'version':<28} {'status':<11} {'cv_roc_auc':>10} {'brier':>7}  created")
     for v in versions:
@@ -176,7 +177,7 @@ def cmd_forget(a: argparse.Namespace) -> int:
 def cmd_promote(a: argparse.Namespace) -> int:
     from churnguard.services.lifecycle import promote
 
-    _print_json(promote(_services().registry, a.version, reason=a.reason))
+    _print_json(promote(_services().registry, a.version, reason=a.reason, expected_revision=a.expect_revision))
     return 0
 
 
@@ -449,6 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("promote", help="make a version the champion")
     s.add_argument("version")
     s.add_argument("--reason", default="manual")
+    s.add_argument(
+        "--expect-revision",
+        type=int,
+        metavar="N",
+        help="switch only if the champion alias is still at revision N (churn models list --json shows it): "
+        "of several concurrent promoters exactly one wins, the others are told the champion moved",
+    )
     s.set_defaults(func=cmd_promote)
     s = sub.add_parser("rollback", help="restore the previous champion")
     s.add_argument("--reason", default="rollback")

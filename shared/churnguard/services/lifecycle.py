@@ -135,12 +135,16 @@ def train_from_uri(
     return train_and_register(data, schema, training_config, store, registry, source=data_uri, lineage=lineage)
 
 
-def promote(registry: Registry, version: str, reason: str = "manual") -> dict[str, Any]:
-    return registry.promote(version, reason=reason)
+def promote(
+    registry: Registry, version: str, reason: str = "manual", expected_revision: int | None = None
+) -> dict[str, Any]:
+    """``expected_revision``: switch only if the champion alias is still at that revision (the one the
+    caller decided on), so of several concurrent promoters exactly one wins."""
+    return registry.promote(version, reason=reason, expected_revision=expected_revision)
 
 
-def rollback(registry: Registry, reason: str = "rollback") -> dict[str, Any]:
-    return registry.rollback(reason=reason)
+def rollback(registry: Registry, reason: str = "rollback", expected_revision: int | None = None) -> dict[str, Any]:
+    return registry.rollback(reason=reason, expected_revision=expected_revision)
 
 
 # ----- the end of a retraining run ---------------------------------------------------------------
