@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from churnguard.domain.batch import (
-    MAX_LINE_BYTES,
+    MAX_RECORD_BYTES,
     BatchOptions,
     BatchScorer,
+    chunk_records,
     plan_chunks,
-    slice_lines,
     summarize,
 )
 from churnguard.domain.errors import DataValidationError
@@ -132,22 +132,19 @@ def test_output_csv_round_trips(scorer):
     assert all(0.0 <= float(r["churn_probability"]) <= 1.0 for r in rows)
 
 
-def test_byte_ranges_cover_every_line_exactly_once():
+def test_byte_ranges_cover_every_record_exactly_once():
     text = b"h1,h2\n" + b"".join(f"{i},{'x' * (i % 37)}\n".encode() for i in range(500))
     size = len(text)
-    for chunk in (MAX_LINE_BYTES, 97, 1000):
+    for chunk in (MAX_RECORD_BYTES, 97, 1000):
         seen = []
         for start in range(0, size, chunk):
-            end = min(start + chunk, size)
-            buf_start = max(start - 1, 0)
-            buf = text[buf_start : end + MAX_LINE_BYTES]
-            part = slice_lines(buf, buf_start, start, end, at_eof=end + MAX_LINE_BYTES >= size)
-            seen.extend(part.decode().splitlines())
-        assert seen == text.decode().splitlines()
+            part = chunk_records(lambda a, b: text[a : b + 1], start, min(start + chunk, size), size)
+            seen.extend(part.decode().splitlines()[1:])  # every part starts with the header
+        assert seen == text.decode().splitlines()[1:]
 
 
 def test_plan_chunks_splits_objects_into_ranges():
-    chunks = plan_chunks([("s3://b/a.csv", 200_000), ("s3://b/b.csv", 10)], chunk_bytes=MAX_LINE_BYTES)
+    chunks = plan_chunks([("s3://b/a.csv", 200_000), ("s3://b/b.csv", 10)], chunk_bytes=MAX_RECORD_BYTES)
     assert [(c["input"], c["start"], c["end"]) for c in chunks] == [
         ("s3://b/a.csv", 0, 65536),
         ("s3://b/a.csv", 65536, 131072),
