@@ -106,6 +106,30 @@ def test_promote_with_an_expected_revision_refuses_a_moved_champion(emulator, mo
     assert json.loads(run(["models", "list", "--json"], emulator.env).stdout)["champion"] == "v2"
 
 
+def test_models_gc_removes_bundles_no_registry_record_names(emulator, monkeypatch):
+    """A training run killed between storing its bundle and registering it leaves an orphan behind."""
+    import boto3
+
+    from churnguard.domain.bundle import ModelBundle
+    from tests.functional.test_registry import register
+
+    services = _services_of(emulator, monkeypatch)
+    bundle = _bundle()
+    register(services, bundle, "v-kept")
+    services.store.put(ModelBundle("v-orphan", bundle.model_text, bundle.metadata))  # stored, never registered
+    s3 = boto3.client("s3", endpoint_url=emulator.endpoint, region_name="us-east-1")
+    s3.put_object(Bucket=services.store.bucket, Key="models/v-half/model.txt", Body=b"tree\n")  # killed mid-write
+    recent = json.loads(run(["models", "gc", "--json"], emulator.env).stdout)
+    assert recent["orphaned"] == [] and recent["recent"] == ["v-half", "v-orphan"]  # maybe still being written
+    dry = json.loads(run(["models", "gc", "--older-than-hours", "0", "--dry-run", "--json"], emulator.env).stdout)
+    assert dry["orphaned"] == ["v-half", "v-orphan"] and dry["removed"] == []
+    done = json.loads(run(["models", "gc", "--older-than-hours", "0", "--json"], emulator.env).stdout)
+    assert done["removed"] == ["v-half", "v-orphan"] and done["registered"] == 1
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=services.store.bucket, Prefix="models/")["Contents"]}
+    assert left == {f"models/v-kept/{f}" for f in ("model.txt", "metadata.json", "manifest.json")}
+    assert services.store.get("v-kept", services.registry.get("v-kept").manifest_sha256).version == "v-kept"
+
+
 def _bundle():
     from churnguard.domain.schema import Schema
     from churnguard.domain.training import TrainingConfig, train

@@ -181,6 +181,30 @@ def cmd_promote(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_gc(a: argparse.Namespace) -> int:
+    """Remove model bundles no registry record names (a training run killed between storing and registering)."""
+    from datetime import UTC, datetime, timedelta
+
+    from churnguard.services.lifecycle import collect_orphaned_bundles
+
+    s = _services()
+    report = collect_orphaned_bundles(
+        s.store, s.registry, older_than=timedelta(hours=a.older_than_hours), now=datetime.now(UTC), dry_run=a.dry_run
+    )
+    if a.json:
+        _print_json(report)
+        return 0
+    verb = "would remove" if a.dry_run else "removed"
+    print(f"{report['bundles']} stored bundles, {report['registered']} of them registered")
+    for v in report["orphaned"]:
+        print(f"{verb:<13}{v}")
+    for v in report["recent"]:
+        print(f"{'kept (recent)':<13} {v}")
+    for v in report["unrecognised"]:
+        print(f"{'left alone':<13} {v!r} (not a version id)")
+    return 0
+
+
 def cmd_rollback(a: argparse.Namespace) -> int:
     from churnguard.services.lifecycle import rollback
 
@@ -441,6 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = models.add_parser("show")
     s.add_argument("version")
     s.set_defaults(func=cmd_models_show)
+    s = models.add_parser("gc", help="remove stored bundles that no registry record names (killed training runs)")
+    s.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=1.0,
+        help="only bundles last written this long ago (default 1; a run registers seconds after storing)",
+    )
+    s.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models_gc)
 
     s = sub.add_parser("forget", help="erase a customer's outcomes, stored score and prediction-log records")
     s.add_argument("customer_id")

@@ -9,7 +9,7 @@ never a library's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from churnguard.domain.bundle import ModelBundle
@@ -29,6 +29,10 @@ class ModelStore(Protocol):
         ...
 
     def delete(self, version: str) -> None: ...
+
+    def bundles(self) -> dict[str, datetime]:
+        """Every version with stored objects, with when its newest object was written."""
+        ...
 
 
 class Registry(Protocol):
