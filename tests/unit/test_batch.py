@@ -114,6 +114,26 @@ def test_unreadable_lines_are_counted_as_rejected(scorer):
     assert "unreadable line" in _rows(result.errors_csv())[0]["reason"]
 
 
+def test_rows_after_an_unreadable_line_keep_their_numbers_and_every_row_its_values(scorer):
+    """Row n of the errors is the n-th row after the header (blank lines are not rows), whatever was
+    skipped before it; an unreadable line is reported with its original fields."""
+    frame = synth_frame(12, seed=1).drop(columns=["Churn"])
+    frame.loc[6, "tenure"] = "abc"  # the 7th row: after the unreadable 5th, and after a blank line
+    frame.loc[10, "Contract"] = "Weekly"
+    lines = frame.to_csv(index=False, lineterminator="\n").splitlines()
+    lines[5] += ",extra,fields"  # row 5 (line 6 of the file): one field too many
+    lines.insert(3, "")  # a blank line after row 2: not a row
+    result = scorer.score_csv(("\n".join(lines) + "\n").encode(), BatchOptions())
+    assert (result.rows_in, result.scored, result.rejected) == (12, 9, 3)
+    errors = _rows(result.errors_csv())
+    assert [e["row"] for e in errors] == ["5", "7", "11"]
+    unreadable, tenure, contract = errors
+    assert unreadable["reason"].startswith("unreadable line") and unreadable["customerID"] == frame.loc[4, "customerID"]
+    assert unreadable["(extra field 1)"] == "extra" and unreadable["(extra field 2)"] == "fields"
+    assert tenure["tenure"] == "abc" and tenure["customerID"] == frame.loc[6, "customerID"]
+    assert contract["Contract"] == "Weekly" and contract["customerID"] == frame.loc[10, "customerID"]
+
+
 def test_wrong_schema_fails_with_the_missing_columns_named(scorer):
     frame = synth_frame(10, seed=1).drop(columns=["tenure", "Contract"])
     buf = io.StringIO()

@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from churnguard.domain.errors import DataValidationError
 from churnguard.domain.schema import Schema
 
@@ -200,6 +202,57 @@ def malformed_lines(caught: list[Any]) -> list[tuple[int, str]]:
             if m:
                 out.append((int(m.group(1)), m.group(2)))
     return out
+
+
+def place_unreadable_lines(
+    data: bytes, rejected: list[dict[str, Any]], malformed: Sequence[tuple[int, str]]
+) -> list[dict[str, Any]]:
+    """Rejected rows numbered as in the input, unreadable lines included, in row order.
+
+    pandas numbers the rows it reads (``row`` = its index + 1) and reports each line it skips by
+    its line number (records counted from the header, blank lines included). Here every row gets
+    its place back: ``row`` is the record's number after the header, blank lines not counted and
+    unreadable lines counted, so a row after a skipped line keeps its true number; an unreadable
+    line is reported with its original fields (the header's names, extra ones as
+    ``(extra field N)``), read again with the csv module.
+    """
+    if not malformed:
+        return rejected
+    wanted = dict(malformed)
+    records: dict[int, list[str]] = {}
+    blanks: dict[int, int] = {}
+    header: list[str] = []
+    blank = 0
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        for line, record in enumerate(reader, start=1):
+            if line == 1:
+                header = [c.strip() for c in record]
+            elif line in wanted:
+                records[line], blanks[line] = record, blank
+            elif not record:
+                blank += 1
+            if line >= max(wanted):
+                break
+    except (UnicodeDecodeError, csv.Error):  # pragma: no cover - pandas read it, so csv reads it too
+        pass
+    placed = sorted(line - 1 - blanks[line] for line in wanted if line in records)
+    shift = np.array(placed) - np.arange(len(placed))  # malformed rows before each read row
+    out = []
+    for r in rejected:
+        row = r["row"]
+        if isinstance(row, int):
+            r = {**r, "row": row + int(np.searchsorted(shift, row, side="right"))}
+        out.append(r)
+    for line, problem in sorted(wanted.items()):
+        if line not in records:  # the csv module disagrees with pandas: say where pandas saw it
+            out.append({"row": f"line {line}", "reason": f"unreadable line: {problem}", "values": {}})
+            continue
+        fields = records[line]
+        names = header + [f"(extra field {i})" for i in range(1, len(fields) - len(header) + 1)]
+        values = dict(zip(names, fields, strict=False))
+        out.append({"row": line - 1 - blanks[line], "reason": f"unreadable line: {problem}", "values": values})
+    return sorted(out, key=lambda r: (0, r["row"]) if isinstance(r["row"], int) else (1, 0))
 
 
 def plan_chunks(objects: Iterable[tuple[str, int]], chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> list[dict[str, Any]]:
