@@ -98,7 +98,11 @@ class S3ModelStore:
             if length > limit or (declared is not None and length != declared):
                 raise ArtifactIntegrityError(
                     f"{name} of {version} is {length} bytes, "
-                    + (f"the manifest says {declared}" if declared is not None else f"over the {limit}-byte limit")
+                    + (
+                        f"the manifest says {declared} (truncated or replaced)"
+                        if declared is not None
+                        else f"over the {limit}-byte limit"
+                    )
                     + ": refusing to read it"
                 )
             pieces: list[bytes] = []
