@@ -24,6 +24,7 @@ from botocore.config import Config
 from churnguard.adapters.batch_io import S3BatchIO
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.jobs import DynamoJobStore
+from churnguard.adapters.lambda_runtime import on_shutdown, register_shutdown_extension
 from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore
 from churnguard.adapters.model_store import S3ModelStore
 from churnguard.adapters.outcomes import DynamoOutcomeStore
@@ -184,6 +185,19 @@ def build_prediction_log(
     if not stream:
         return None
     return FirehosePredictionLog(stream, services.clients.firehose, on_drop=on_drop)
+
+
+def install_shutdown_hook(services: Services, callback: Callable[[], Any]) -> bool:
+    """Inside Lambda, run ``callback`` (quickly: ~500 ms) when the execution environment is shut down:
+    a no-op internal extension makes Lambda send SIGTERM first (adapters/lambda_runtime.py). Outside
+    Lambda (tests, ``churn serve``) nothing is installed; returns whether it was."""
+    s = services.settings
+    if not s.lambda_function_name:
+        return False
+    if s.lambda_runtime_api:
+        register_shutdown_extension(s.lambda_runtime_api, "churnguard-shutdown-flush")
+    on_shutdown(callback)
+    return True
 
 
 def build_challenger(services: Services, provider: ChampionProvider) -> ChallengerProvider:

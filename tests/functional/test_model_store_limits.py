@@ -7,9 +7,6 @@ S3 is moto's server in a process of its own, so tracemalloc here measures the re
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 import tracemalloc
 
@@ -24,41 +21,20 @@ from churnguard.domain.model_registry import ModelVersion
 from churnguard.local.template import create_resources, load_template
 from churnguard.services.champion import ChampionProvider
 from tests.conftest import ROOT
+from tests.functional.aws_process import moto_server_process
 
 BIG = 48 << 20  # a planted model file: 48 MiB
 
 
 @pytest.fixture(scope="module")
 def aws_process():
-    """moto's server on 127.0.0.1 in its own process, with the template's buckets and tables."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    """moto's server in its own process, with the template's buckets and tables."""
+    with moto_server_process() as endpoint:
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
         )
-        endpoint = f"http://127.0.0.1:{port}"
         s3, ddb = session.client("s3", endpoint_url=endpoint), session.client("dynamodb", endpoint_url=endpoint)
-        env = create_resources(load_template(ROOT / "template.yaml"), s3, ddb)
-        yield s3, ddb, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        yield s3, ddb, create_resources(load_template(ROOT / "template.yaml"), s3, ddb)
 
 
 @pytest.fixture
