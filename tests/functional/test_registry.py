@@ -81,15 +81,15 @@ def test_unknown_or_rejected_versions_cannot_be_promoted(services, trained):
 def test_concurrent_promotions_exactly_one_wins(trained):
     """20 clients race to promote; each reads the alias, then writes conditioned on what it read.
 
-    Runs against moto's server answering one request at a time (see Emulator(serial=True)):
-    DynamoDB isolates transactions, in-process moto does not.
+    Runs against the emulator as `make demo` and the benchmarks start it (local/emulator.py: one
+    request at a time, because DynamoDB isolates transactions and moto's threaded server does not).
     """
     from churnguard.adapters.model_store import S3ModelStore
     from churnguard.adapters.registry import DynamoRegistry
     from churnguard.local.emulator import Emulator
     from tests.conftest import ROOT
 
-    with Emulator(ROOT / "template.yaml", serial=True) as emu:
+    with Emulator(ROOT / "template.yaml") as emu:
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
         )
