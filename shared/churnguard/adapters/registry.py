@@ -197,13 +197,9 @@ class DynamoRegistry:
                 "updated_at": ts,
                 "reason": reason,
             }
-            put: dict[str, Any] = {"TableName": self.table, "Item": _to_item(alias)}
-            if t.read_revision is None:
-                put["ConditionExpression"] = "attribute_not_exists(pk)"
-            else:
-                put["ConditionExpression"] = "revision = :rev"
-                put["ExpressionAttributeValues"] = _to_item({":rev": t.read_revision})
-            items.append({"Put": put})
+            items.append(
+                {"Put": {"TableName": self.table, "Item": _to_item(alias), **_as_read("revision", t.read_revision)}}
+            )
         for version, (old, new) in t.statuses.items():
             values: dict[str, Any] = {":s": new, ":u": ts, ":old": old}
             sets = "#st = :s, updated_at = :u"
@@ -218,18 +214,8 @@ class DynamoRegistry:
             update = self._version_condition(version, old)
             update.update(UpdateExpression="SET " + sets, ExpressionAttributeValues=_to_item(values))
             items.append({"Update": update})
-        canary_key = _to_item({"pk": self.pk, "sk": f"ALIAS#{CANARY}"})
         if t.end_canary:
-            items.append(
-                {
-                    "Delete": {
-                        "TableName": self.table,
-                        "Key": canary_key,
-                        "ConditionExpression": "version = :v",
-                        "ExpressionAttributeValues": _to_item({":v": t.canary_read}),
-                    }
-                }
-            )
+            items.append({"Delete": self._canary_condition(t.canary_read)})
         elif t.champion is not None or any(old != new for old, new in t.statuses.values()):
             items.append({"ConditionCheck": self._canary_condition(t.canary_read)})
         self._transact(items, what=what)
@@ -258,20 +244,23 @@ class DynamoRegistry:
             "ExpressionAttributeValues": _to_item({":old": status}),
         }
 
+    def _alias_condition(self, name: str, attribute: str, value: Any) -> dict[str, Any]:
+        """A check that alias ``name`` is as read: absent when ``value`` is None, else ``attribute = value``."""
+        return {
+            "TableName": self.table,
+            "Key": _to_item({"pk": self.pk, "sk": f"ALIAS#{name}"}),
+            **_as_read(attribute, value),
+        }
+
     def _champion_condition(self, alias: ChampionAlias | None) -> dict[str, Any]:
-        check: dict[str, Any] = {"TableName": self.table, "Key": _to_item({"pk": self.pk, "sk": f"ALIAS#{CHAMPION}"})}
-        if alias is None:
-            check["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            check["ConditionExpression"] = "revision = :rev"
-            check["ExpressionAttributeValues"] = _to_item({":rev": alias.revision})
-        return check
+        return self._alias_condition(CHAMPION, "revision", alias.revision if alias else None)
 
     def _canary_condition(self, version: str | None) -> dict[str, Any]:
-        check: dict[str, Any] = {"TableName": self.table, "Key": _to_item({"pk": self.pk, "sk": f"ALIAS#{CANARY}"})}
-        if version is None:
-            check["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            check["ConditionExpression"] = "version = :v"
-            check["ExpressionAttributeValues"] = _to_item({":v": version})
-        return check
+        return self._alias_condition(CANARY, "version", version)
+
+
+def _as_read(attribute: str, value: Any) -> dict[str, Any]:
+    """The condition that an item is as read: absent when ``value`` is None, else ``attribute = value``."""
+    if value is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {"ConditionExpression": f"{attribute} = :read", "ExpressionAttributeValues": _to_item({":read": value})}
