@@ -54,12 +54,13 @@ def register_shutdown_extension(runtime_api: str, name: str, timeout_s: float = 
 
 
 def _wait_for_events(runtime_api: str, extension_id: str) -> None:
-    """Ask for the next event, as every extension must to end the init phase; subscribed to none, the
-    request waits until the environment goes away."""
+    """Ask for the next event, as every extension must to end the init phase."""
     request = urllib.request.Request(
         f"http://{runtime_api}/{EXTENSIONS_API}/event/next", headers={"Lambda-Extension-Identifier": extension_id}
     )
-    for _ in range(3):  # a connection broken by a SnapStart restore is opened again, a few times
+    # Subscribed to no event, the request should never return; if it does (a connection broken by a
+    # SnapStart restore, say) it is made again, a few times at most.
+    for _ in range(3):
         try:
             with urllib.request.urlopen(request, timeout=None) as response:
                 response.read()
