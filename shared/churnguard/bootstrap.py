@@ -196,8 +196,7 @@ def install_shutdown_hook(services: Services, callback: Callable[[], Any]) -> bo
         return False
     if s.lambda_runtime_api:
         register_shutdown_extension(s.lambda_runtime_api, "churnguard-shutdown-flush")
-    on_shutdown(callback)
-    return True
+    return on_shutdown(callback)
 
 
 def build_challenger(services: Services, provider: ChampionProvider) -> ChallengerProvider:

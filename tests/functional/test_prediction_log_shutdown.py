@@ -173,3 +173,19 @@ def test_the_shutdown_extension_speaks_the_extensions_api():
     assert headers["Lambda-Extension-Name"] == "churnguard-shutdown-flush"
     assert next_path == "/2020-01-01/extension/event/next" and next_headers["Lambda-Extension-Identifier"] == "ext-1"
     assert not register_shutdown_extension("127.0.0.1:9", "x")  # no Extensions API: logged, never raised
+
+
+def test_the_shutdown_hook_off_the_main_thread_is_skipped_not_fatal(caplog):
+    """Python takes signal handlers from the main thread only: a handler module imported elsewhere must
+    still load (and say that buffered records may then be lost on reaping)."""
+    import threading
+
+    from churnguard.adapters.lambda_runtime import on_shutdown
+
+    installed: list[bool] = []
+    worker = threading.Thread(target=lambda: installed.append(on_shutdown(lambda: None)))
+    worker.start()
+    worker.join(10)
+    assert installed == [False]
+    assert "no shutdown hook" in caplog.text
+    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.default_int_handler)

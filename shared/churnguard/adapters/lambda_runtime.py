@@ -68,11 +68,13 @@ def _wait_for_events(runtime_api: str, extension_id: str) -> None:
             log.warning("shutdown extension: event/next failed: %s", e)
 
 
-def on_shutdown(callback: Callable[[], Any]) -> None:
+def on_shutdown(callback: Callable[[], Any]) -> bool:
     """Run ``callback`` when the process gets SIGTERM (Lambda's shutdown), then exit at once.
 
     The callback must be quick (Lambda kills the runtime about 500 ms after the signal) and never
-    raise; the exit happens whatever it does.
+    raise; the exit happens whatever it does. Python takes signal handlers from the main thread only
+    (Lambda's runtime imports the handler module there): elsewhere nothing is installed and False
+    is returned (logged), rather than failing the function's import.
     """
 
     def handle(signum: int, frame: Any) -> None:
@@ -85,4 +87,9 @@ def on_shutdown(callback: Callable[[], Any]) -> None:
             sys.stderr.flush()
             os._exit(0)
 
-    signal.signal(signal.SIGTERM, handle)
+    try:
+        signal.signal(signal.SIGTERM, handle)
+    except ValueError as e:  # not the main thread
+        log.warning("no shutdown hook (buffered prediction-log records may be lost on reaping): %s", e)
+        return False
+    return True
