@@ -10,7 +10,7 @@ import io
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from churnguard.domain.batch import BatchOptions, BatchScorer, ChunkResult
 from tests.conftest import synth_frame
@@ -105,3 +105,16 @@ def test_hostile_ids_and_values_through_the_scorer(scorer):
     header, row = errors
     assert _raw(row[header.index("tenure")]) == "=1+2" and row[header.index("tenure")] == "'=1+2"
     assert _raw(row[header.index("customerID")]) == HOSTILE[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(max_codepoint=127)) | st.sampled_from(HOSTILE), min_size=1, max_size=20))
+@example(["7590-VHVEG", "\x1c=1+1"])
+@example(["-123", "-7", "ok"])
+def test_the_fast_path_writes_what_csv_cell_writes(ids):
+    """The scores file formats a block of ids with quick scans first (the hot path); whatever it
+    skips or shortcuts must come out as the one rule, csv_cell, writes each cell. ASCII only, where
+    the shortcuts apply (e.g. "\\x1c=1": whitespace to str.isspace, hiding a formula)."""
+    from churnguard.domain.batch.scorer import _csv_field, csv_cell
+
+    assert _csv_field(np.array(ids, dtype=object)).tolist() == [csv_cell(c) for c in ids]
