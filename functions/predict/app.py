@@ -19,6 +19,7 @@ from mangum import Mangum
 
 from churnguard.bootstrap import build_prediction_log, build_provider, build_services, install_shutdown_hook
 from churnguard.entrypoints.api import build_app
+from churnguard.entrypoints.events import http_request
 
 logger = Logger()
 metrics = Metrics()
@@ -129,6 +130,7 @@ def _put_latency(ms: float) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
+    event = http_request(event)  # REST or HTTP API (named stage too); any other event: BadEventError, not Mangum's
     try:
         response = _asgi(event, context)
         if str(event.get("path") or event.get("rawPath") or "").endswith(("/predict", "/predict/batch")):

@@ -12,19 +12,10 @@
 # make e2e LOCAL_LAMBDA_PYTHON=$PWD/.venv/bin/python runs the code under the dev venv, Python 3.11, where the
 # cp312 wheels in the layers do not import.)
 
-LAMBDA_VENV ?= $(abspath .venv-lambda)
-DEPLOY_LAMBDA_PYTHON = $(or $(LOCAL_LAMBDA_PYTHON),$(LAMBDA_VENV)/bin/python)
-PYTHON312 = $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || \
-	ls -d $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+# LOCAL_LAMBDA_PYTHON and the .venv-lambda rule are in infra/localstack.mk: localstack-up uses the same interpreter.
+DEPLOY_LAMBDA_PYTHON = $(LOCAL_LAMBDA_PYTHON)
 
 .PHONY: deploy-local e2e
-
-$(LAMBDA_VENV)/.installed: | localstack-venv
-	@test -n "$(PYTHON312)" || { echo "error: python3.12 not found (PATH or pyenv)" >&2; exit 1; }
-	rm -rf $(LAMBDA_VENV)
-	$(LOCALSTACK_VENV)/bin/uv venv -q -p "$(PYTHON312)" $(LAMBDA_VENV)
-	VIRTUAL_ENV=$(LAMBDA_VENV) $(LOCALSTACK_VENV)/bin/uv pip install -q boto3
-	touch $@
 
 deploy-local: venv $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed
 	@$(MAKE) --no-print-directory localstack-up LOCAL_LAMBDA_PYTHON="$(DEPLOY_LAMBDA_PYTHON)"

@@ -58,5 +58,5 @@ if [[ -n "$left" ]]; then
     echo "error: processes still running: $left" >&2
     exit 1
 fi
-rm -f "$LOCALSTACK_PIDFILE"
+rm -f "$LOCALSTACK_PIDFILE" "$LOCALSTACK_LAMBDA_PYTHON_FILE"
 echo "LocalStack stopped"

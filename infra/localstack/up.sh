@@ -3,34 +3,51 @@
 # Lambda run by the local-process executor and DynamoDB served by moto. Idempotent: does nothing if running.
 #
 # Env: LOCALSTACK_VENV, LOCALSTACK_STATE_DIR, LOCALSTACK_LISTEN_HOST, LOCALSTACK_PORT (see env.sh)
-#      LOCAL_LAMBDA_PYTHON    Python that runs function code (default: <repo>/.venv/bin/python if present,
-#                             else Python 3.12 from PATH or pyenv)
+#      LOCAL_LAMBDA_PYTHON    Python that runs function code (default: <repo>/.venv-lambda/bin/python, the Python
+#                             3.12 + boto3 venv `make localstack-up` and `make deploy-local` create, else Python
+#                             3.12 from PATH or pyenv). A LocalStack already running functions under another
+#                             interpreter is reported with the fix, not reused.
 #      LOCALSTACK_START_TIMEOUT seconds to wait for health (default 60)
 #      any LocalStack setting (LAMBDA_KEEPALIVE_MS, LS_LOG, ...) is passed through
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-if pid="$(localstack_pid)"; then
-    if localstack_healthy; then
-        echo "LocalStack already running (pid $pid) at $LOCALSTACK_URL"
-        exit 0
-    fi
-fi
-
-[[ -x "$LOCALSTACK_VENV/bin/python" ]] || "$repo/infra/localstack/venv.sh" "$LOCALSTACK_VENV"
-
 if [[ -z "${LOCAL_LAMBDA_PYTHON:-}" ]]; then
-    if [[ -x "$repo/.venv/bin/python" ]]; then
-        LOCAL_LAMBDA_PYTHON="$repo/.venv/bin/python"
+    if [[ -x "$repo/.venv-lambda/bin/python" ]]; then
+        LOCAL_LAMBDA_PYTHON="$repo/.venv-lambda/bin/python"
     elif python3.12 -c '' 2>/dev/null; then
         LOCAL_LAMBDA_PYTHON="$(command -v python3.12)"
     elif command -v pyenv >/dev/null && compgen -G "$(pyenv root)/versions/3.12*/bin/python3.12" >/dev/null; then
         LOCAL_LAMBDA_PYTHON="$(compgen -G "$(pyenv root)/versions/3.12*/bin/python3.12" | tail -1)"
     else
-        echo "error: no Python for Lambda functions; set LOCAL_LAMBDA_PYTHON" >&2
+        echo "error: no Python for Lambda functions; set LOCAL_LAMBDA_PYTHON (make localstack-up creates .venv-lambda)" >&2
         exit 1
     fi
 fi
+version="$("$LOCAL_LAMBDA_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+if [[ -z "$version" ]]; then
+    echo "error: LOCAL_LAMBDA_PYTHON=$LOCAL_LAMBDA_PYTHON does not run; unset it to use .venv-lambda" >&2
+    exit 1
+elif [[ "$version" != "3.12" ]]; then
+    echo "warning: functions will run under Python $version ($LOCAL_LAMBDA_PYTHON), not 3.12 as on AWS: compiled" \
+        "packages built for the python3.12 runtime will not import. Unset LOCAL_LAMBDA_PYTHON to use .venv-lambda." >&2
+fi
+
+if pid="$(localstack_pid)"; then
+    if localstack_healthy; then
+        running="$(cat "$LOCALSTACK_LAMBDA_PYTHON_FILE" 2>/dev/null || true)"
+        if [[ "$running" != "$LOCAL_LAMBDA_PYTHON" ]]; then
+            echo "error: LocalStack (pid $pid) at $LOCALSTACK_URL runs functions under ${running:-an unrecorded interpreter}," \
+                "not $LOCAL_LAMBDA_PYTHON; nothing was deployed into it. Restart it with the interpreter wanted:" >&2
+            echo "  make localstack-down && make localstack-up     (or: make localstack-down && make deploy-local)" >&2
+            exit 1
+        fi
+        echo "LocalStack already running (pid $pid) at $LOCALSTACK_URL, functions under $LOCAL_LAMBDA_PYTHON"
+        exit 0
+    fi
+fi
+
+[[ -x "$LOCALSTACK_VENV/bin/python" ]] || "$repo/infra/localstack/venv.sh" "$LOCALSTACK_VENV"
 
 # State is in memory; what an earlier run unpacked (function code, layers, sandboxes) is garbage now.
 rm -rf "$LOCALSTACK_STATE_DIR/tmp"
@@ -52,6 +69,7 @@ LOCAL_LAMBDA_PYTHON="$LOCAL_LAMBDA_PYTHON" \
     setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main \
     </dev/null >"$LOCALSTACK_LOG" 2>&1 &
 echo $! >"$LOCALSTACK_PIDFILE"
+echo "$LOCAL_LAMBDA_PYTHON" >"$LOCALSTACK_LAMBDA_PYTHON_FILE"
 
 deadline=$(( $(date +%s) + ${LOCALSTACK_START_TIMEOUT:-60} ))
 until localstack_healthy; do

@@ -1,12 +1,15 @@
 """Build every Lambda function of template.yaml with its layers, as `sam build` does, and measure it.
 
-    python infra/packaging/package.py build            # build/lambda/{layers,functions}/..., sizes
+    python infra/packaging/package.py build            # build/lambda/{layers,functions}/..., sizes (x86_64)
+    python infra/packaging/package.py build --arch arm64   # build/lambda-arm64/...
+    python infra/packaging/package.py build --arch all --no-record --if-changed   # what the runtime audit needs
     python infra/packaging/package.py build --only PredictFunction
 
 Layers and functions are built the way SAM builds them: ``BuildMethod: makefile`` runs
 ``make build-<LogicalId> ARTIFACTS_DIR=...`` in the source folder; ``BuildMethod: python3.12`` (or none)
 copies the source and pip-installs its requirements.txt (into ``python/`` for a layer). pip resolves
-manylinux wheels for CPython 3.12 whatever Python runs this script.
+manylinux wheels for CPython 3.12 and the target architecture (``--arch``: x86_64, the template's default, or
+arm64; ``LAMBDA_ARCHITECTURE`` for the Makefiles, see infra/packaging/lambda.mk) whatever Python runs this script.
 
 The result is written to ``infra/packaging/package-sizes.json`` (committed): per function, the
 unzipped size with its layers, the distributions each part holds, and a hash of the inputs that
@@ -30,26 +33,41 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "build" / "lambda"
+OUT = ROOT / "build" / "lambda"  # x86_64; arm64 builds go to build/lambda-arm64 (out_dir)
 SIZES = Path(__file__).with_name("package-sizes.json")
+MAKE_FRAGMENT = Path(__file__).with_name("lambda.mk")  # the architecture and pip options every Makefile includes
+ARCHITECTURES = ("x86_64", "arm64")  # the template's Architecture parameter; x86_64 is its default
+WHEEL_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 
 LAMBDA_ZIP_LIMIT_MB = 250.0  # unzipped, function code plus all its layers
 HEADROOM = 0.20
 BUDGET_MB = LAMBDA_ZIP_LIMIT_MB * (1 - HEADROOM)  # 200 MB
 MAX_LAYERS = 5
-PIP_TARGET = [
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--platform",
-    "manylinux2014_x86_64",
-    "--implementation",
-    "cp",
-    "--python-version",
-    "3.12",
-    "--only-binary=:all:",
-    "--disable-pip-version-check",
-    "--quiet",
-]
+
+
+def pip_target(arch: str = "x86_64") -> list[str]:
+    """pip options for CPython 3.12 manylinux wheels of one Lambda architecture (as lambda.mk's PIP_TARGET)."""
+    machine = WHEEL_MACHINE[arch]
+    return [
+        "--platform",
+        f"manylinux_2_28_{machine}",
+        "--platform",
+        f"manylinux2014_{machine}",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.12",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+    ]
+
+
+def out_dir(arch: str) -> Path:
+    """Where one architecture's build goes: build/lambda (x86_64, what the benchmarks run) or build/lambda-arm64."""
+    return OUT if arch == "x86_64" else OUT.with_name(f"lambda-{arch}")
+
+
 # Packages whose import the predict function must never pay for (size and cold start).
 PREDICT_FORBIDDEN = ("scipy", "pandas", "scikit-learn", "scikit_learn", "sklearn")
 # Why each function is packaged the way it is; the README's packaging table comes from here.
@@ -99,14 +117,14 @@ def _requirements(folder: Path) -> list[str]:
     return [ln.strip() for ln in f.read_text().splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
-def _pip(target: Path, requirements: Path) -> None:
+def _pip(target: Path, requirements: Path, arch: str) -> None:
     subprocess.run(
         [
             sys.executable,
             "-m",
             "pip",
             "install",
-            *PIP_TARGET,
+            *pip_target(arch),
             "--no-compile",
             "--target",
             str(target),
@@ -117,7 +135,7 @@ def _pip(target: Path, requirements: Path) -> None:
     )
 
 
-def build_unit(src: Path, method: str, logical_id: str, out: Path, layer: bool) -> None:
+def build_unit(src: Path, method: str, logical_id: str, out: Path, layer: bool, arch: str = "x86_64") -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -141,6 +159,7 @@ def build_unit(src: Path, method: str, logical_id: str, out: Path, layer: bool) 
                 f"ARTIFACTS_DIR={out}",
                 f"PYTHON={sys.executable}",
                 f"PYTHON312={py312}",
+                f"LAMBDA_ARCHITECTURE={arch}",
             ],
             check=True,
             env=env312,
@@ -150,7 +169,7 @@ def build_unit(src: Path, method: str, logical_id: str, out: Path, layer: bool) 
     shutil.copytree(src, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "tests"))
     if _requirements(src):
         # SAM's python3.12 builder runs pip under python3.12, which writes (timestamp-checked) 3.12 bytecode.
-        _pip(dest, src / "requirements.txt")
+        _pip(dest, src / "requirements.txt", arch)
         _compile(dest)
 
 
@@ -175,8 +194,9 @@ def distributions(folder: Path) -> dict[str, str]:
 
 
 def inputs_hash(unit: dict[str, Any], layers: dict[str, dict[str, Any]]) -> str:
-    """What decides a function's dependencies: build methods, layer list, requirements files, Makefiles."""
-    h = hashlib.sha256()
+    """What decides a function's dependencies: build methods, layer list, requirements files, Makefiles (and the
+    fragment they include)."""
+    h = hashlib.sha256(MAKE_FRAGMENT.read_bytes())
     parts = [("function", unit)] + [(lid, layers.get(lid, {"src": None, "method": "?"})) for lid in unit["layers"]]
     for name, u in parts:
         h.update(f"{name}|{u.get('method')}|{u.get('package_type', '')}|{','.join(u.get('layers', []))}\n".encode())
@@ -188,7 +208,7 @@ def inputs_hash(unit: dict[str, Any], layers: dict[str, dict[str, Any]]) -> str:
     return h.hexdigest()
 
 
-def build(only: list[str] | None = None, out: Path = OUT) -> dict[str, Any]:
+def build(only: list[str] | None = None, out: Path = OUT, arch: str = "x86_64") -> dict[str, Any]:
     template = load_template()
     layers, functions = units(template)
     wanted = {k: v for k, v in functions.items() if not only or k in only}
@@ -199,7 +219,7 @@ def build(only: list[str] | None = None, out: Path = OUT) -> dict[str, Any]:
             raise SystemExit(f"layer {lid} is not defined in template.yaml")
         d = out / "layers" / lid
         print(f"building layer {lid} ({layers[lid]['method']})", file=sys.stderr)
-        build_unit(layers[lid]["src"], layers[lid]["method"], lid, d, layer=True)
+        build_unit(layers[lid]["src"], layers[lid]["method"], lid, d, layer=True, arch=arch)
         layer_info[lid] = {
             "mb": round(tree_bytes(d) / 2**20, 1),
             "distributions": distributions(d),
@@ -212,7 +232,7 @@ def build(only: list[str] | None = None, out: Path = OUT) -> dict[str, Any]:
             continue
         d = out / "functions" / fid
         print(f"building function {fid} ({f['method']})", file=sys.stderr)
-        build_unit(f["src"], f["method"], fid, d, layer=False)
+        build_unit(f["src"], f["method"], fid, d, layer=False, arch=arch)
         own = tree_bytes(d)
         total = own + sum(int(layer_info[lid]["mb"] * 2**20) for lid in f["layers"])
         result[fid] = {
@@ -226,9 +246,14 @@ def build(only: list[str] | None = None, out: Path = OUT) -> dict[str, Any]:
             "note": PACKAGING_NOTES.get(fid, "zip: core and ML layers plus its own requirements"),
         }
         if fid == "TrainFunction":
-            result[fid]["smoke"] = smoke_train(out, f["layers"])
+            result[fid]["smoke"] = (
+                smoke_train(out, f["layers"])
+                if WHEEL_MACHINE[arch] == os.uname().machine
+                else f"not run: {arch} code does not run on this {os.uname().machine} host"
+            )
     report = {
-        "python": "3.12 (manylinux_2_28 / manylinux2014 x86_64 wheels)",
+        "python": f"3.12 (manylinux_2_28 / manylinux2014 {WHEEL_MACHINE[arch]} wheels)",
+        "architecture": arch,
         "limit_mb": LAMBDA_ZIP_LIMIT_MB,
         "budget_mb": BUDGET_MB,
         "layers": layer_info,
@@ -292,7 +317,7 @@ def runtime_dir(out: Path = OUT) -> Path:
                 "-m",
                 "pip",
                 "install",
-                *PIP_TARGET,
+                *pip_target(),  # boto3 is pure Python: one copy serves both architectures
                 "--no-compile",
                 "--target",
                 str(d),
@@ -376,25 +401,65 @@ def check(report: dict[str, Any]) -> list[str]:
     return problems
 
 
+def build_key(arch: str) -> str:
+    """One hash of everything that decides an architecture's packages (every function's inputs_hash)."""
+    layers, functions = units(load_template())
+    parts = [arch] + [f"{fid}:{inputs_hash(f, layers)}" for fid, f in sorted(functions.items())]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def is_current(arch: str, out: Path | None = None) -> bool:
+    """Whether out/sizes.json is a complete build of the current inputs for this architecture."""
+    sizes = (out or out_dir(arch)) / "sizes.json"
+    try:
+        return json.loads(sizes.read_text()).get("build_key") == build_key(arch)
+    except (OSError, ValueError):
+        return False
+
+
+def record(report: dict[str, Any], arch: str, partial: bool) -> None:
+    """Write a build's measurements into package-sizes.json: x86_64 at the top level, arm64 under "arm64"."""
+    recorded = json.loads(SIZES.read_text()) if SIZES.exists() else {}
+    section = recorded if arch == "x86_64" else recorded.setdefault(arch, {})
+    if partial and section.get("functions"):
+        section["functions"].update(report["functions"])
+        section["layers"].update(report["layers"])
+        section.update({k: v for k, v in report.items() if k not in ("functions", "layers")})
+    elif arch == "x86_64":
+        recorded = {**report, **{a: recorded[a] for a in ARCHITECTURES if a != "x86_64" and a in recorded}}
+    else:
+        recorded[arch] = dict(report)
+    SIZES.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=["build"])
     p.add_argument("--only", nargs="*", help="function logical ids (default: all)")
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--arch", choices=[*ARCHITECTURES, "all"], default="x86_64", help="Lambda architecture (x86_64)")
+    p.add_argument("--out", type=Path, help="build folder (default: build/lambda, or build/lambda-arm64)")
     p.add_argument("--no-record", action="store_true", help="do not rewrite infra/packaging/package-sizes.json")
+    p.add_argument("--if-changed", action="store_true", help="skip an architecture whose last build is current")
     a = p.parse_args(argv)
-    report = build(a.only, a.out)
-    if not a.no_record:
-        previous = json.loads(SIZES.read_text()) if SIZES.exists() and a.only else {}
-        if previous:
-            previous["functions"].update(report["functions"])
-            previous["layers"].update(report["layers"])
-            report = {**previous, **{k: v for k, v in report.items() if k not in ("functions", "layers")}}
-        SIZES.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (a.out / "sizes.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    for fid, f in sorted(report["functions"].items()):
-        print(f"{fid:28s} {f['packaging']:5s} {f['unzipped_mb'] if f['unzipped_mb'] is not None else '-':>7} MB")
-    problems = check(report)
+    archs = list(ARCHITECTURES) if a.arch == "all" else [a.arch]
+    if a.out and len(archs) > 1:
+        p.error("--out takes one architecture: give --arch x86_64 or --arch arm64")
+    problems = []
+    for arch in archs:
+        out = a.out or out_dir(arch)
+        if a.if_changed and not a.only and is_current(arch, out):
+            print(f"{arch}: {out} is current", file=sys.stderr)
+            continue
+        report = build(a.only, out, arch)
+        if not a.only:
+            report["build_key"] = build_key(arch)
+        if not a.no_record:
+            record({k: v for k, v in report.items() if k != "build_key"}, arch, partial=bool(a.only))
+        (out / "sizes.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        for fid, f in sorted(report["functions"].items()):
+            size = f["unzipped_mb"] if f["unzipped_mb"] is not None else "-"
+            print(f"{arch:7s} {fid:28s} {f['packaging']:5s} {size:>7} MB")
+        problems += [f"{arch}: {pr}" for pr in check(report)]
     for pr in problems:
         print("PROBLEM:", pr, file=sys.stderr)
     return 1 if problems else 0

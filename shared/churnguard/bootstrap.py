@@ -22,15 +22,22 @@ import boto3
 from botocore.config import Config
 
 from churnguard.adapters.batch_io import S3BatchIO
+from churnguard.adapters.cognito import CognitoSignIn
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.jobs import DynamoJobStore
 from churnguard.adapters.lambda_runtime import on_shutdown, register_shutdown_extension
-from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore
+from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore, LocalOrS3ObjectStore
 from churnguard.adapters.model_store import S3ModelStore
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
-from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
+from churnguard.adapters.prediction_log_writer import (
+    BucketPredictionLog,
+    BufferedPredictionLog,
+    FirehosePredictionLog,
+    firehose_client_config,
+)
 from churnguard.adapters.registry import DynamoRegistry
+from churnguard.adapters.report_archive import S3ReportArchive
 from churnguard.adapters.s3_objects import S3ObjectStore
 from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.adapters.secrets import read_secret_bytes
@@ -42,12 +49,13 @@ from churnguard.domain.privacy import ErasureReport
 from churnguard.domain.schema import Schema
 from churnguard.services import batch_jobs, lifecycle
 from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
+from churnguard.services.console import ConsoleReads, ConsoleSessions
 from churnguard.services.erasure import forget_customer
 from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
 from churnguard.services.ports import Eraser, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
-from churnguard.settings import Settings, get_settings
+from churnguard.settings import ENV_OUTCOMES_TABLE, ENV_SCORES_TABLE, Settings, get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -68,6 +76,29 @@ def aws_client_config(settings: Settings) -> Config:
     )
 
 
+# Without AWS_REGION / AWS_DEFAULT_REGION or a profile's region, the CLI and the demo use this one (as
+# the emulator does) instead of failing with botocore's NoRegionError; Lambda always sets AWS_REGION.
+DEFAULT_REGION = "us-east-1"
+NO_CREDENTIALS = (
+    "no AWS credentials found: for a local backend run `churn emulator` and paste its export lines; "
+    "for AWS set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+)
+
+
+def _default_session() -> boto3.session.Session:
+    """boto3's default session (what ``boto3.client`` uses), created on first use."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    return boto3.DEFAULT_SESSION  # type: ignore[return-value]
+
+
+def require_credentials() -> None:
+    """One clear ConfigurationError when no AWS credentials can be found (the CLI calls it before any AWS
+    work), instead of botocore's NoCredentialsError from inside the first request. Lambda always has them."""
+    if _default_session().get_credentials() is None:
+        raise ConfigurationError(NO_CREDENTIALS)
+
+
 class Clients:
     """AWS clients, each built on first use and kept; ``given`` ones (moto-backed in tests) win."""
 
@@ -78,7 +109,12 @@ class Clients:
     def _client(self, service: str, config: Config | None = None) -> Any:
         client = self._built.get(service)
         if client is None:
-            client = boto3.client(service, config=config or aws_client_config(self._settings))  # type: ignore[call-overload]
+            session = _default_session()
+            client = session.client(
+                service,  # type: ignore[call-overload]
+                region_name=session.region_name or DEFAULT_REGION,
+                config=config or aws_client_config(self._settings),
+            )
             self._built[service] = client
         return client
 
@@ -97,6 +133,11 @@ class Clients:
     @property
     def secretsmanager(self) -> SecretsManagerClient:
         return self._client("secretsmanager")
+
+    @property
+    def cognito(self) -> Any:
+        # cognito-idp (the console's sign-in); boto3-stubs for it are not installed.
+        return self._client("cognito-idp")
 
     @property
     def firehose(self) -> FirehoseClient:
@@ -179,12 +220,15 @@ def build_provider(
 
 def build_prediction_log(
     services: Services, on_drop: Callable[[int], None] | None = None
-) -> FirehosePredictionLog | None:
-    """The Firehose prediction log, or None when PREDICTION_LOG_STREAM is unset (nothing is logged)."""
-    stream = services.settings.prediction_log_stream
-    if not stream:
-        return None
-    return FirehosePredictionLog(stream, services.clients.firehose, on_drop=on_drop)
+) -> BufferedPredictionLog | None:
+    """The Firehose prediction log (PREDICTION_LOG_STREAM); locally, the same objects written straight
+    into PREDICTION_LOG_BUCKET; None when neither is set (nothing is logged)."""
+    s = services.settings
+    if s.prediction_log_stream:
+        return FirehosePredictionLog(s.prediction_log_stream, services.clients.firehose, on_drop=on_drop)
+    if s.prediction_log_bucket:
+        return BucketPredictionLog(s.prediction_log_bucket, services.clients.s3, on_drop=on_drop)
+    return None
 
 
 def install_shutdown_hook(services: Services, callback: Callable[[], Any]) -> bool:
@@ -274,9 +318,19 @@ def build_promotion(services: Services) -> Promotion:
 
 
 # ----- the retraining loop (drift check, evaluate, feedback ingest) -----------------------------------
-def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
-    """``check(now=...)``: the drift check over the prediction log, starting retraining when due."""
+def _reports(services: Services, reports_dir: str | None) -> tuple[ObjectStore, str]:
+    """Where reports go: ``reports_dir`` on this machine (``churn drift/evaluate --out``), else the bucket's
+    reports prefix; data named by ``s3://`` is still read from S3 either way."""
+    if reports_dir:
+        return LocalOrS3ObjectStore(services.objects), reports_dir.rstrip("/") or "."
+    return services.objects, services.reports_root
+
+
+def build_drift_check(services: Services, reports_dir: str | None = None) -> Callable[..., dict[str, Any]]:
+    """``check(now=...)``: the drift check over the prediction log, starting retraining when due.
+    ``reports_dir``: write its JSON and HTML report into this local folder instead of the bucket."""
     loop = services.settings.loop
+    objects, reports_root = _reports(services, reports_dir)
     launcher = (
         StepFunctionsRetrainLauncher(loop.retrain_state_machine_arn, services.clients.stepfunctions)
         if loop.retrain_state_machine_arn
@@ -287,24 +341,26 @@ def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
         services.store,
         services.registry,
         build_prediction_log_reader(services),
-        services.objects,
-        services.reports_root,
+        objects,
+        reports_root,
         loop,
         outcomes=build_outcome_store(services),
         launcher=launcher,
     )
 
 
-def build_evaluation(services: Services) -> Callable[[str, str], dict[str, Any]]:
-    """``evaluate(version, holdout_uri)``: the gate on fresh held-out rows, report in S3."""
+def build_evaluation(services: Services, reports_dir: str | None = None) -> Callable[[str, str], dict[str, Any]]:
+    """``evaluate(version, holdout_uri)``: the gate on fresh held-out rows, report in S3 (or ``reports_dir``,
+    where the held-out rows may be a local file too)."""
     gate = GateConfig.from_dict(services.settings.loop.gate or {})
+    objects, reports_root = _reports(services, reports_dir)
     return functools.partial(
         evaluate_candidate,
         services.store,
         services.registry,
-        services.objects,
+        objects,
         gate=gate,
-        reports_root=services.reports_root,
+        reports_root=reports_root,
     )
 
 
@@ -379,9 +435,13 @@ class BatchServices:
         options: dict[str, Any] | None = None,
         chunk_bytes: int = 0,
         progress: Callable[[str, int, int], None] | None = None,
+        store_scores: bool = False,
     ) -> dict[str, Any]:
-        """``churn score --local``: local files through the state machine's own steps."""
+        """``churn score --local``: local files through the state machine's own steps; ``store_scores``
+        also writes each customer's score to the score table (SCORES_TABLE), as a deployed job does."""
         version, _ = self.resolve(version)
+        if store_scores and self.scores is None:
+            raise ConfigurationError(f"set {ENV_SCORES_TABLE} (the table of stored customer scores) to store scores")
         return batch_jobs.score_local(
             LocalBatchIO(),
             input_path,
@@ -390,6 +450,7 @@ class BatchServices:
             options,
             chunk_bytes=chunk_bytes or self.settings.chunk_bytes,
             progress=progress,
+            scores=self.scores if store_scores else None,
         )
 
     def job_runner(self, state_machine_arn: str) -> StepFunctionsJobRunner:
@@ -409,15 +470,27 @@ def build_batch(services: Services) -> BatchServices:
 
 # ----- erasure (`churn forget`) ----------------------------------------------------------------------
 def build_erasers(services: Services) -> list[Eraser]:
-    """The stores ``churn forget`` erases from: outcomes and stored scores when their tables are
-    configured, and the prediction log in the model bucket."""
-    erasers: list[Eraser] = []
-    if services.settings.outcomes_table:
-        erasers.append(OutcomeEraser(services.settings.outcomes_table, services.clients.dynamodb))
-    if services.settings.batch.scores_table:
-        erasers.append(ScoreEraser(services.settings.batch.scores_table, services.clients.dynamodb))
-    erasers.append(PredictionLogEraser(services.store.bucket, services.clients.s3))
-    return erasers
+    """Every store ``churn forget`` must erase from: outcomes, stored scores and the prediction log in
+    the model bucket. A store left unconfigured is a ConfigurationError naming its variable, never a
+    store silently skipped."""
+    outcomes, scores = services.settings.outcomes_table, services.settings.batch.scores_table
+    if not outcomes or not scores:
+        missing = [
+            f"{name} (the stack's {output} output)"
+            for name, output, value in (
+                (ENV_OUTCOMES_TABLE, "OutcomesTableName", outcomes),
+                (ENV_SCORES_TABLE, "ScoresTableName", scores),
+            )
+            if not value
+        ]
+        raise ConfigurationError(
+            f"nothing erased: an erasure must reach every store holding customer records; set {' and '.join(missing)}"
+        )
+    return [
+        OutcomeEraser(outcomes, services.clients.dynamodb),
+        ScoreEraser(scores, services.clients.dynamodb),
+        PredictionLogEraser(services.store.bucket, services.clients.s3),
+    ]
 
 
 def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
@@ -426,3 +499,45 @@ def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
 
 def build_forget(services: Services) -> Callable[[str], ErasureReport]:
     return lambda customer_id: forget_customer(customer_id, services.hash_key, build_erasers(services))
+
+
+# ----- the console and its dashboard routes (the console function, `churn console`) ------------------
+def build_console(services: Services) -> ConsoleReads:
+    """The console's read models over the registry, bundles, reports, jobs, scores, log and outcomes."""
+    s = services.settings
+    batch = s.batch
+    return ConsoleReads(
+        registry=services.registry,
+        store=services.store,
+        reports=S3ReportArchive(services.store.bucket, services.clients.s3, s.loop.reports_prefix),
+        log=build_prediction_log_reader(services),
+        hash_key=services.hash_key,
+        jobs=DynamoJobStore(batch.jobs_table, services.clients.dynamodb) if batch.jobs_table else None,
+        outputs=S3BatchIO(services.clients.s3),
+        scores=build_score_store(services),
+        outcomes=build_outcome_store(services),
+        executions=StepFunctionsRetrainLauncher(s.loop.retrain_state_machine_arn, services.clients.stepfunctions)
+        if s.loop.retrain_state_machine_arn
+        else None,
+        max_entries=s.console.max_call_list,
+        history_days=s.console.history_days,
+        canary_days=s.console.canary_days,
+    )
+
+
+@dataclass(frozen=True)
+class ConsoleSignIn:
+    """People's sign-in (the Cognito user pool's app client) and the check of a session's token."""
+
+    sign_in: Callable[[str, str], dict[str, Any]]
+    set_new_password: Callable[[str, str, str], dict[str, Any]]
+    sessions: ConsoleSessions
+
+
+def build_console_sign_in(services: Services) -> ConsoleSignIn | None:
+    """Sign-in through CONSOLE_USER_POOL_CLIENT_ID, or None when unset (only `churn console` allows that)."""
+    client_id = services.settings.console.user_pool_client_id
+    if not client_id:
+        return None
+    pool = CognitoSignIn(client_id, services.clients.cognito)
+    return ConsoleSignIn(pool.sign_in, pool.set_new_password, ConsoleSessions(pool.user_of))

@@ -80,3 +80,14 @@ def test_a_requirements_change_changes_the_hash(tmp_path):
     before = packaging.inputs_hash(unit, LAYERS)
     (tmp_path / "requirements.txt").write_text("fastapi\nscipy\n")
     assert packaging.inputs_hash(unit, LAYERS) != before
+
+
+@pytest.mark.parametrize("fid", sorted(FUNCTIONS))
+def test_arm64_was_measured_from_the_same_inputs_and_fits(fid):
+    """`make package` builds arm64 too; its record sits under "arm64" in the same file."""
+    arm = RECORD.get("arm64") or {}
+    assert arm.get("architecture") == "arm64", "arm64 not measured; run `make package`"
+    f = arm["functions"][fid]
+    assert f["inputs_sha256"] == packaging.inputs_hash(FUNCTIONS[fid], LAYERS), f"{fid}: run `make package`"
+    assert f["unzipped_mb"] <= packaging.BUDGET_MB, f"{fid} is {f['unzipped_mb']} MB with its layers on arm64"
+    assert packaging.check(arm) == []

@@ -275,10 +275,25 @@ def stack(localstack) -> Stack:
     return stack
 
 
-def test_start_and_deploy_within_target(stack):
-    total = stack.timings["localstack_start_s"] + stack.timings["deploy_s"]
+def test_start_and_deploy_complete_and_report_their_times(stack):
+    # Times are reported, not asserted: a timed assertion fails on a loaded machine and proves nothing
+    # (the house rule: speed is measured by make bench). What must hold is a stack with its outputs.
     print(f"\nLocalStack start {stack.timings['localstack_start_s']:.1f} s, deploy {stack.timings['deploy_s']:.1f} s")
-    assert total < 60
+    assert stack.outputs and all(stack.outputs.values())
+
+
+def test_a_running_localstack_with_another_interpreter_is_reported_not_reused(localstack):
+    """make localstack-up then make deploy-local with another LOCAL_LAMBDA_PYTHON: stop and say how to fix it."""
+    _, state = localstack
+    other = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable + "3"
+    assert other != state["env"]["LOCAL_LAMBDA_PYTHON"]
+    up = ["bash", str(SCRIPTS / "up.sh")]
+    done = subprocess.run(up, env={**state["env"], "LOCAL_LAMBDA_PYTHON": other}, capture_output=True, text=True)
+    assert done.returncode == 1, done.stdout
+    assert f"runs functions under {state['env']['LOCAL_LAMBDA_PYTHON']}, not {other}" in done.stderr
+    assert "make localstack-down && make deploy-local" in done.stderr
+    same = subprocess.run(up, env=state["env"], capture_output=True, text=True)
+    assert same.returncode == 0 and "already running" in same.stdout, same.stderr
 
 
 def test_direct_invoke_sees_code_and_layers(stack):
@@ -288,7 +303,15 @@ def test_direct_invoke_sees_code_and_layers(stack):
     assert error is None, cold
     assert cold["greeting"] == "hello from the layer"  # <layer>/python
     assert cold["layer_pkg"] == "layer_pkg"  # <layer>/python/lib/python3.12/site-packages
-    assert cold["ld_library_path"].split(os.pathsep)[0].endswith("/lib")  # <layer>/lib
+    # As Lambda's: the runtime's libraries, the code folder, its lib/, then <layer>/lib (/opt/lib); none of the host's.
+    task_root = cold["task_root"]
+    assert cold["ld_library_path"].split(os.pathsep) == [
+        f"/usr/lib/{os.uname().machine}-linux-gnu",
+        task_root,
+        f"{task_root}/lib",
+        cold["ld_library_path"].split(os.pathsep)[-1],
+    ]
+    assert cold["ld_library_path"].endswith("/lib")  # <layer>/lib
     assert Path(cold["task_root"], "app.py").is_file()
     assert 0 < cold["remaining_ms"] <= 10_000
     assert warm == {**cold, "remaining_ms": warm["remaining_ms"]}

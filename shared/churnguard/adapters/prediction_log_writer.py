@@ -1,5 +1,5 @@
-"""Sends prediction log records to a Kinesis Data Firehose delivery stream, without ever
-slowing or failing a prediction.
+"""Sends prediction log records to a Kinesis Data Firehose delivery stream (deployed) or straight
+into the bucket in Firehose's layout (local runs), without ever slowing or failing a prediction.
 
 Records are buffered in memory (no I/O on add) and sent with one ``PutRecordBatch`` when the
 buffer holds ``max_records`` or its oldest record is ``max_age_s`` old. The client should have
@@ -13,6 +13,9 @@ and the caller carries on.
     log.flush()         # send now (tests)
     log.close(0.3)      # shutdown: send within 0.3 s; what is not confirmed by then is counted as lost
 
+    # Local runs (the emulator, `churn serve`, the demo): no Firehose, the same objects it would write.
+    log = BucketPredictionLog("churnguard-modelbucket", boto3.client("s3"))
+
 Records still buffered when Lambda shuts an execution environment down are sent by ``close``, run
 on the SIGTERM Lambda gives the runtime (functions/predict/app.py, adapters/lambda_runtime.py).
 Sending per invocation instead would put a Firehose call (milliseconds) on every prediction.
@@ -23,13 +26,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from churnguard.domain.prediction_log import to_jsonl
+from churnguard.domain.prediction_log import PREFIX, partition_prefix, to_jsonl
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +52,17 @@ def firehose_client_config() -> Any:
     return Config(connect_timeout=0.5, read_timeout=1.0, retries={"max_attempts": 1, "mode": "standard"})
 
 
-class FirehosePredictionLog:
+class BufferedPredictionLog:
+    """The buffering, batching and loss counting every prediction log shares; ``_deliver`` sends a batch."""
+
     def __init__(
         self,
-        stream_name: str,
-        firehose_client: FirehoseClient,
         on_drop: Callable[[int], None] | None = None,
         max_records: int = 100,
         max_age_s: float = 2.0,
         max_buffered: int = 5000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stream_name = stream_name
-        self.firehose = firehose_client
         self.on_drop = on_drop or (lambda n: None)
         self.max_records = max(1, min(max_records, MAX_BATCH_RECORDS))
         self.max_age_s = max_age_s
@@ -116,7 +120,7 @@ class FirehosePredictionLog:
     def close(self, timeout_s: float = 0.3) -> int:
         """Send everything buffered, giving up after ``timeout_s`` (Lambda allows a runtime about 500 ms
         to shut down): records not confirmed sent by then are counted as lost, so none is lost
-        uncounted even if the process is killed right after. Returns how many Firehose accepted."""
+        uncounted even if the process is killed right after. Returns how many were accepted."""
         with self._lock:
             pending, self._buffer = self._buffer, []
         if not pending:
@@ -145,12 +149,13 @@ class FirehosePredictionLog:
             self._drop(unconfirmed)
         return settled["sent"]
 
+    def _deliver(self, batch: list[bytes]) -> int:
+        """Send one batch; returns how many records were refused (raising loses the whole batch)."""
+        raise NotImplementedError
+
     def _send(self, batch: list[bytes], count_drops: bool = True) -> int:
         try:
-            resp = self.firehose.put_record_batch(
-                DeliveryStreamName=self.stream_name, Records=[{"Data": d} for d in batch]
-            )
-            failed = int(resp.get("FailedPutCount", 0))
+            failed = self._deliver(batch)
         except Exception as e:  # noqa: BLE001 - any failure of the log must not reach the caller
             log.warning("prediction log: %d records lost: %s: %s", len(batch), type(e).__name__, e)
             if count_drops:
@@ -169,6 +174,39 @@ class FirehosePredictionLog:
             self.on_drop(n)
         except Exception:  # noqa: BLE001 - a broken metric sink must not fail a prediction either
             log.exception("prediction log: on_drop failed")
+
+
+class FirehosePredictionLog(BufferedPredictionLog):
+    """The deployed log: batches go to the stream with PutRecordBatch; Firehose lands them in S3."""
+
+    def __init__(self, stream_name: str, firehose_client: FirehoseClient, **buffering: Any) -> None:
+        super().__init__(**buffering)
+        self.stream_name = stream_name
+        self.firehose = firehose_client
+
+    def _deliver(self, batch: list[bytes]) -> int:
+        resp = self.firehose.put_record_batch(DeliveryStreamName=self.stream_name, Records=[{"Data": d} for d in batch])
+        return int(resp.get("FailedPutCount", 0))
+
+
+class BucketPredictionLog(BufferedPredictionLog):
+    """The same buffered log, delivered as Firehose's S3 destination would: one object per batch under
+    ``predictions/dt=YYYY-MM-DD/`` (the UTC day of delivery, as ``!{timestamp:yyyy-MM-dd}`` is), so the
+    drift check and the other readers find it unchanged. For local runs, where there is no Firehose
+    (moto's ignores the prefix's timestamp expression)."""
+
+    def __init__(self, bucket: str, s3_client: S3Client, prefix: str = PREFIX, **buffering: Any) -> None:
+        super().__init__(**buffering)
+        self.bucket, self.s3, self.prefix = bucket, s3_client, prefix
+
+    def _deliver(self, batch: list[bytes]) -> int:
+        now = datetime.now(UTC)
+        key = (
+            f"{partition_prefix(now, self.prefix)}churnguard-local-{now.strftime('%Y-%m-%d-%H-%M-%S')}-"
+            f"{uuid.uuid4().hex[:12]}.jsonl"
+        )
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=b"".join(batch), ContentType="application/x-ndjson")
+        return 0
 
 
 def _batches(lines: list[bytes]) -> list[list[bytes]]:

@@ -1,10 +1,14 @@
-"""Reading the events Lambda hands our functions: scheduled events, S3 notifications, state inputs.
+"""Reading the events Lambda hands our functions: API Gateway requests, scheduled events, S3 notifications,
+state inputs.
 
 Handlers parse their event here and get a ``BadEventError`` naming what is missing or malformed
 (a DataValidationError, so Step Functions and the logs show the reason, not a KeyError).
 
     now = event_time({"time": "2026-05-01T06:00:00Z"})
     files = dropped_objects(s3_put_event)      # [["s3://bucket/feedback/a%20b.csv", "s3://bucket/feedback/a b.csv"]]
+    request = http_request(api_gateway_event)  # REST (v1) or HTTP API (v2) proxy event, as Mangum reads it
+
+The shapes are those `sam local generate-event` makes (copies in events/, each tested through its handler).
 """
 
 from __future__ import annotations
@@ -41,6 +45,62 @@ def require_version(event: Mapping[str, Any], action: str, name: str = "version"
         raise BadEventError(f"the event's {name!r}: {e}") from e
 
 
+def _kind(event: Mapping[str, Any]) -> str:
+    """What an event looks like, for error messages."""
+    if "httpMethod" in event or "routeKey" in event or "rawPath" in event:
+        return "an HTTP request (API Gateway)"
+    if "Records" in event:
+        sources = {str(r.get("eventSource") or r.get("EventSource")) for r in event["Records"] if isinstance(r, dict)}
+        return f"a notification with Records from {', '.join(sorted(sources)) or 'an unknown source'}"
+    if "detail-type" in event:
+        return f"an EventBridge {event.get('detail-type')!r} event from {event.get('source')!r}"
+    return f"an event with keys {sorted(event)[:8]}"
+
+
+def http_request(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An API Gateway proxy event (REST ``aws-proxy`` v1, HTTP API v2) or an ALB request, ready for Mangum.
+
+    An HTTP API on a named stage (not ``$default``) puts the stage in front of the path (``/prod/predict``);
+    the app's routes do not have it, so it is removed. Any other kind of event raises BadEventError: Mangum
+    would fail on it with a message about its own handlers.
+    """
+    if not isinstance(event, Mapping):
+        raise BadEventError(f"expected an API Gateway request event (a JSON object), not {type(event).__name__}")
+    context = event.get("requestContext")
+    if event.get("version") == "2.0" and isinstance(context, Mapping) and isinstance(context.get("http"), Mapping):
+        stage = str(context.get("stage") or "$default")
+        prefix = f"/{stage}"
+        raw_path = str(event.get("rawPath") or "/")
+        if stage == "$default" or not (raw_path == prefix or raw_path.startswith(prefix + "/")):
+            return dict(event)
+        path = raw_path[len(prefix) :] or "/"
+        http = {**context["http"], "path": path} if context["http"].get("path") == raw_path else context["http"]
+        return {**event, "rawPath": path, "requestContext": {**context, "http": http}}
+    if "httpMethod" in event and (isinstance(context, Mapping) or "path" in event):
+        return dict(event)  # REST API (v1) and ALB: Mangum reads them as they are
+    raise BadEventError(
+        "this function answers HTTP requests through API Gateway (REST aws-proxy or HTTP API v2 events, "
+        f"as `sam local generate-event apigateway aws-proxy` makes), not {_kind(event)}"
+    )
+
+
+def scheduled_time(event: Mapping[str, Any]) -> datetime:
+    """ "now" of a scheduled run: the EventBridge schedule event's ``time``, or ``{}`` / ``{"time": ...}`` by hand.
+
+    Any other kind of event raises BadEventError (an S3 or API event sent here by mistake must not run a check).
+    """
+    if not isinstance(event, Mapping):
+        raise BadEventError(f"expected a scheduled event (a JSON object), not {type(event).__name__}")
+    scheduled = event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events"
+    by_hand = set(event) <= {"time"}
+    if not (scheduled or by_hand):
+        raise BadEventError(
+            'this function runs on its EventBridge schedule (or by hand with {} or {"time": "<ISO 8601>"}), '
+            f"not on {_kind(event)}"
+        )
+    return event_time(event)
+
+
 def event_time(event: Mapping[str, Any]) -> datetime:
     """The scheduled event's ``time`` as "now" (a replayed event checks its own day); now when absent."""
     raw = event.get("time")
@@ -56,15 +116,20 @@ def dropped_objects(event: Mapping[str, Any]) -> list[list[str]]:
     """For each object an S3 notification or an EventBridge "Object Created" event names, the URIs it
     may have: S3 notifications URL-encode the key; EventBridge events carry it as is (tried first),
     and decoded in case the sender encoded it."""
+    if not isinstance(event, Mapping) or not (event.get("source") == "aws.s3" or "Records" in event):
+        raise BadEventError(
+            "expected an S3 object-created event (an S3 notification with Records, or EventBridge "
+            f"'Object Created'), not {_kind(event) if isinstance(event, Mapping) else type(event).__name__}"
+        )
     try:
         if event.get("source") == "aws.s3":
             detail = event.get("detail") or {}
             bucket, key = detail["bucket"]["name"], detail["object"]["key"]
             keys = list(dict.fromkeys([key, unquote_plus(key)]))
             return [[f"s3://{bucket}/{k}" for k in keys]]
-        return [
-            [f"s3://{r['s3']['bucket']['name']}/{unquote_plus(r['s3']['object']['key'])}"]
-            for r in event.get("Records", [])
-        ]
+        records = event["Records"]
+        if not all(isinstance(r, Mapping) and r.get("eventSource", "aws:s3") == "aws:s3" for r in records):
+            raise BadEventError(f"expected S3 notification records, not {_kind(event)}")
+        return [[f"s3://{r['s3']['bucket']['name']}/{unquote_plus(r['s3']['object']['key'])}"] for r in records]
     except (KeyError, TypeError) as e:
         raise BadEventError(f"not an S3 object-created event: missing {e}") from e

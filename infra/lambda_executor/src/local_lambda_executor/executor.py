@@ -5,7 +5,11 @@ to this module) under a host Python with the function's code and its layers on `
 
     <code>  <layerN>/python/lib/pythonX.Y/site-packages ... <layer1>/...  <layerN>/python ... <layer1>/python
 
-(later layers win, as they do when AWS merges them into ``/opt``), and ``<layer>/lib`` on ``LD_LIBRARY_PATH``.
+(later layers win, as they do when AWS merges them into ``/opt``). Native libraries are found as on AWS
+(``sandbox.py``): ``LD_LIBRARY_PATH`` in Lambda's order (runtime, ``<code>``, ``<code>/lib``, each ``<layer>/lib``),
+and, when the executor runs as root, in a private mount namespace where the system library folder holds only the
+libraries the python3.12 runtime has (infra/packaging/lambda-runtime-libraries.txt): a package that relies on one
+of this host's extra libraries fails here as it would on AWS.
 
 Which Python runs the function code: ``LOCAL_LAMBDA_PYTHON`` (``infra/localstack/up.sh`` sets it to the
 project's dev virtualenv when there is one), else ``python3.12`` from ``PATH``. Because the code and layers come
@@ -45,6 +49,8 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 )
 from localstack.utils.net import get_free_tcp_port
 
+from local_lambda_executor import sandbox
+
 LOG = logging.getLogger(__name__)
 
 ENV_PYTHON = "LOCAL_LAMBDA_PYTHON"
@@ -81,8 +87,8 @@ def python_version(python: str) -> str:
     return out.stdout.strip()
 
 
-def code_layout(function_version: FunctionVersion) -> tuple[Path, list[str], list[str]]:
-    """Task root, sys.path entries and library folders for a function, with layers as AWS merges them."""
+def code_layout(function_version: FunctionVersion) -> tuple[Path, list[str], list[Path]]:
+    """Task root, sys.path entries and layer folders (newest first) for a function, as AWS merges layers."""
     cfg = function_version.config
     task_root = cfg.code.get_unzipped_code_location()
     runtime = str(cfg.runtime.value if isinstance(cfg.runtime, Enum) else cfg.runtime)  # "python3.12"
@@ -91,8 +97,16 @@ def code_layout(function_version: FunctionVersion) -> tuple[Path, list[str], lis
     sys_path = [str(task_root)]
     sys_path += [str(layer / "python" / "lib" / runtime / "site-packages") for layer in newest_first]
     sys_path += [str(layer / "python") for layer in newest_first]
-    lib_path = [str(layer / "lib") for layer in newest_first]
-    return task_root, sys_path, lib_path
+    return task_root, sys_path, newest_first
+
+
+@functools.cache
+def _hide_host_libraries() -> bool:
+    """Whether function processes run with only the runtime's libraries (once per LocalStack; warns if not)."""
+    reason = sandbox.available()
+    if reason:
+        LOG.warning("Lambda functions run with this host's shared libraries, not only the runtime's: %s", reason)
+    return reason is None
 
 
 def _as_str(value) -> str:
@@ -134,14 +148,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     def start(self, env_vars: dict[str, str]) -> None:
         python = child_python()
-        task_root, sys_path, lib_path = code_layout(self.function_version)
+        task_root, sys_path, layers = code_layout(self.function_version)
         tmp = self.sandbox / "tmp"
         tmp.mkdir()
         env = {key: _as_str(value) for key, value in env_vars.items()}
         env.update(
             LAMBDA_TASK_ROOT=str(task_root),  # the real folder, not the /var/task of a container
             PYTHONPATH=os.pathsep.join(sys_path),
-            LD_LIBRARY_PATH=os.pathsep.join(lib_path + [os.environ.get("LD_LIBRARY_PATH", "")]).strip(os.pathsep),
+            # Not the host's LD_LIBRARY_PATH: only what Lambda puts there.
+            LD_LIBRARY_PATH=sandbox.library_path(task_root, layers, hidden=_hide_host_libraries()),
             PATH=os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
             HOME=os.environ.get("HOME", str(tmp)),
             LANG="C.UTF-8",
@@ -161,8 +176,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self.endpoint.container_port = get_free_tcp_port()
         self.endpoint.start()  # (re)registers the callback routes with a fresh startup future
         with open(self.log_path, "ab") as log:
+            argv = [python, str(BOOTSTRAP)]
             self.process = subprocess.Popen(
-                [python, str(BOOTSTRAP)],
+                sandbox.command(argv, tmp_root=str(self.sandbox.parent)) if _hide_host_libraries() else argv,
                 env={**self.env, "LOCAL_LAMBDA_PORT": str(self.endpoint.container_port)},
                 cwd=task_root,
                 stdin=subprocess.DEVNULL,
