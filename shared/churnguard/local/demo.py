@@ -154,10 +154,20 @@ def _tour(services: Any, url: str, log: Any, workdir: Path) -> dict[str, Any]:
     records = cohort.to_dict("records")
     for i in range(0, len(records), 200):
         _request(f"{url}/predict/batch?reasons=false", {"customers": records[i : i + 200]})
-    if log is not None:
-        log.flush()
+    # The API logs each answer in a task that runs after the answer is sent, so the last batch's records can
+    # reach the buffer a moment after its answer (seen on a loaded machine): flush until all of them are in
+    # the log, for at most 10 s, and print the count found either way.
+    expected = 1 + len(records)  # the first prediction and the cohort
     today = datetime.now(UTC).date()
-    logged = sum(1 for _ in build_prediction_log_reader(services).records(today, today))
+    reader = build_prediction_log_reader(services)
+    deadline = time.monotonic() + 10
+    while True:
+        if log is not None:
+            log.flush()
+        logged = sum(1 for _ in reader.records(today, today))
+        if logged >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     bucket = services.settings.prediction_log_bucket or services.store.bucket
     say(f"logged {logged} predictions to s3://{bucket}/predictions/dt={today.isoformat()}/")
 
