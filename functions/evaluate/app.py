@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.bootstrap import build_evaluation, build_services
-from churnguard.entrypoints.events import BadEventError
+from churnguard.entrypoints.events import BadEventError, require_version
 
 logger = Logger()
 metrics = Metrics()
@@ -28,9 +28,7 @@ _evaluate = build_evaluation(_services)
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     candidate = event.get("candidate")
-    version = candidate.get("version") if isinstance(candidate, dict) else event.get("version")
-    if not isinstance(version, str) or not version:
-        raise BadEventError("an evaluate event needs 'candidate': {'version': 'v...'}")
+    version = require_version(candidate if isinstance(candidate, dict) else event, "evaluate ('candidate': {...})")
     holdout = event.get("holdout") or _services.settings.loop.holdout_data_uri
     if not isinstance(holdout, str) or not holdout.startswith("s3://"):
         raise BadEventError("no held-out data: pass 'holdout': 's3://bucket/key.csv' or set HOLDOUT_DATA_URI")

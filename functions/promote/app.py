@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.bootstrap import build_promotion, build_services
-from churnguard.entrypoints.events import BadEventError
+from churnguard.entrypoints.events import BadEventError, require_version
 
 logger = Logger()
 metrics = Metrics()
@@ -29,10 +29,7 @@ _actions = build_promotion(build_services())
 
 
 def _version(event: dict[str, Any]) -> str:
-    version = event.get("version")
-    if not isinstance(version, str) or not version:
-        raise BadEventError(f"a {event.get('action', 'promote')} event needs 'version'")
-    return version
+    return require_version(event, str(event.get("action", "promote")))
 
 
 @metrics.log_metrics

@@ -27,6 +27,7 @@ from churnguard.adapters.cognito import CognitoSignIn
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.feature_store import DynamoFeatureStore
 from churnguard.adapters.jobs import DynamoJobStore
+from churnguard.adapters.lambda_runtime import on_shutdown, register_shutdown_extension
 from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore, LocalOrS3ObjectStore
 from churnguard.adapters.model_store import S3ModelStore
 from churnguard.adapters.outcomes import DynamoOutcomeStore
@@ -230,6 +231,18 @@ def build_prediction_log(
     if s.prediction_log_bucket:
         return BucketPredictionLog(s.prediction_log_bucket, services.clients.s3, on_drop=on_drop)
     return None
+
+
+def install_shutdown_hook(services: Services, callback: Callable[[], Any]) -> bool:
+    """Inside Lambda, run ``callback`` (quickly: ~500 ms) when the execution environment is shut down:
+    a no-op internal extension makes Lambda send SIGTERM first (adapters/lambda_runtime.py). Outside
+    Lambda (tests, ``churn serve``) nothing is installed; returns whether it was."""
+    s = services.settings
+    if not s.lambda_function_name:
+        return False
+    if s.lambda_runtime_api:
+        register_shutdown_extension(s.lambda_runtime_api, "churnguard-shutdown-flush")
+    return on_shutdown(callback)
 
 
 def build_challenger(services: Services, provider: ChampionProvider) -> ChallengerProvider:

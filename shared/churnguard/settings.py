@@ -38,6 +38,10 @@ ENV_FALLBACK_MODE = "FALLBACK_MODE"
 ENV_FALLBACK_BASE_RATE = "FALLBACK_BASE_RATE"
 # botocore retry attempts (standard mode, exponential backoff with jitter) for S3 and DynamoDB.
 ENV_AWS_MAX_ATTEMPTS = "CHURNGUARD_AWS_MAX_ATTEMPTS"
+# Set by Lambda itself: the function's name (we run inside Lambda) and the runtime API's address,
+# where the predict function registers for the shutdown signal (adapters/lambda_runtime.py).
+ENV_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+ENV_LAMBDA_RUNTIME_API = "AWS_LAMBDA_RUNTIME_API"
 
 
 # ----- the retraining loop: drift check, evaluation gate, state machine ---------------------------
@@ -246,6 +250,8 @@ class Settings:
     fallback_mode: str = "off"
     fallback_base_rate: float | None = None
     aws_max_attempts: int = 4
+    lambda_function_name: str | None = None
+    lambda_runtime_api: str | None = None
     loop: LoopSettings = field(default_factory=LoopSettings)
     batch: BatchSettings = field(default_factory=BatchSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
@@ -272,6 +278,8 @@ class Settings:
                 fallback_mode=env.get(ENV_FALLBACK_MODE) or "off",
                 fallback_base_rate=float(env[ENV_FALLBACK_BASE_RATE]) if env.get(ENV_FALLBACK_BASE_RATE) else None,
                 aws_max_attempts=int(env.get(ENV_AWS_MAX_ATTEMPTS, "4")),
+                lambda_function_name=env.get(ENV_LAMBDA_FUNCTION_NAME) or None,
+                lambda_runtime_api=env.get(ENV_LAMBDA_RUNTIME_API) or None,
                 loop=LoopSettings.from_env(env),
                 batch=BatchSettings.from_env(env),
                 features=FeatureSettings.from_env(env),

@@ -105,6 +105,56 @@ def test_multi_object_job_scores_every_row_exactly_once(aws, fn, lambda_context)
     assert stored["rows_in"] == 1200
 
 
+def test_a_quoted_multi_line_field_across_a_chunk_edge_fabricates_nobody(aws, fn, lambda_context):
+    """A free-text column whose value holds line breaks and, on one line, a whole valid customer row,
+    straddling the 64 KiB chunk edge: every real customer is scored and stored once, the forged one never."""
+    frame = synth_frame(600, seed=41).drop(columns=["Churn"])
+    frame["customerID"] = [f"REAL-{i:04d}" for i in range(len(frame))]
+    forged = frame.iloc[0].astype(str).tolist()
+    forged[0] = "FORGED-1"
+    frame["notes"] = ""
+    # The note goes to the last row whose forged line starts before the edge; padding row 0's note
+    # then moves the forged line's first byte to just before, on and after byte 65,536.
+    frame["notes"] = [
+        f'called twice, "angry"\n{",".join(forged)},\nwill call back\n' if i == 0 else "" for i in range(600)
+    ]
+    note = frame.loc[0, "notes"]
+    frame.loc[0, "notes"] = ""
+    base = frame.to_csv(index=False, lineterminator="\n")
+    ends = [k for k, ch in enumerate(base) if ch == "\n"]
+    lead = len('"called twice, ""angry""\n')  # the note's bytes before the forged line, as written
+    row = max(r for r in range(1, 600) if ends[r + 1] + lead < 65530)  # ends[0] is the header's
+    frame.loc[row, "notes"] = note
+    for delta in (-1, 0, 1, 7):
+        frame.loc[0, "notes"] = "x" * (65536 + delta - (ends[row + 1] + lead))
+        data = frame.to_csv(index=False, lineterminator="\n").encode()
+        assert data.index(b"FORGED-1") == 65536 + delta
+        uri = _put(aws, f"in/notes{delta}.csv", data)
+        bucket = aws["BATCH_BUCKET"]
+        job = {"input": uri, "output": f"s3://{bucket}/out/notes{delta}", "chunk_bytes": 65536}
+        summary = _run(fn, lambda_context, f"notes{delta}", job)
+        assert summary["chunks"] == 2
+        assert (summary["rows_in"], summary["scored"], summary["rejected"]) == (600, 600, 0)
+        ids = [r["customerID"] for r in _csv_rows(_objects(aws, f"out/notes{delta}/scores/").values())]
+        assert sorted(ids) == sorted(frame["customerID"])
+        assert fn._batch.scores.get("FORGED-1") is None
+        assert fn._batch.scores.get(frame.loc[row, "customerID"]) is not None
+
+
+def test_duplicate_column_names_are_refused_before_any_work(aws, fn, lambda_context):
+    frame = synth_frame(20, seed=2).drop(columns=["Churn"])
+    text = frame.to_csv(index=False, lineterminator="\n")
+    header, rest = text.split("\n", 1)
+    uri = _put(aws, "in/dup.csv", (header + ", tenure\n" + rest.replace("\n", ",99\n")).encode())
+    bucket = aws["BATCH_BUCKET"]
+    with pytest.raises(DataValidationError, match="'tenure'.*rename or remove"):
+        fn.handler(
+            {"action": "plan", "job_id": "dup", "job": {"input": uri, "output": f"s3://{bucket}/out/dup"}},
+            lambda_context,
+        )
+    assert not _objects(aws, "out/dup/")
+
+
 def test_a_retried_chunk_writes_nothing_twice(aws, fn, lambda_context, monkeypatch):
     uri = _put(aws, "in/c.csv", synth_csv_bytes(300, seed=5))
     bucket = aws["BATCH_BUCKET"]

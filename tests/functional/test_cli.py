@@ -123,3 +123,68 @@ def test_infer_then_train_on_a_csv_with_spaced_headers_and_coded_columns(tmp_pat
     assert re.search(r"final model .* [\d.]+ s, done", p.stderr), p.stderr
     assert "CV ROC-AUC" in p.stdout and "inner log-loss" in p.stdout
     assert any(line.startswith("model ") and "leaves" in line for line in p.stdout.splitlines())
+
+
+def _services_of(emulator, monkeypatch):
+    from churnguard.bootstrap import build_services
+    from churnguard.settings import Settings
+
+    for k, v in emulator.env.items():
+        monkeypatch.setenv(k, v)
+    return build_services(Settings.from_env(emulator.env))
+
+
+def test_promote_with_an_expected_revision_refuses_a_moved_champion(emulator, monkeypatch):
+    """Of promoters that decided on the same champion, one wins; the others are told it moved."""
+    from tests.functional.test_registry import register
+
+    services = _services_of(emulator, monkeypatch)
+    bundle = _bundle()
+    for v in ("v1", "v2", "v3"):
+        register(services, bundle, v)
+    run(["promote", "v1"], emulator.env)
+    seen = json.loads(run(["models", "list", "--json"], emulator.env).stdout)["revision"]
+    assert seen == 1
+    first = json.loads(run(["promote", "v2", "--expect-revision", str(seen)], emulator.env).stdout)
+    assert first["version"] == "v2" and first["revision"] == 2
+    late = run(["promote", "v3", "--expect-revision", str(seen)], emulator.env, check=False)
+    assert late.returncode == 2 and "champion is at revision 2, not 1" in late.stderr
+    assert "Traceback" not in late.stderr
+    bad = run(["promote", "../../etc"], emulator.env, check=False)
+    assert bad.returncode == 2 and "is not a model version id" in bad.stderr
+    assert json.loads(run(["models", "list", "--json"], emulator.env).stdout)["champion"] == "v2"
+
+
+def test_models_gc_removes_bundles_no_registry_record_names(emulator, monkeypatch):
+    """A training run killed between storing its bundle and registering it leaves an orphan behind."""
+    import boto3
+
+    from churnguard.domain.bundle import ModelBundle
+    from tests.functional.test_registry import register
+
+    services = _services_of(emulator, monkeypatch)
+    bundle = _bundle()
+    register(services, bundle, "v-kept")
+    services.store.put(ModelBundle("v-orphan", bundle.model_text, bundle.metadata))  # stored, never registered
+    s3 = boto3.client("s3", endpoint_url=emulator.endpoint, region_name="us-east-1")
+    s3.put_object(Bucket=services.store.bucket, Key="models/v-half/model.txt", Body=b"tree\n")  # killed mid-write
+    recent = json.loads(run(["models", "gc", "--json"], emulator.env).stdout)
+    assert recent["orphaned"] == [] and recent["recent"] == ["v-half", "v-orphan"]  # maybe still being written
+    dry = json.loads(run(["models", "gc", "--older-than-hours", "0", "--dry-run", "--json"], emulator.env).stdout)
+    assert dry["orphaned"] == ["v-half", "v-orphan"] and dry["removed"] == []
+    done = json.loads(run(["models", "gc", "--older-than-hours", "0", "--json"], emulator.env).stdout)
+    assert done["removed"] == ["v-half", "v-orphan"] and done["registered"] == 1
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=services.store.bucket, Prefix="models/")["Contents"]}
+    assert left == {f"models/v-kept/{f}" for f in ("model.txt", "metadata.json", "manifest.json")}
+    assert services.store.get("v-kept", services.registry.get("v-kept").manifest_sha256).version == "v-kept"
+
+
+def _bundle():
+    from churnguard.domain.schema import Schema
+    from churnguard.domain.training import TrainingConfig, train
+    from churnguard.services.lifecycle import build_bundle
+    from tests.conftest import FAST, synth_frame
+
+    schema = Schema.default()
+    result = train(synth_frame(600), schema, TrainingConfig.from_dict(FAST))
+    return build_bundle("v-cli", result, schema, data_sha256="0" * 64, source="synthetic")

@@ -165,7 +165,7 @@ def test_without_a_region_the_cli_uses_us_east_1(aws, capsys, monkeypatch):
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     assert main(["models", "list", "--json"]) == 0  # NoRegionError before
-    assert json.loads(capsys.readouterr().out) == {"champion": None, "versions": []}
+    assert json.loads(capsys.readouterr().out) == {"champion": None, "revision": 0, "versions": []}
 
 
 @pytest.mark.parametrize("command", ["serve", "demo", "emulator"])

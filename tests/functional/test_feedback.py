@@ -63,6 +63,18 @@ def test_bulk_csv_stores_good_rows_once_and_reports_bad_ones(aws, lambda_context
         {"row": 4, "field": "churned", "value": "maybe", "problem": report["rejected"][0]["problem"]}
     ]
     assert "yes or no" in report["rejected"][0]["problem"]
+    assert (report["rows_in"], report["stored"], report["rejected_rows"]) == (3, 2, 1)
+
+    # Identical repeats within one file: stored once, counted as repeated (every row accounted for).
+    repeats = csv + b"7590-VHVEG,yes,2026-05-01\n7590-VHVEG,yes,2026-05-01\n"
+    fn.handler(_drop_csv(aws, repeats, key="feedback/repeats.csv"), lambda_context)
+    report = json.loads(
+        boto3.client("s3")
+        .get_object(Bucket=aws["MODEL_BUCKET"], Key="feedback-reports/repeats.csv.report.json")["Body"]
+        .read()
+    )
+    assert (report["rows_in"], report["duplicates"], report["repeated"], report["rejected_rows"]) == (5, 2, 2, 1)
+    assert report["repeats"] == [{"row": 5, "same_as_row": 2}, {"row": 6, "same_as_row": 2}]
 
     # The same file again (an S3 retry, or dropped twice): nothing stored twice.
     again = fn.handler(_drop_csv(aws, csv, key="feedback/may outcomes.csv"), lambda_context)["files"][0]
@@ -88,8 +100,10 @@ def test_bulk_csv_conflicting_with_stored_outcomes_and_a_bad_header(aws, lambda_
 
 def _register(services, version, status="candidate"):
     services.registry.register(
-        ModelVersion(version=version, status=status, location=f"s3://b/{version}", manifest_sha256="0" * 64)
+        ModelVersion(version=version, status="candidate", location=f"s3://b/{version}", manifest_sha256="0" * 64)
     )
+    if status != "candidate":  # every version enters the registry as a candidate
+        services.registry.set_status(version, status)
 
 
 def test_canary_alias_set_show_clear(services):

@@ -88,6 +88,36 @@ def test_an_unreachable_endpoint_is_a_counted_loss(aws):
     assert writer.flush() == 0 and drops == [1]
 
 
+def test_close_sends_the_buffer_and_counts_what_is_not_confirmed_in_time(aws, stream):
+    import threading
+    import time
+
+    writer = FirehosePredictionLog(stream, boto3.client("firehose"), max_records=100, max_age_s=1e9)
+    writer.add([rec(i) for i in range(3)])
+    assert writer.close(0.3) == 3 and len(delivered(aws["MODEL_BUCKET"])) == 3 and writer.dropped == 0
+    assert writer.close(0.3) == 0  # nothing left
+
+    # A Firehose endpoint that accepts the connection and never answers: within the deadline nothing
+    # is confirmed, so every record is counted lost, and close returns on time.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()), daemon=True).start()
+    client = boto3.client(
+        "firehose", endpoint_url=f"http://127.0.0.1:{silent.getsockname()[1]}", config=firehose_client_config()
+    )
+    drops = []
+    writer = FirehosePredictionLog("s", client, on_drop=drops.append, max_records=100, max_age_s=1e9)
+    writer.add([rec(i) for i in range(4)])
+    started = time.monotonic()
+    assert writer.close(0.3) == 0
+    assert time.monotonic() - started < 0.9 and drops == [4] and writer.dropped == 4
+    time.sleep(1.2)  # the abandoned send times out meanwhile: it must not count the records again
+    assert drops == [4]
+    silent.close()
+
+
 def test_a_failing_drop_counter_and_unserialisable_records_do_not_raise(aws):
     def broken(n):
         raise RuntimeError("metrics down")

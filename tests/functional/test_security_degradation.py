@@ -114,8 +114,27 @@ def test_configured_fallback_serves_the_flagged_base_rate(aws, services, trained
     preds = json.loads(r["body"])["predictions"]
     rate = trained[1].metrics["positive_rate"]
     assert all(p["fallback"] is True and p["churn_probability"] == round(rate, 4) and p["reasons"] == [] for p in preds)
+    assert not any(p["will_churn"] for p in preds)  # a constant flags nobody
     # /model has no fallback: with no model it stays an honest 503.
     assert predict.handler(load_event("model"), lambda_context)["statusCode"] == 503
+    # /health does not call a fallback "ok": a load balancer or canary check must see it.
+    health = predict.handler(load_event("health"), lambda_context)
+    assert health["statusCode"] == 503
+    assert json.loads(health["body"])["status"] == "degraded" and json.loads(health["body"])["fallback"] is True
+
+
+def test_health_is_ok_only_while_a_verified_champion_is_loaded(aws, services, trained, lambda_context):
+    predict = load_function("predict")
+    empty = predict.handler(load_event("health"), lambda_context)  # nothing promoted yet
+    assert empty["statusCode"] == 503 and json.loads(empty["body"])["status"] == "unavailable"
+    register(services, trained, "v1", promote=True)
+    tamper(aws, "v1")  # the champion's bundle fails its checksums: every prediction would answer 503
+    refused = load_function("predict").handler(load_event("health"), lambda_context)
+    assert refused["statusCode"] == 503 and "sha256" in json.loads(refused["body"])["detail"]
+    register(services, trained, "v2", promote=True)
+    fresh = load_function("predict")
+    ok = fresh.handler(load_event("health"), lambda_context)  # loads and verifies the champion itself
+    assert ok["statusCode"] == 200 and json.loads(ok["body"]) == {"status": "ok", "model_version": "v2"}
 
 
 def test_real_predictions_are_flagged_not_fallback(aws, services, trained, lambda_context, monkeypatch):

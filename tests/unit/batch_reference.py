@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from churnguard.domain.batch import RISK_LEVELS, BatchOptions, BatchScorer, ChunkResult, reasons_json, validate_encode
-from churnguard.domain.batch.chunks import check_columns, header_columns, malformed_lines
+from churnguard.domain.batch.chunks import check_columns, header_columns, malformed_lines, place_unreadable_lines
 from churnguard.domain.batch.encoding import strip_ids
 from churnguard.domain.errors import DataValidationError
 from churnguard.domain.schema import Schema
@@ -43,7 +43,9 @@ def score_frame(
     df: pd.DataFrame,
     options: BatchOptions | None = None,
     malformed: Sequence[tuple[int, str]] = (),
+    data: bytes = b"",
 ) -> ChunkResult:
+    """``data``: the chunk's bytes, where unreadable lines (``malformed``) are read again for their values."""
     options = options or BatchOptions()
     schema, encoder, predictor = scorer.schema, scorer.encoder, scorer.predictor
     id_column = schema.id_column or "row"
@@ -71,8 +73,7 @@ def score_frame(
         raw = df.to_dict(orient="records")
         for r in np.flatnonzero(bad).tolist():
             rejected.append({"row": r + 1, "reason": "; ".join(problems.get(r, ["invalid row"])), "values": raw[r]})
-    for line, problem in malformed:
-        rejected.append({"row": f"line {line}", "reason": f"unreadable line: {problem}", "values": {}})
+    rejected = place_unreadable_lines(data, rejected, malformed)
     return ChunkResult(
         model_version=predictor.version,
         rows_in=len(df) + len(malformed),

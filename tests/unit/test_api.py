@@ -192,4 +192,6 @@ def test_no_champion_gets_503_not_500(schema):
     r = c.post("/predict", json=body("predict"))
     assert r.status_code == 503
     assert "no champion" in r.json()["detail"]
-    assert c.get("/health").status_code == 200
+    health = c.get("/health")  # not "ok" while every prediction is refused
+    assert health.status_code == 503 and health.headers["Retry-After"]
+    assert health.json()["status"] == "unavailable" and "no champion" in health.json()["detail"]

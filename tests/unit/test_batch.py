@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from churnguard.domain.batch import (
-    MAX_LINE_BYTES,
+    MAX_RECORD_BYTES,
     BatchOptions,
     BatchScorer,
+    chunk_records,
     plan_chunks,
-    slice_lines,
     summarize,
 )
 from churnguard.domain.errors import DataValidationError
@@ -114,6 +114,26 @@ def test_unreadable_lines_are_counted_as_rejected(scorer):
     assert "unreadable line" in _rows(result.errors_csv())[0]["reason"]
 
 
+def test_rows_after_an_unreadable_line_keep_their_numbers_and_every_row_its_values(scorer):
+    """Row n of the errors is the n-th row after the header (blank lines are not rows), whatever was
+    skipped before it; an unreadable line is reported with its original fields."""
+    frame = synth_frame(12, seed=1).drop(columns=["Churn"])
+    frame.loc[6, "tenure"] = "abc"  # the 7th row: after the unreadable 5th, and after a blank line
+    frame.loc[10, "Contract"] = "Weekly"
+    lines = frame.to_csv(index=False, lineterminator="\n").splitlines()
+    lines[5] += ",extra,fields"  # row 5 (line 6 of the file): one field too many
+    lines.insert(3, "")  # a blank line after row 2: not a row
+    result = scorer.score_csv(("\n".join(lines) + "\n").encode(), BatchOptions())
+    assert (result.rows_in, result.scored, result.rejected) == (12, 9, 3)
+    errors = _rows(result.errors_csv())
+    assert [e["row"] for e in errors] == ["5", "7", "11"]
+    unreadable, tenure, contract = errors
+    assert unreadable["reason"].startswith("unreadable line") and unreadable["customerID"] == frame.loc[4, "customerID"]
+    assert unreadable["(extra field 1)"] == "extra" and unreadable["(extra field 2)"] == "fields"
+    assert tenure["tenure"] == "abc" and tenure["customerID"] == frame.loc[6, "customerID"]
+    assert contract["Contract"] == "Weekly" and contract["customerID"] == frame.loc[10, "customerID"]
+
+
 def test_wrong_schema_fails_with_the_missing_columns_named(scorer):
     frame = synth_frame(10, seed=1).drop(columns=["tenure", "Contract"])
     buf = io.StringIO()
@@ -132,22 +152,19 @@ def test_output_csv_round_trips(scorer):
     assert all(0.0 <= float(r["churn_probability"]) <= 1.0 for r in rows)
 
 
-def test_byte_ranges_cover_every_line_exactly_once():
+def test_byte_ranges_cover_every_record_exactly_once():
     text = b"h1,h2\n" + b"".join(f"{i},{'x' * (i % 37)}\n".encode() for i in range(500))
     size = len(text)
-    for chunk in (MAX_LINE_BYTES, 97, 1000):
+    for chunk in (MAX_RECORD_BYTES, 97, 1000):
         seen = []
         for start in range(0, size, chunk):
-            end = min(start + chunk, size)
-            buf_start = max(start - 1, 0)
-            buf = text[buf_start : end + MAX_LINE_BYTES]
-            part = slice_lines(buf, buf_start, start, end, at_eof=end + MAX_LINE_BYTES >= size)
-            seen.extend(part.decode().splitlines())
-        assert seen == text.decode().splitlines()
+            part = chunk_records(lambda a, b: text[a : b + 1], start, min(start + chunk, size), size)
+            seen.extend(part.decode().splitlines()[1:])  # every part starts with the header
+        assert seen == text.decode().splitlines()[1:]
 
 
 def test_plan_chunks_splits_objects_into_ranges():
-    chunks = plan_chunks([("s3://b/a.csv", 200_000), ("s3://b/b.csv", 10)], chunk_bytes=MAX_LINE_BYTES)
+    chunks = plan_chunks([("s3://b/a.csv", 200_000), ("s3://b/b.csv", 10)], chunk_bytes=MAX_RECORD_BYTES)
     assert [(c["input"], c["start"], c["end"]) for c in chunks] == [
         ("s3://b/a.csv", 0, 65536),
         ("s3://b/a.csv", 65536, 131072),

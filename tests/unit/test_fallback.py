@@ -21,9 +21,14 @@ def test_every_customer_gets_the_base_rate_flagged_as_fallback():
         assert "not a personal score" in p["recommendation"] and "26.5%" in p["recommendation"]
 
 
-def test_a_high_base_rate_is_reported_as_such():
-    p = BaseRateEstimate(base_rate=0.7, threshold=0.4, source="s").predict_records([{}])[0]
-    assert p["will_churn"] is True and p["risk_level"] == "high"
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.31, 0.7, 1.0])
+def test_a_fallback_flags_nobody_whatever_the_base_rate(rate):
+    """At or above the threshold every customer was flagged: a campaign for everyone because of an outage."""
+    out = BaseRateEstimate(base_rate=rate, threshold=0.31, source="s").predict_records([{}, {}])
+    assert all(p["will_churn"] is False and p["risk_level"] == "low" for p in out)
+    assert out[0]["churn_probability"] == rate and "Nobody is flagged" in out[0]["recommendation"]
+    if rate >= 0.6:
+        assert "high risk" in out[0]["recommendation"]  # the population's level is still said
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.5, math.nan, math.inf])

@@ -50,13 +50,38 @@ def test_csv_keeps_good_rows_reports_bad_ones_and_collapses_repeats():
         b"b,Yes,2026-05-02\n"
         b"d,No,tomorrow\n"
     )
-    good, bad = parse_feedback_csv(data, KEY, TODAY)
+    parsed = parse_feedback_csv(data, KEY, TODAY)
+    good, bad = parsed.outcomes, parsed.rejected
     assert [(n, o.customer_key, o.churned) for n, o in good] == [
         (2, customer_key("a", KEY), True),
         (3, customer_key("b", KEY), False),
     ]
     assert [(b["row"], b["field"]) for b in bad] == [(4, "churned"), (7, "churned"), (8, "observed_date")]
     assert "contradicts row 3" in bad[1]["problem"]
+    assert parsed.repeated == [(6, 2)]  # stored once, and counted
+    assert parsed.rows == 6 == len(good) + len(parsed.repeated) + parsed.empty + parsed.rejected_rows
+
+
+def test_every_row_of_a_file_with_repeats_is_accounted_for():
+    """13 rows in: 11 were accounted for when identical repeats were dropped silently."""
+    rows = [f"c{i},{'yes' if i % 2 else 'no'},2026-05-0{1 + i % 3}" for i in range(9)]
+    rows += [rows[0], rows[3], rows[3], ",,"]  # three identical repeats and a row of empty fields
+    parsed = parse_feedback_csv(("customer_id,churned,observed_date\n" + "\n".join(rows) + "\n").encode(), KEY, TODAY)
+    assert parsed.rows == 13 and len(parsed.outcomes) == 9 and parsed.empty == 1
+    assert parsed.repeated == [(11, 2), (12, 5), (13, 5)]
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        ("customer_id,churned,observed_date,churned", "names 'churned' more than once"),
+        ("customer_id, customer_id,churned,observed_date", "names 'customer_id' more than once"),
+        ("customer_id,customerID,churned,observed_date", "customer_id and customerID both name the customer id"),
+    ],
+)
+def test_a_column_named_twice_is_refused_not_guessed(header, words):
+    with pytest.raises(RecordValidationError, match=words):
+        parse_feedback_csv(f"{header}\na,b,yes,2026-05-01\n".encode(), KEY, TODAY)
 
 
 def test_csv_without_the_needed_columns_is_refused_whole():

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
 from churnguard.adapters.s3_objects import S3ObjectStore, parse_s3_uri
-from churnguard.domain.batch.chunks import chunk_records, first_line
+from churnguard.domain.batch.chunks import chunk_records, header_record
 from churnguard.domain.errors import DataValidationError, StorageError
 
 
@@ -66,10 +66,10 @@ class S3BatchIO(S3ObjectStore):
             raise StorageError(f"cannot read {uri}: {e}") from e
 
     def header(self, uri: str) -> bytes:
-        return first_line(lambda first, last: self.read_range(uri, first, last))
+        return header_record(lambda first, last: self.read_range(uri, first, last))
 
     def read_lines(self, uri: str, start: int, end: int, size: int) -> bytes:
-        """The header line plus the lines that start in [start, end) (domain/batch/chunks.py)."""
+        """The header record plus the CSV records that start in [start, end) (domain/batch/chunks.py)."""
         return chunk_records(lambda first, last: self.read_range(uri, first, last), start, end, size)
 
     def locate(self, uri: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from churnguard.domain.batch.chunks import chunk_records, first_line
+from churnguard.domain.batch.chunks import chunk_records, header_record
 from churnguard.domain.errors import DataValidationError, StorageError
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class LocalBatchIO:
             return f.read(max(last - first + 1, 0))
 
     def header(self, path: str) -> bytes:
-        return first_line(lambda first, last: self.read_range(path, first, last))
+        return header_record(lambda first, last: self.read_range(path, first, last))
 
     def read_lines(self, path: str, start: int, end: int, size: int) -> bytes:
         return chunk_records(lambda first, last: self.read_range(path, first, last), start, end, size)

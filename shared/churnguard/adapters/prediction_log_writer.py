@@ -10,10 +10,15 @@ and the caller carries on.
     log = FirehosePredictionLog("churnguard-predictions", boto3.client("firehose", config=firehose_client_config()),
                                 on_drop=lambda n: metrics.add_metric("PredictionLogDropped", "Count", n))
     log.add([record])   # buffered; sent when due
-    log.flush()         # send now (shutdown, tests)
+    log.flush()         # send now (tests)
+    log.close(0.3)      # shutdown: send within 0.3 s; what is not confirmed by then is counted as lost
 
     # Local runs (the emulator, `churn serve`, the demo): no Firehose, the same objects it would write.
     log = BucketPredictionLog("churnguard-modelbucket", boto3.client("s3"))
+
+Records still buffered when Lambda shuts an execution environment down are sent by ``close``, run
+on the SIGTERM Lambda gives the runtime (functions/predict/app.py, adapters/lambda_runtime.py).
+Sending per invocation instead would put a Firehose call (milliseconds) on every prediction.
 """
 
 from __future__ import annotations
@@ -112,20 +117,54 @@ class BufferedPredictionLog:
             accepted += self._send(batch)
         return accepted
 
+    def close(self, timeout_s: float = 0.3) -> int:
+        """Send everything buffered, giving up after ``timeout_s`` (Lambda allows a runtime about 500 ms
+        to shut down): records not confirmed sent by then are counted as lost, so none is lost
+        uncounted even if the process is killed right after. Returns how many were accepted."""
+        with self._lock:
+            pending, self._buffer = self._buffer, []
+        if not pending:
+            return 0
+        settled = {"sent": 0, "lost": 0}
+        lock = threading.Lock()
+        abandoned = threading.Event()
+
+        def send() -> None:
+            for batch in _batches(pending):
+                sent = self._send(batch, count_drops=False)
+                with lock:
+                    if abandoned.is_set():
+                        return
+                    settled["sent"] += sent
+                    settled["lost"] += len(batch) - sent
+
+        sender = threading.Thread(target=send, name="prediction-log-close", daemon=True)
+        sender.start()
+        sender.join(timeout_s)
+        with lock:
+            abandoned.set()
+            unconfirmed = len(pending) - settled["sent"]
+        if unconfirmed:
+            log.warning("prediction log at shutdown: %d of %d records not confirmed sent", unconfirmed, len(pending))
+            self._drop(unconfirmed)
+        return settled["sent"]
+
     def _deliver(self, batch: list[bytes]) -> int:
         """Send one batch; returns how many records were refused (raising loses the whole batch)."""
         raise NotImplementedError
 
-    def _send(self, batch: list[bytes]) -> int:
+    def _send(self, batch: list[bytes], count_drops: bool = True) -> int:
         try:
             failed = self._deliver(batch)
         except Exception as e:  # noqa: BLE001 - any failure of the log must not reach the caller
             log.warning("prediction log: %d records lost: %s: %s", len(batch), type(e).__name__, e)
-            self._drop(len(batch))
+            if count_drops:
+                self._drop(len(batch))
             return 0
         if failed:
             log.warning("prediction log: Firehose refused %d of %d records", failed, len(batch))
-            self._drop(failed)
+            if count_drops:
+                self._drop(failed)
         self.sent += len(batch) - failed
         return len(batch) - failed
 

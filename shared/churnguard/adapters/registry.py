@@ -4,8 +4,13 @@ One table, keys ``pk``/``sk``. Per model name (``MODEL#churn``):
 - ``VERSION#{version}``: status (candidate | production | archived | rejected | failed), metrics,
   S3 location, checksums, lineage, timestamps;
 - ``ALIAS#champion``: the version in production, the stack of previous champions and a
-  ``revision`` counter. Every switch is one transaction conditioned on the revision it read,
-  so of two concurrent promotions exactly one wins and the other gets PromotionConflictError.
+  ``revision`` counter; ``ALIAS#canary``: the challenger and its share.
+
+The rules are domain/model_registry.py's: every change reads the registry's state, asks the domain
+for the transition (which checks the invariants on the state it leads to) and writes it as one
+transaction conditioned on everything it read: the alias revision, each touched version's status
+and the canary alias. Of two concurrent changes exactly one wins; the other gets
+PromotionConflictError and nothing of it is written.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from churnguard.domain.errors import ModelNotFoundError, PromotionConflictError,
 from churnguard.domain.model_registry import (
     CANARY,
     CHAMPION,
+    ChampionAlias,
     ModelVersion,
-    champion_history,
+    RegistryState,
+    Transition,
     check_canary_allowed,
-    check_promotable,
-    check_status,
+    check_version_id,
     now_iso,
-    rollback_target,
+    plan_promotion,
+    plan_rollback,
+    plan_status,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +55,10 @@ class DynamoRegistry:
 
     # ----- versions -------------------------------------------------------------------
     def register(self, mv: ModelVersion) -> ModelVersion:
+        """Record a new version; every version starts as a candidate (the only way into the registry)."""
+        check_version_id(mv.version)
+        if mv.status != "candidate":
+            raise PromotionConflictError(f"a version is registered as a candidate, not {mv.status}")
         item = _to_item({"pk": self.pk, "sk": f"VERSION#{mv.version}", **mv.to_dict()})
         try:
             self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -59,6 +71,7 @@ class DynamoRegistry:
         return mv
 
     def get(self, version: str) -> ModelVersion:
+        check_version_id(version)
         try:
             resp = self.ddb.get_item(
                 TableName=self.table, Key=_to_item({"pk": self.pk, "sk": f"VERSION#{version}"}), ConsistentRead=True
@@ -75,6 +88,7 @@ class DynamoRegistry:
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :v)",
             "ExpressionAttributeValues": _to_item({":pk": self.pk, ":v": "VERSION#"}),
+            "ConsistentRead": True,
         }
         try:
             while True:
@@ -87,28 +101,22 @@ class DynamoRegistry:
             raise StorageError(f"cannot list model versions: {e}") from e
         return sorted(out, key=lambda m: m.created_at)
 
+    def state(self) -> RegistryState:
+        """Every version's status and both aliases, as the domain's transitions are planned from."""
+        canary = self.alias(CANARY)
+        return RegistryState(
+            statuses={m.version: m.status for m in self.list()},
+            champion=ChampionAlias.from_item(self.alias()),
+            canary=str(canary["version"]) if canary else None,
+        )
+
     def set_status(
         self, version: str, status: str, reason: str | None = None, extra: dict[str, Any] | None = None
     ) -> None:
-        check_status(status)
-        values = {":s": status, ":u": now_iso(), ":r": reason}
-        sets = "#st = :s, updated_at = :u, reason = :r"
-        for i, (k, v) in enumerate((extra or {}).items()):
-            sets += f", {k} = :x{i}"
-            values[f":x{i}"] = v
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=_to_item({"pk": self.pk, "sk": f"VERSION#{version}"}),
-                UpdateExpression="SET " + sets,
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues=_to_item(values),
-            )
-        except ClientError as e:
-            if _code(e) == "ConditionalCheckFailedException":
-                raise ModelNotFoundError(f"no model version {version!r}") from e
-            raise StorageError(f"cannot update {version}: {e}") from e
+        """Reject or fail a version (domain/model_registry.py says which changes are allowed), or with the
+        same status, update its reason and ``extra`` attributes."""
+        transition = plan_status(self.state(), version, status)
+        self._write(transition, what=f"mark {version} {status}", reason=reason, extra=extra)
 
     # ----- the champion alias ---------------------------------------------------------
     def alias(self, name: str = CHAMPION) -> dict[str, Any] | None:
@@ -134,14 +142,19 @@ class DynamoRegistry:
 
     def set_canary(self, version: str, share: float, shadow: bool = False, reason: str = "manual") -> dict[str, Any]:
         """Let ``version`` answer ``share`` of customers (or, with ``shadow``, score every request unseen)."""
+        check_version_id(version)
         config = CanaryConfig(version=version, share=share, shadow=shadow)  # ValueError names a bad share
-        current = self.alias()
-        check_canary_allowed(self.get(version), current["version"] if current else None)
+        state = self.state()
+        check_canary_allowed(state, version)
         item = {"pk": self.pk, "sk": f"ALIAS#{CANARY}", **config.to_dict(), "updated_at": now_iso(), "reason": reason}
-        try:
-            self.ddb.put_item(TableName=self.table, Item=_to_item(item))
-        except (ClientError, BotoCoreError) as e:
-            raise StorageError(f"cannot set the canary: {e}") from e
+        # Conditioned on the version's status and the champion alias as read: a concurrent reject or
+        # promotion of this version makes the canary write fail instead of breaking the invariants.
+        items: builtins.list[Any] = [
+            {"Put": {"TableName": self.table, "Item": _to_item(item)}},
+            {"ConditionCheck": self._version_condition(version, state.statuses[version])},
+            {"ConditionCheck": self._champion_condition(state.champion)},
+        ]
+        self._transact(items, what=f"set the canary to {version}")
         return {k: v for k, v in item.items() if k not in ("pk", "sk")}
 
     def clear_canary(self) -> dict[str, Any] | None:
@@ -156,64 +169,59 @@ class DynamoRegistry:
         return {k: v for k, v in _from_item(old).items() if k not in ("pk", "sk")} if old else None
 
     def promote(self, version: str, reason: str = "manual", expected_revision: int | None = None) -> dict[str, Any]:
-        """Make ``version`` the champion. Raises PromotionConflictError if the alias moved meanwhile."""
-        target = self.get(version)
-        current = self.alias()
-        check_promotable(target, current["version"] if current else None)
-        return self._switch(version, current, champion_history(current), reason, expected_revision)
+        """Make ``version`` the champion. Raises PromotionConflictError if it may not be promoted, if the
+        alias is not at ``expected_revision``, or if the registry changed meanwhile."""
+        transition = plan_promotion(self.state(), version, expected_revision)
+        return self._write(transition, what=f"promote {version}", reason=reason)
 
-    def rollback(self, reason: str = "rollback") -> dict[str, Any]:
-        """Restore the previous champion; the current one is archived."""
-        current = self.alias()
-        target, rest = rollback_target(current)
-        return self._switch(target, current, rest, reason, None)
+    def rollback(self, reason: str = "rollback", expected_revision: int | None = None) -> dict[str, Any]:
+        """Restore the newest earlier champion that may still serve; the current one is archived."""
+        transition = plan_rollback(self.state(), expected_revision)
+        return self._write(transition, what="roll back", reason=reason)
 
-    def _switch(
-        self,
-        version: str,
-        current: dict[str, Any] | None,
-        previous: builtins.list[str],
-        reason: str,
-        expected_revision: int | None,
+    # ----- writing a transition ---------------------------------------------------------
+    def _write(
+        self, t: Transition, what: str, reason: str | None = None, extra: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        revision = int(current["revision"]) if current else 0
-        if expected_revision is not None and expected_revision != revision:
-            raise PromotionConflictError(f"champion is at revision {revision}, not {expected_revision}")
+        """One transaction: the new alias, each status change and the canary, each conditioned on what was read."""
         ts = now_iso()
-        alias = {
-            "pk": self.pk,
-            "sk": f"ALIAS#{CHAMPION}",
-            "version": version,
-            "previous": previous,
-            "revision": revision + 1,
-            "updated_at": ts,
-            "reason": reason,
-        }
-        put: dict[str, Any] = {"TableName": self.table, "Item": _to_item(alias)}
-        if current:
-            put["ConditionExpression"] = "revision = :rev"
-            put["ExpressionAttributeValues"] = _to_item({":rev": revision})
-        else:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        items: builtins.list[Any] = [
-            {"Put": put},
-            {"Update": self._status_update(version, "production", ts, promoted=True)},
-        ]
-        if current:
-            items.append({"Update": self._status_update(current["version"], "archived", ts)})
-        canary = self.alias(CANARY)
-        if canary and canary.get("version") == version:
-            # The challenger became the champion: its canary split has served its purpose.
+        items: builtins.list[Any] = []
+        alias: dict[str, Any] = {}
+        if t.champion is not None:
+            alias = {
+                "pk": self.pk,
+                "sk": f"ALIAS#{CHAMPION}",
+                "version": t.champion.version,
+                "previous": list(t.champion.previous),
+                "revision": t.champion.revision,
+                "updated_at": ts,
+                "reason": reason,
+            }
             items.append(
-                {
-                    "Delete": {
-                        "TableName": self.table,
-                        "Key": _to_item({"pk": self.pk, "sk": f"ALIAS#{CANARY}"}),
-                        "ConditionExpression": "version = :v",
-                        "ExpressionAttributeValues": _to_item({":v": version}),
-                    }
-                }
+                {"Put": {"TableName": self.table, "Item": _to_item(alias), **_as_read("revision", t.read_revision)}}
             )
+        for version, (old, new) in t.statuses.items():
+            values: dict[str, Any] = {":s": new, ":u": ts, ":old": old}
+            sets = "#st = :s, updated_at = :u"
+            if new == "production":
+                sets += ", promoted_at = :u"
+            if new not in ("production", "archived"):  # a switch's reason lives on the alias; a status change's here
+                sets += ", reason = :r"
+                values[":r"] = reason
+            for i, (k, v) in enumerate((extra or {}).items()):
+                sets += f", {k} = :x{i}"
+                values[f":x{i}"] = v
+            update = self._version_condition(version, old)
+            update.update(UpdateExpression="SET " + sets, ExpressionAttributeValues=_to_item(values))
+            items.append({"Update": update})
+        if t.end_canary:
+            items.append({"Delete": self._canary_condition(t.canary_read)})
+        elif t.champion is not None or any(old != new for old, new in t.statuses.values()):
+            items.append({"ConditionCheck": self._canary_condition(t.canary_read)})
+        self._transact(items, what=what)
+        return {k: v for k, v in alias.items() if k not in ("pk", "sk")}
+
+    def _transact(self, items: builtins.list[Any], what: str) -> None:
         try:
             # The token makes botocore's retry of a request whose answer was lost idempotent:
             # DynamoDB answers the retry with the first outcome instead of a false conflict.
@@ -221,20 +229,38 @@ class DynamoRegistry:
         except ClientError as e:
             if _code(e) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                 raise PromotionConflictError(
-                    f"the champion changed while promoting {version}; nothing was written, read it again"
+                    f"the registry changed while trying to {what}; nothing was written, read it again"
                 ) from e
-            raise StorageError(f"cannot switch the champion to {version}: {e}") from e
+            raise StorageError(f"cannot {what}: {e}") from e
         except BotoCoreError as e:
-            raise StorageError(f"cannot switch the champion to {version}: {e}") from e
-        return {k: v for k, v in alias.items() if k not in ("pk", "sk")}
+            raise StorageError(f"cannot {what}: {e}") from e
 
-    def _status_update(self, version: str, status: str, ts: str, promoted: bool = False) -> dict[str, Any]:
-        expr = "SET #st = :s, updated_at = :u" + (", promoted_at = :u" if promoted else "")
+    def _version_condition(self, version: str, status: str) -> dict[str, Any]:
         return {
             "TableName": self.table,
             "Key": _to_item({"pk": self.pk, "sk": f"VERSION#{version}"}),
-            "UpdateExpression": expr,
-            "ConditionExpression": "attribute_exists(pk)",
+            "ConditionExpression": "attribute_exists(pk) AND #st = :old",
             "ExpressionAttributeNames": {"#st": "status"},
-            "ExpressionAttributeValues": _to_item({":s": status, ":u": ts}),
+            "ExpressionAttributeValues": _to_item({":old": status}),
         }
+
+    def _alias_condition(self, name: str, attribute: str, value: Any) -> dict[str, Any]:
+        """A check that alias ``name`` is as read: absent when ``value`` is None, else ``attribute = value``."""
+        return {
+            "TableName": self.table,
+            "Key": _to_item({"pk": self.pk, "sk": f"ALIAS#{name}"}),
+            **_as_read(attribute, value),
+        }
+
+    def _champion_condition(self, alias: ChampionAlias | None) -> dict[str, Any]:
+        return self._alias_condition(CHAMPION, "revision", alias.revision if alias else None)
+
+    def _canary_condition(self, version: str | None) -> dict[str, Any]:
+        return self._alias_condition(CANARY, "version", version)
+
+
+def _as_read(attribute: str, value: Any) -> dict[str, Any]:
+    """The condition that an item is as read: absent when ``value`` is None, else ``attribute = value``."""
+    if value is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {"ConditionExpression": f"{attribute} = :read", "ExpressionAttributeValues": _to_item({":read": value})}

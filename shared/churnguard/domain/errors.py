@@ -70,6 +70,10 @@ class FeatureMismatchError(ChurnGuardError):
     """A stored feature vector does not fit the champion's schema (trained on other features)."""
 
 
+class RegistryInvariantError(ChurnGuardError):
+    """A registry change would break one of the registry's invariants (domain/model_registry.py)."""
+
+
 class SignInRefusedError(ChurnGuardError):
     """A person's sign-in to the console was refused (wrong name or password, or a password the pool's
     policy rejects); the message says which, never more."""

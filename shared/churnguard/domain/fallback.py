@@ -2,7 +2,10 @@
 
 The rule is deliberately the simplest honest one: every customer gets the churn rate of the
 population the champion was trained on (``positive_rate`` in its registry record), flagged
-``"fallback": true``, with no reasons. Why not hand-written rules such as "month-to-month and
+``"fallback": true``, with no reasons, and nobody is flagged: ``will_churn`` is false and the risk
+level ``low`` ("no action") whatever the rate. A constant cannot tell one customer from another,
+so a decision drawn from it would put the whole customer base into a retention campaign (or none
+of it) because of an outage; the decision waits for a model. Why not hand-written rules such as "month-to-month and
 tenure < 12 means high risk"? They only fit one data set (the platform serves any schema),
 nobody has measured them, and a plausible-looking personal score that is really a guess is
 worse than an answer that says what it is. The base rate is the best constant estimate there
@@ -10,7 +13,7 @@ is: calibrated in aggregate (its Brier score is p(1-p)), wrong for nobody on ave
 ranks nobody above anybody else, which is exactly what "no model" means.
 
     estimate = BaseRateEstimate(base_rate=0.265, threshold=0.31, source="positive_rate of v1")
-    estimate.predict_records([{"tenure": 2}])[0]["fallback"]   # True
+    estimate.predict_records([{"tenure": 2}])[0]["fallback"]   # True; "will_churn": False
 """
 
 from __future__ import annotations
@@ -50,16 +53,17 @@ class BaseRateEstimate:
 
     def predict_records(self, records: Sequence[Mapping[str, Any]], **_: Any) -> list[dict[str, Any]]:
         p = float(self.base_rate)
-        risk = RiskBands.for_threshold(self.threshold).level(p)
+        population = RiskBands.for_threshold(self.threshold).level(p)
         note = (
             f"No model is available, so this is not a personal score: it is the churn rate of the training "
-            f"population ({p:.1%}, {self.source}), the same for every customer. Do not act on it per customer."
+            f"population ({p:.1%}, {population} risk, {self.source}), the same for every customer. "
+            f"Nobody is flagged: do not act on it per customer."
         )
         return [
             {
                 "churn_probability": round(p, 4),
-                "will_churn": p >= self.threshold,
-                "risk_level": risk,
+                "will_churn": False,  # a constant cannot single anybody out (see the module's docstring)
+                "risk_level": "low",
                 "reasons": [],
                 "recommendation": note,
                 "model_version": FALLBACK_VERSION,

@@ -126,30 +126,54 @@ def parse_feedback(payload: Mapping[str, Any], hash_key: bytes, today: date | No
     return Outcome(hash_customer_id(values["customer_id"], hash_key), values["churned"], values["observed_date"])
 
 
-def _pick(header: list[str], candidates: tuple[str, ...]) -> str | None:
-    return next((c for c in candidates if c in header), None)
+class FeedbackFile(NamedTuple):
+    """A parsed feedback CSV, every row accounted for:
+    ``rows == len(outcomes) + repeated + empty + rows refused`` (a refused row may have several problems)."""
+
+    outcomes: list[tuple[int, Outcome]]  # (row number, outcome), each customer and date once
+    rejected: list[dict[str, Any]]  # {"row", "field", "value", "problem"}
+    repeated: list[tuple[int, int]]  # (row, the earlier row it repeats exactly): stored once, counted here
+    rows: int  # every row after the header (blank lines are not rows)
+    empty: int  # rows whose fields are all empty, skipped
+
+    @property
+    def rejected_rows(self) -> int:
+        return len({p["row"] for p in self.rejected})
 
 
-def parse_feedback_csv(
-    data: bytes, hash_key: bytes, today: date | None = None
-) -> tuple[list[tuple[int, Outcome]], list[dict[str, Any]]]:
-    """``(row number, outcome)`` pairs from a CSV (header: customer_id, churned, observed_date), and the rows refused.
+def _pick(header: list[str], candidates: tuple[str, ...], what: str) -> str | None:
+    found = [c for c in candidates if c in header]
+    if len(found) > 1:
+        raise RecordValidationError(
+            [_problem("header", ",".join(header)[:200], f"{' and '.join(found)} both name the {what}: keep one")]
+        )
+    return found[0] if found else None
 
-    Each refused row is ``{"row": n, "field", "value", "problem"}`` with ``n`` the line in the file
-    (the header is line 1, as in a spreadsheet). A file without the needed columns raises RecordValidationError.
-    Identical repeats inside the file are kept once; a customer and date given both values is refused.
+
+def parse_feedback_csv(data: bytes, hash_key: bytes, today: date | None = None) -> FeedbackFile:
+    """The outcomes of a CSV (header: customer_id, churned, observed_date), the rows refused, and the
+    identical repeats, with row numbers as a spreadsheet shows them (the header is row 1).
+
+    A file without the needed columns, or naming a column twice, raises RecordValidationError.
+    Identical repeats inside the file are stored once and counted; a customer and date given both
+    values is refused.
     """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise RecordValidationError([_problem("file", None, f"is not UTF-8 text: {e}")]) from e
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise RecordValidationError(
+            [_problem("header", ",".join(header)[:200], f"names {h!r} more than once: keep one") for h in twice]
+        )
     reader.fieldnames = header
     cols = {
-        "customer_id": _pick(header, ID_COLUMNS),
-        "churned": _pick(header, CHURNED_COLUMNS),
-        "observed_date": _pick(header, DATE_COLUMNS),
+        "customer_id": _pick(header, ID_COLUMNS, "customer id"),
+        "churned": _pick(header, CHURNED_COLUMNS, "outcome"),
+        "observed_date": _pick(header, DATE_COLUMNS, "observed date"),
     }
     missing = [k for k, v in cols.items() if v is None]
     if missing:
@@ -159,10 +183,14 @@ def parse_feedback_csv(
     seen: dict[tuple[str, date], tuple[int, bool]] = {}
     outcomes: list[tuple[int, Outcome]] = []
     bad: list[dict[str, Any]] = []
+    repeated: list[tuple[int, int]] = []
+    rows = empty = 0
     for row in reader:
         n = reader.line_num  # the line in the file (blank lines are skipped by the reader, not counted out)
+        rows += 1
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue  # a line of empty fields
+            empty += 1  # a line of empty fields
+            continue
         try:
             o = parse_feedback({k: row.get(c) for k, c in cols.items()}, hash_key, today)
         except RecordValidationError as e:
@@ -172,7 +200,9 @@ def parse_feedback_csv(
         if first is None:
             seen[(o.customer_key, o.observed_date)] = (n, o.churned)
             outcomes.append((n, o))
-        elif first[1] != o.churned:
+        elif first[1] == o.churned:
+            repeated.append((n, first[0]))
+        else:
             bad.append(
                 {
                     "row": n,
@@ -183,7 +213,7 @@ def parse_feedback_csv(
                     ),
                 }
             )
-    return outcomes, bad
+    return FeedbackFile(outcomes, bad, repeated, rows, empty)
 
 
 # ----- the point-in-time join ------------------------------------------------------------------

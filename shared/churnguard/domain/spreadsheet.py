@@ -12,9 +12,15 @@ that came from data goes through ``formula_safe``.
 
 from __future__ import annotations
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these is prefixed with ``'``: the formula triggers, and ``'`` itself, so that
+# removing one leading ``'`` from every cell that has one always gives the raw value back.
+FORMULA_STARTS = frozenset("=+-@\t\r'")
 
 
 def formula_safe(cell: str) -> str:
-    """``cell`` as a spreadsheet shows it literally: prefixed with ``'`` when it would start a formula."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+    """``cell`` as a spreadsheet shows it literally: prefixed with ``'`` when it would start a formula,
+    also when spaces come first (some readers trim them). The one rule for every file we write."""
+    first = cell[:1]
+    if first in FORMULA_STARTS or (first.isspace() and cell.lstrip()[:1] in FORMULA_STARTS):
+        return "'" + cell
+    return cell

@@ -610,9 +610,29 @@ def create_app(
             background.add_task(_follow_up, later, _request_id(request))
         return JSONResponse(pred)
 
-    @app.get("/health", summary="Liveness, and which model is loaded")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "model_version": scoring.loaded_version()}
+    @app.get(
+        "/health",
+        summary="Ready to score: 200 ok only while a verified champion is loaded, 503 otherwise",
+        responses={503: {"description": "no verified champion: predictions answer 503, or the base-rate fallback"}},
+    )
+    def health() -> Any:
+        # The champion as /predict would get it (loaded and checksum-verified on first use, then cached),
+        # so a load balancer or a canary check never sends traffic that every prediction would refuse.
+        try:
+            version = scoring.champion().version
+        except ModelUnavailableError as e:
+            fallback = scoring.fallback is not None and scoring.fallback() is not None
+            return JSONResponse(
+                {
+                    "status": "degraded" if fallback else "unavailable",
+                    "model_version": None,
+                    "fallback": fallback,
+                    "detail": str(e),
+                },
+                status_code=503,
+                headers={"Retry-After": str(getattr(e, "retry_after_s", 5))},
+            )
+        return {"status": "ok", "model_version": version}
 
     @app.get("/model", summary="The champion's metadata and metrics", responses={503: NO_MODEL})
     def model() -> dict[str, Any]:

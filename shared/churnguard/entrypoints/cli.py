@@ -4,7 +4,7 @@ usual ``AWS_ENDPOINT_URL``; bucket and table come from MODEL_BUCKET and REGISTRY
     churn schema infer --data customers.csv --target Churn > schema.yaml
     churn train --data ../shared/data/telco-customer-churn.csv --json
     churn models list
-    churn promote v20261121-101500-a1b2c3
+    churn promote v20261121-101500-a1b2c3 --expect-revision 7
     churn predict --json '{"tenure": 2, ...}'
     churn demo
 """
@@ -170,7 +170,8 @@ def cmd_models_list(a: argparse.Namespace) -> int:
     champion = alias["version"] if alias else None
     versions = s.registry.list()
     if a.json:
-        _print_json({"champion": champion, "versions": [v.to_dict() for v in versions]})
+        revision = alias["revision"] if alias else 0
+        _print_json({"champion": champion, "revision": revision, "versions": [v.to_dict() for v in versions]})
         return 0
     print(f"{'version':<28} {'status':<11} {'cv_roc_auc':>10} {'brier':>7}  created")
     for v in versions:
@@ -207,7 +208,31 @@ def cmd_forget(a: argparse.Namespace) -> int:
 def cmd_promote(a: argparse.Namespace) -> int:
     from churnguard.services.lifecycle import promote
 
-    _print_json(promote(_services().registry, a.version, reason=a.reason))
+    _print_json(promote(_services().registry, a.version, reason=a.reason, expected_revision=a.expect_revision))
+    return 0
+
+
+def cmd_models_gc(a: argparse.Namespace) -> int:
+    """Remove model bundles no registry record names (a training run killed between storing and registering)."""
+    from datetime import UTC, datetime, timedelta
+
+    from churnguard.services.lifecycle import collect_orphaned_bundles
+
+    s = _services()
+    report = collect_orphaned_bundles(
+        s.store, s.registry, older_than=timedelta(hours=a.older_than_hours), now=datetime.now(UTC), dry_run=a.dry_run
+    )
+    if a.json:
+        _print_json(report)
+        return 0
+    verb = "would remove" if a.dry_run else "removed"
+    print(f"{report['bundles']} stored bundles, {report['registered']} of them registered")
+    for v in report["orphaned"]:
+        print(f"{verb:<13}{v}")
+    for v in report["recent"]:
+        print(f"{'kept (recent)':<13} {v}")
+    for v in report["unrecognised"]:
+        print(f"{'left alone':<13} {v!r} (not a version id)")
     return 0
 
 
@@ -713,6 +738,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = models.add_parser("show")
     s.add_argument("version")
     s.set_defaults(func=cmd_models_show)
+    s = models.add_parser("gc", help="remove stored bundles that no registry record names (killed training runs)")
+    s.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=1.0,
+        help="only bundles last written this long ago (default 1; a run registers seconds after storing)",
+    )
+    s.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models_gc)
 
     s = sub.add_parser("forget", help="erase a customer's outcomes, stored score and prediction-log records")
     s.add_argument("customer_id")
@@ -722,6 +757,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("promote", help="make a version the champion")
     s.add_argument("version")
     s.add_argument("--reason", default="manual")
+    s.add_argument(
+        "--expect-revision",
+        type=int,
+        metavar="N",
+        help="switch only if the champion alias is still at revision N (churn models list --json shows it): "
+        "of several concurrent promoters exactly one wins, the others are told the champion moved",
+    )
     s.set_defaults(func=cmd_promote)
     s = sub.add_parser("rollback", help="restore the previous champion")
     s.add_argument("--reason", default="rollback")

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from churnguard.domain.errors import DataValidationError
+from churnguard.domain.model_registry import InvalidVersionIdError, check_version_id
 
 
 class BadEventError(DataValidationError):
@@ -31,6 +32,17 @@ def require_str(event: Mapping[str, Any], name: str, what: str, prefix: str = ""
     if not isinstance(value, str) or not value or not value.startswith(prefix):
         raise BadEventError(f"the event must name {what} as {name!r}" + (f" ({prefix}...)" if prefix else ""))
     return value
+
+
+def require_version(event: Mapping[str, Any], action: str, name: str = "version") -> str:
+    """``event[name]`` as a model version id (domain/model_registry.VERSION_ID), else BadEventError."""
+    value = event.get(name)
+    if value is None or value == "":
+        raise BadEventError(f"a {action} event needs {name!r}")
+    try:
+        return check_version_id(value)
+    except InvalidVersionIdError as e:
+        raise BadEventError(f"the event's {name!r}: {e}") from e
 
 
 def _kind(event: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""An embedded AWS emulator: moto's server on 127.0.0.1 with the template's resources.
+"""An embedded AWS emulator: moto's server on 127.0.0.1 with the template's resources, answering
+one request at a time (see Emulator).
 
 with Emulator() as emu:          # starts moto server, creates buckets and tables
     os.environ.update(emu.env)   # AWS_ENDPOINT_URL, MODEL_BUCKET, REGISTRY_TABLE, ...
@@ -29,13 +30,16 @@ __all__ = ["FAKE_CREDENTIALS", "Emulator", "free_port"]
 
 
 class Emulator:
-    def __init__(self, template: Path | None = None, port: int | None = None, serial: bool = False) -> None:
-        """``serial=True`` answers one request at a time.
+    def __init__(self, template: Path | None = None, port: int | None = None, serial: bool = True) -> None:
+        """The server answers one request at a time (``serial``, the default), as the demo, the
+        benchmarks and the tests use it.
 
         DynamoDB runs each transaction in isolation. moto does not: it snapshots whole tables at
         the start of a transaction and restores the snapshot when the transaction is cancelled,
-        wiping writes that other requests made meanwhile. Tests of concurrent clients use a
-        serial emulator so the race they exercise is the clients' own, as it would be on AWS.
+        wiping writes that other requests made meanwhile. Under moto's threaded server, concurrent
+        promotions (a demo user's `churn promote` beside the serving API, say) could corrupt the
+        registry's statuses; answering one request at a time leaves only the clients' own race,
+        as on AWS. ``serial=False`` is moto's threaded server: single-writer use only.
         """
         self.template_path = template
         self.port = port or free_port()

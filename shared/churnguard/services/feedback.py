@@ -38,24 +38,48 @@ def ingest_feedback_csv(
     """The bulk use case: parse a CSV, store each good row once, report the rest.
 
     Bad rows are reported, never stored; a row contradicting an outcome already stored is reported
-    as a conflict.
+    as a conflict. Every row is accounted for: ``rows_in == stored + duplicates + repeated +
+    rejected_rows + empty`` (``duplicates``: already stored before; ``repeated``: the same row
+    earlier in this file; ``empty``: rows of empty fields).
     """
     try:
-        rows, problems = parse_feedback_csv(data, hash_key, today)
+        parsed = parse_feedback_csv(data, hash_key, today)
     except RecordValidationError as e:
-        return {"source": source, "valid_rows": 0, "stored": 0, "duplicates": 0, "rejected": e.problems, "ok": False}
+        return {
+            "source": source,
+            "rows_in": None,
+            "valid_rows": 0,
+            "stored": 0,
+            "duplicates": 0,
+            "repeated": 0,
+            "empty": 0,
+            "rejected_rows": None,
+            "rejected": e.problems,
+            "ok": False,
+        }
+    rows = parsed.outcomes
+    problems = list(parsed.rejected)
     result = store.record_many([o for _, o in rows], source=source)
     for c in result["conflicts"]:
         problems.append({"row": rows[c["index"]][0], "field": "churned", "value": None, "problem": c["problem"]})
     problems.sort(key=lambda p: p.get("row", 0))
-    return {
+    report = {
         "source": source,
+        "rows_in": parsed.rows,
         "valid_rows": len(rows),
         "stored": result["stored"],
         "duplicates": result["duplicates"],
+        "repeated": len(parsed.repeated),
+        "repeats": [{"row": n, "same_as_row": first} for n, first in parsed.repeated],
+        "empty": parsed.empty,
+        "rejected_rows": len({p["row"] for p in problems}),
         "rejected": problems,
         "ok": not problems,
     }
+    accounted = report["stored"] + report["duplicates"] + report["repeated"] + report["rejected_rows"] + parsed.empty
+    if accounted != parsed.rows:  # a lost row is a bug, not a statistic
+        raise DataValidationError(f"feedback counts do not reconcile: {parsed.rows} rows in, {accounted} accounted for")
+    return report
 
 
 FEEDBACK_PREFIX = "feedback/"

@@ -10,12 +10,12 @@ import io
 import platform
 import secrets
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from churnguard.domain.bundle import ModelBundle, sha256_hex
 from churnguard.domain.errors import DataValidationError, GateNotPassedError, ModelNotFoundError, StorageError
-from churnguard.domain.model_registry import ModelVersion
+from churnguard.domain.model_registry import VERSION_ID, ModelVersion
 from churnguard.domain.predictor import RiskBands
 from churnguard.domain.schema import Schema
 from churnguard.domain.training import Progress, TrainingConfig, TrainingResult, read_csv, train
@@ -139,12 +139,16 @@ def train_from_uri(
     return train_and_register(data, schema, training_config, store, registry, source=data_uri, lineage=lineage)
 
 
-def promote(registry: Registry, version: str, reason: str = "manual") -> dict[str, Any]:
-    return registry.promote(version, reason=reason)
+def promote(
+    registry: Registry, version: str, reason: str = "manual", expected_revision: int | None = None
+) -> dict[str, Any]:
+    """``expected_revision``: switch only if the champion alias is still at that revision (the one the
+    caller decided on), so of several concurrent promoters exactly one wins."""
+    return registry.promote(version, reason=reason, expected_revision=expected_revision)
 
 
-def rollback(registry: Registry, reason: str = "rollback") -> dict[str, Any]:
-    return registry.rollback(reason=reason)
+def rollback(registry: Registry, reason: str = "rollback", expected_revision: int | None = None) -> dict[str, Any]:
+    return registry.rollback(reason=reason, expected_revision=expected_revision)
 
 
 # ----- the end of a retraining run ---------------------------------------------------------------
@@ -187,3 +191,37 @@ def record_failure(
         return {"version": version, "marked": False, "status": current.status, "reason": reason}
     registry.set_status(version, "failed", reason=reason)
     return {"version": version, "marked": True, "status": "failed", "reason": reason}
+
+
+# ----- housekeeping -------------------------------------------------------------------------------------
+def collect_orphaned_bundles(
+    store: ModelStore, registry: Registry, older_than: timedelta, now: datetime, dry_run: bool = False
+) -> dict[str, Any]:
+    """Remove stored bundles that no registry record names: what a training run leaves when it is killed
+    between storing its bundle and registering it (a failed write or registration cleans up after
+    itself). Only bundles last written ``older_than`` ago go: a run in progress registers seconds
+    after storing. Folders whose name is not a version id are reported and left alone.
+    """
+    registered = {m.version for m in registry.list()}
+    found = store.bundles()
+    orphaned, recent, unrecognised = [], [], []
+    for version, written in sorted(found.items()):
+        if version in registered:
+            continue
+        if not VERSION_ID.fullmatch(version):
+            unrecognised.append(version)
+        elif now - written < older_than:
+            recent.append(version)
+        else:
+            orphaned.append(version)
+            if not dry_run:
+                store.delete(version)
+    return {
+        "bundles": len(found),
+        "registered": len(registered & set(found)),
+        "orphaned": orphaned,
+        "removed": [] if dry_run else orphaned,
+        "recent": recent,
+        "unrecognised": unrecognised,
+        "dry_run": dry_run,
+    }

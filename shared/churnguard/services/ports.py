@@ -31,6 +31,10 @@ class ModelStore(Protocol):
 
     def delete(self, version: str) -> None: ...
 
+    def bundles(self) -> dict[str, datetime]:
+        """Every version with stored objects, with when its newest object was written."""
+        ...
+
 
 class Registry(Protocol):
     """Model versions, the champion alias and the canary (DynamoDB)."""
@@ -57,7 +61,7 @@ class Registry(Protocol):
 
     def promote(self, version: str, reason: str = ..., expected_revision: int | None = None) -> dict[str, Any]: ...
 
-    def rollback(self, reason: str = ...) -> dict[str, Any]: ...
+    def rollback(self, reason: str = ..., expected_revision: int | None = None) -> dict[str, Any]: ...
 
 
 class ObjectStore(Protocol):

@@ -1,7 +1,7 @@
 """Batch scoring, split by what each part does.
 
-- ``chunks``: byte ranges of CSV inputs, the records that start in each, header checks, and the
-  counts every job must reconcile (``summarize``);
+- ``chunks``: byte ranges of CSV inputs, the records that start in each (cut at record boundaries,
+  quoted line breaks included), header checks, and the counts every job must reconcile (``summarize``);
 - ``encoding``: validating and encoding a block of raw strings column by column;
 - ``explanation``: path attributions and the reasons' JSON;
 - ``scorer``: ``BatchScorer``, the pipeline that parses, scores and formats blocks of rows.
@@ -12,11 +12,12 @@
 
 from churnguard.domain.batch.chunks import (
     DEFAULT_CHUNK_BYTES,
-    MAX_LINE_BYTES,
+    MAX_RECORD_BYTES,
     check_columns,
+    chunk_records,
     header_columns,
     plan_chunks,
-    slice_lines,
+    record_start,
     summarize,
 )
 from churnguard.domain.batch.encoding import validate_encode
@@ -34,7 +35,7 @@ from churnguard.domain.booster import BatchBooster
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
-    "MAX_LINE_BYTES",
+    "MAX_RECORD_BYTES",
     "OUTPUT_COLUMNS",
     "REASON_LEVELS",
     "REASON_METHODS",
@@ -45,10 +46,11 @@ __all__ = [
     "ChunkResult",
     "PathExplainer",
     "check_columns",
+    "chunk_records",
     "header_columns",
     "plan_chunks",
     "reasons_json",
-    "slice_lines",
+    "record_start",
     "summarize",
     "validate_encode",
 ]
