@@ -55,6 +55,7 @@ DRIFT_THRESHOLD_ENV = {
     "min_outcomes": "DRIFT_MIN_OUTCOMES",
     "max_auc_drop": "DRIFT_MAX_AUC_DROP",
     "max_calibration_error": "DRIFT_MAX_CALIBRATION_ERROR",
+    "max_estimated_pr_drop": "DRIFT_MAX_ESTIMATED_PR_DROP",
 }
 # churnguard.domain.evaluation.GateConfig field -> variable.
 GATE_ENV = {
