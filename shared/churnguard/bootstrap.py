@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -35,10 +36,11 @@ from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.adapters.secrets import read_secret_bytes
 from churnguard.adapters.state_machines import StepFunctionsJobRunner, StepFunctionsRetrainLauncher
 from churnguard.domain.batch import BatchScorer
-from churnguard.domain.errors import ConfigurationError, ModelNotFoundError
+from churnguard.domain.errors import ConfigurationError, DataValidationError, ModelNotFoundError
 from churnguard.domain.evaluation import GateConfig
 from churnguard.domain.privacy import ErasureReport
 from churnguard.domain.schema import Schema
+from churnguard.domain.training_set import TrainingSetPlan
 from churnguard.services import batch_jobs, lifecycle
 from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
 from churnguard.services.erasure import forget_customer
@@ -46,6 +48,7 @@ from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
 from churnguard.services.ports import Eraser, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
+from churnguard.services.training_set import ServedPredictions, champion_schema, training_data_for_run
 from churnguard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -262,7 +265,8 @@ def build_promotion(services: Services) -> Promotion:
 
 # ----- the retraining loop (drift check, evaluate, feedback ingest) -----------------------------------
 def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
-    """``check(now=...)``: the drift check over the prediction log, starting retraining when due."""
+    """``check(now=..., trigger=None)``: the drift check over the prediction log, starting retraining when a
+    trigger fires (``trigger="schedule"`` from the RetrainSchedule rule)."""
     loop = services.settings.loop
     launcher = (
         StepFunctionsRetrainLauncher(loop.retrain_state_machine_arn, services.clients.stepfunctions)
@@ -279,6 +283,7 @@ def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
         loop,
         outcomes=build_outcome_store(services),
         launcher=launcher,
+        min_new_outcomes=services.settings.retrain.min_new_outcomes,
     )
 
 
@@ -301,6 +306,42 @@ def build_feedback_ingest(services: Services) -> Callable[[list[str]], dict[str,
     if store is None:
         raise ConfigurationError("set OUTCOMES_TABLE (the table of observed outcomes)")
     return functools.partial(ingest_feedback_object, services.objects, services.hash_key, store)
+
+
+def build_training_set_step(services: Services) -> Callable[..., dict[str, Any]]:
+    """``prepare(run_id, now, data=None, holdout=None)``: the BuildTrainingSet step. The run's given data
+    (or the TRAINING_DATA_URI / HOLDOUT_DATA_URI override), else a fresh training set from the prediction
+    log and the outcomes under ``s3://MODEL_BUCKET/TRAINING_SETS_PREFIX/<run_id>/``."""
+    loop, retrain = services.settings.loop, services.settings.retrain
+    outcomes = build_outcome_store(services)
+    if outcomes is None:
+        raise ConfigurationError("set OUTCOMES_TABLE: a fresh training set joins served predictions to outcomes")
+    # A feature definition (event logs at cutoffs) would be another LabelledRowSource here.
+    source = ServedPredictions(build_prediction_log_reader(services), outcomes)
+    plan = TrainingSetPlan.from_dict(
+        {"max_prediction_age_days": loop.outcome_window_days, **(retrain.training_set or {})}
+    )
+
+    def prepare(run_id: str, now: datetime, data: str | None = None, holdout: str | None = None) -> dict[str, Any]:
+        data = data or loop.training_data_uri
+        if holdout and not data:
+            raise DataValidationError(
+                "the run names held-out data but no training data: pass both 'data' and 'holdout', or neither "
+                "(a fresh training set then holds out its newest period)"
+            )
+        return training_data_for_run(
+            source,
+            services.objects,
+            functools.partial(champion_schema, services.registry, services.store),
+            plan,
+            f"s3://{services.store.bucket}/{retrain.training_sets_prefix}/{run_id}",
+            now,
+            data=data,
+            holdout=holdout or (loop.holdout_data_uri if data else None),
+            original_uri=retrain.original_data_uri,
+        )
+
+    return prepare
 
 
 # ----- batch scoring ---------------------------------------------------------------------------------

@@ -80,13 +80,26 @@ def scheduled_time(event: Mapping[str, Any]) -> datetime:
     if not isinstance(event, Mapping):
         raise BadEventError(f"expected a scheduled event (a JSON object), not {type(event).__name__}")
     scheduled = event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events"
-    by_hand = set(event) <= {"time"}
+    by_hand = set(event) <= {"time", "trigger"}
     if not (scheduled or by_hand):
         raise BadEventError(
             'this function runs on its EventBridge schedule (or by hand with {} or {"time": "<ISO 8601>"}), '
             f"not on {_kind(event)}"
         )
     return event_time(event)
+
+
+# What a schedule rule may name in its constant input: {"trigger": "schedule"} starts a retraining
+# whatever the drift check finds (the RetrainSchedule rule).
+TRIGGERS = ("schedule",)
+
+
+def scheduled_trigger(event: Mapping[str, Any]) -> str | None:
+    """The trigger a scheduled event names (``{"trigger": "schedule"}``), or None for a plain drift check."""
+    trigger = event.get("trigger") if isinstance(event, Mapping) else None
+    if trigger is not None and trigger not in TRIGGERS:
+        raise BadEventError(f"'trigger' must be one of {list(TRIGGERS)}, not {trigger!r}")
+    return trigger
 
 
 def event_time(event: Mapping[str, Any]) -> datetime:

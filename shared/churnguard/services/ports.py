@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from churnguard.domain.bundle import ModelBundle
 from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.outcomes import Outcome
+from churnguard.domain.training_set import LabelledRow
 
 
 class ModelStore(Protocol):
@@ -146,3 +147,13 @@ class Eraser(Protocol):
     def erase(self, customer_key: str) -> dict[str, Any]:
         """``{"removed": n, ...details}``; raises a ChurnGuardError when the store fails."""
         ...
+
+
+class LabelledRowSource(Protocol):
+    """Where a fresh training set's labelled rows come from: features as known before each outcome
+    observed from ``start`` to ``end``, and the outcome (services/training_set.ServedPredictions reads
+    the prediction log and the outcomes; features computed from event logs at cutoffs fit here too)."""
+
+    name: str
+
+    def labelled_rows(self, start: date, end: date, max_prediction_age_days: int) -> list[LabelledRow]: ...
