@@ -6,9 +6,9 @@ overrides it, a fresh training set is built from served predictions joined point
 followed, the newest period held out (churnguard.domain.training_set).
 
 Returns the run's state for the next steps: the input, plus ``execution``, ``reason`` (``manual`` when the input
-gives none), ``data``, ``holdout`` and ``training_set`` (``status``: built, given or insufficient_data; ``rows``,
-``period``, ``reasons``, ``report``). Too few labelled rows is an answer (the state machine stops the run and
-records why), not an error.
+gives none), ``canary`` (``{}`` when none), ``data``, ``holdout`` and ``training_set`` (``status``: built, given or
+insufficient_data; ``rows``, ``period``, ``reasons``, ``report``). Too few labelled rows is an answer (the state
+machine stops the run and records why), not an error.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     execution = event.get("execution") if isinstance(event, dict) else None
     if not isinstance(run, dict) or not isinstance(execution, dict) or not execution.get("name"):
         raise BadEventError(
-            "a BuildTrainingSet event is {'run': <the execution input>, 'execution': {'id', 'name', 'started'}}"
+            "a BuildTrainingSet event needs {'run': <the execution input>, 'execution': {'id', 'name', 'started'}}"
         )
     reason = run.get("reason") or "manual"
     if not isinstance(reason, str):
@@ -63,6 +63,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         **run,
         "reason": reason,
         "execution": execution,
+        "canary": run.get("canary") or {},  # the canary stage's options for this run (CanaryFunction checks them)
         "data": summary["data"],
         "holdout": summary["holdout"],
         **({"schema": summary["schema"]} if summary.get("schema") else {}),

@@ -23,10 +23,12 @@ import boto3
 from botocore.config import Config
 
 from churnguard.adapters.batch_io import S3BatchIO
+from churnguard.adapters.deployments import CodeDeployHookReporter, LambdaInvoker
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.jobs import DynamoJobStore
 from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore
 from churnguard.adapters.model_store import S3ModelStore
+from churnguard.adapters.notifications import EventBridgePublisher, SnsNotifier
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
 from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
@@ -34,14 +36,17 @@ from churnguard.adapters.registry import DynamoRegistry
 from churnguard.adapters.s3_objects import S3ObjectStore
 from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.adapters.secrets import read_secret_bytes
+from churnguard.adapters.service_health import CloudWatchServiceHealth
 from churnguard.adapters.state_machines import StepFunctionsJobRunner, StepFunctionsRetrainLauncher
+from churnguard.adapters.watch import DynamoWatchStore
 from churnguard.domain.batch import BatchScorer
+from churnguard.domain.canary import CanaryPolicy
 from churnguard.domain.errors import ConfigurationError, DataValidationError, ModelNotFoundError
 from churnguard.domain.evaluation import GateConfig
 from churnguard.domain.privacy import ErasureReport
 from churnguard.domain.schema import Schema
 from churnguard.domain.training_set import TrainingSetPlan
-from churnguard.services import batch_jobs, lifecycle
+from churnguard.services import batch_jobs, deploy_check, lifecycle, rollout
 from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
 from churnguard.services.erasure import forget_customer
 from churnguard.services.feedback import ingest_feedback_object, record_feedback
@@ -52,10 +57,15 @@ from churnguard.services.training_set import ServedPredictions, champion_schema,
 from churnguard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_codedeploy import CodeDeployClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 
@@ -99,6 +109,26 @@ class Clients:
     @property
     def secretsmanager(self) -> SecretsManagerClient:
         return self._client("secretsmanager")
+
+    @property
+    def sns(self) -> SNSClient:
+        return self._client("sns")
+
+    @property
+    def events(self) -> EventBridgeClient:
+        return self._client("events")
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._client("cloudwatch")
+
+    @property
+    def codedeploy(self) -> CodeDeployClient:
+        return self._client("codedeploy")
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        return self._client("lambda")
 
     @property
     def firehose(self) -> FirehoseClient:
@@ -244,22 +274,74 @@ def build_training(services: Services) -> Callable[..., dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Promotion:
-    """The promote function's actions, bound to the registry."""
+    """The promote function's actions, bound to the registry. Both promotions start the watch after them
+    (ROLLBACK_WATCH_HOURS): ``promote(version, reason, now)`` an operator's, ``promote_candidate(version,
+    evaluation, reason, now, expected_revision)`` the loop's (gate passed, never rolled back)."""
 
     promote: Callable[..., dict[str, Any]]
     rollback: Callable[..., dict[str, Any]]
     reject: Callable[..., dict[str, Any]]
     record_failure: Callable[..., dict[str, Any]]
+    promote_candidate: Callable[..., dict[str, Any]]
     require_passed_gate: Callable[[str, Mapping[str, Any]], None] = lifecycle.require_passed_gate
+
+
+def build_watch_store(services: Services) -> DynamoWatchStore:
+    """The watch after the latest promotion, an item of the registry table."""
+    return DynamoWatchStore(services.registry.table, services.clients.dynamodb, services.settings.model_name)
 
 
 def build_promotion(services: Services) -> Promotion:
     r = services.registry
+    watches, hours = build_watch_store(services), services.settings.retrain.watch_hours
     return Promotion(
-        promote=functools.partial(lifecycle.promote, r),
+        promote=functools.partial(rollout.promote_and_watch, r, watches, watch_hours=hours),
         rollback=functools.partial(lifecycle.rollback, r),
         reject=functools.partial(lifecycle.reject_candidate, r),
         record_failure=functools.partial(lifecycle.record_failure, r),
+        promote_candidate=functools.partial(rollout.promote_candidate, r, watches, watch_hours=hours),
+    )
+
+
+@dataclass(frozen=True)
+class CanaryStage:
+    """The canary function's actions (services/rollout.py), bound to their adapters."""
+
+    policy: CanaryPolicy
+    start: Callable[..., dict[str, Any]]
+    check: Callable[..., dict[str, Any]]
+    finish: Callable[..., dict[str, Any]]
+
+
+def build_canary_stage(services: Services) -> CanaryStage:
+    """``start(version, policy, now, execution)``, ``check(canary_state, evaluation_report, now)``,
+    ``finish(version, outcome, reasons, report)``; ``policy`` from CANARY_* settings."""
+    r = services.registry
+    return CanaryStage(
+        policy=CanaryPolicy.from_dict(services.settings.retrain.canary or {}),
+        start=functools.partial(rollout.start_canary, r),
+        check=functools.partial(
+            rollout.check_canary,
+            r,
+            build_prediction_log_reader(services),
+            build_outcome_store(services),
+            services.objects,
+            CloudWatchServiceHealth(services.clients.cloudwatch, services.settings.retrain.metrics_namespace),
+            reports_root=services.reports_root,
+        ),
+        finish=functools.partial(rollout.finish_canary, r),
+    )
+
+
+def build_rollback_on_alarm(services: Services) -> Callable[..., dict[str, Any]]:
+    """``roll_back(alarm, now)``: the watch alarm's action (ALARM_TOPIC_ARN notified, events on EVENT_BUS_NAME)."""
+    retrain = services.settings.retrain
+    return functools.partial(
+        rollout.roll_back_on_alarm,
+        services.registry,
+        build_watch_store(services),
+        SnsNotifier(retrain.alarm_topic_arn, services.clients.sns) if retrain.alarm_topic_arn else None,
+        EventBridgePublisher(retrain.event_bus, services.clients.events),
     )
 
 
@@ -342,6 +424,33 @@ def build_training_set_step(services: Services) -> Callable[..., dict[str, Any]]
         )
 
     return prepare
+
+
+# ----- code deploys (the PredictFunction's pre-traffic check) ------------------------------------------
+@dataclass(frozen=True)
+class DeployCheck:
+    """``verify(customers, live_only=False)``: the new version (DEPLOY_CHECK_NEW_VERSION) against the live
+    alias (DEPLOY_CHECK_LIVE), or the live alias against itself; ``report(deployment, hook, passed)``."""
+
+    verify: Callable[..., dict[str, Any]]
+    report: Callable[[str, str, bool], None]
+
+
+def build_deploy_check(settings: Settings | None = None) -> DeployCheck:
+    settings = settings or get_settings()
+    cfg = settings.deploy_check
+    if not cfg.new_version or not cfg.live:
+        raise ConfigurationError(
+            "set DEPLOY_CHECK_NEW_VERSION and DEPLOY_CHECK_LIVE (PredictFunction version and alias)"
+        )
+    clients = Clients(settings)
+    live = LambdaInvoker(clients.lambda_, cfg.live)
+    new = LambdaInvoker(clients.lambda_, cfg.new_version)
+
+    def verify(customers: list[dict[str, Any]], live_only: bool = False) -> dict[str, Any]:
+        return deploy_check.verify_new_version((live if live_only else new).invoke, live.invoke, customers)
+
+    return DeployCheck(verify=verify, report=CodeDeployHookReporter(clients.codedeploy).report)
 
 
 # ----- batch scoring ---------------------------------------------------------------------------------

@@ -178,6 +178,25 @@ class RetrainSettings:
         return s
 
 
+# The pre-traffic check of a PredictFunction deploy: the version CodeDeploy is about to shift traffic to,
+# and the alias serving now (both ARNs the template passes the hook).
+ENV_DEPLOY_CHECK_NEW_VERSION = "DEPLOY_CHECK_NEW_VERSION"
+ENV_DEPLOY_CHECK_LIVE = "DEPLOY_CHECK_LIVE"
+
+
+@dataclass(frozen=True)
+class DeployCheckSettings:
+    new_version: str | None = None
+    live: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeployCheckSettings:
+        env = os.environ if env is None else env
+        return cls(
+            new_version=env.get(ENV_DEPLOY_CHECK_NEW_VERSION) or None, live=env.get(ENV_DEPLOY_CHECK_LIVE) or None
+        )
+
+
 # ----- batch scoring and stored customer scores -------------------------------------------------
 ENV_SCORES_TABLE = "SCORES_TABLE"
 ENV_BATCH_JOBS_TABLE = "BATCH_JOBS_TABLE"
@@ -237,6 +256,7 @@ class Settings:
     loop: LoopSettings = field(default_factory=LoopSettings)
     batch: BatchSettings = field(default_factory=BatchSettings)
     retrain: RetrainSettings = field(default_factory=RetrainSettings)
+    deploy_check: DeployCheckSettings = field(default_factory=DeployCheckSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -261,6 +281,7 @@ class Settings:
                 loop=LoopSettings.from_env(env),
                 batch=BatchSettings.from_env(env),
                 retrain=RetrainSettings.from_env(env),
+                deploy_check=DeployCheckSettings.from_env(env),
             )
         except ValueError as e:
             raise ConfigurationError(f"malformed setting: {e}") from e

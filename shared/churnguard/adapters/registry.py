@@ -162,11 +162,12 @@ class DynamoRegistry:
         check_promotable(target, current["version"] if current else None)
         return self._switch(version, current, champion_history(current), reason, expected_revision)
 
-    def rollback(self, reason: str = "rollback") -> dict[str, Any]:
-        """Restore the previous champion; the current one is archived."""
+    def rollback(self, reason: str = "rollback", expected_revision: int | None = None) -> dict[str, Any]:
+        """Restore the previous champion; the current one is archived. ``expected_revision``: only if the
+        alias is still at that revision (an automatic rollback must not undo a promotion it did not see)."""
         current = self.alias()
         target, rest = rollback_target(current)
-        return self._switch(target, current, rest, reason, None)
+        return self._switch(target, current, rest, reason, expected_revision)
 
     def _switch(
         self,

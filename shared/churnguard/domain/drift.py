@@ -372,6 +372,16 @@ def _categorical_drift(
     )
 
 
+def score_shift(
+    expected: Mapping[str, Any], scores: np.ndarray, psi_limit: float, alpha: float, rows: int | None = None
+) -> FeatureDrift:
+    """Served ``scores`` against an expected score profile (``reference_profile.score_profile``): PSI over
+    its bins and a KS test against its sample; shifted when PSI >= ``psi_limit`` and p < ``alpha``."""
+    th = DriftThresholds(score_psi=psi_limit, alpha=alpha)
+    ref = dict(expected, missing=0.0, rows=rows or len(expected.get("sample") or []))
+    return _numeric_drift("churn_probability", "score", ref, np.asarray(scores, dtype=np.float64), alpha, th, psi_limit)
+
+
 def check_drift(
     profile: Mapping[str, Any],
     schema: Schema,

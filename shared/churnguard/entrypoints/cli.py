@@ -174,9 +174,12 @@ def cmd_forget(a: argparse.Namespace) -> int:
 
 
 def cmd_promote(a: argparse.Namespace) -> int:
-    from churnguard.services.lifecycle import promote
+    from datetime import UTC, datetime
 
-    _print_json(promote(_services().registry, a.version, reason=a.reason))
+    from churnguard.bootstrap import build_promotion
+
+    # Through the promote function's own action: the watch after the promotion starts here too.
+    _print_json(build_promotion(_services()).promote(a.version, reason=a.reason, now=datetime.now(UTC)))
     return 0
 
 

@@ -9,13 +9,14 @@ never a library's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from churnguard.domain.bundle import ModelBundle
 from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.outcomes import Outcome
 from churnguard.domain.training_set import LabelledRow
+from churnguard.domain.watch import Watch
 
 
 class ModelStore(Protocol):
@@ -57,7 +58,7 @@ class Registry(Protocol):
 
     def promote(self, version: str, reason: str = ..., expected_revision: int | None = None) -> dict[str, Any]: ...
 
-    def rollback(self, reason: str = ...) -> dict[str, Any]: ...
+    def rollback(self, reason: str = ..., expected_revision: int | None = None) -> dict[str, Any]: ...
 
 
 class ObjectStore(Protocol):
@@ -157,3 +158,37 @@ class LabelledRowSource(Protocol):
     name: str
 
     def labelled_rows(self, start: date, end: date, max_prediction_age_days: int) -> list[LabelledRow]: ...
+
+
+class WatchStore(Protocol):
+    """The watch after the latest promotion (domain/watch.py): one record per model."""
+
+    def start(self, watch: Watch) -> None:
+        """Record the watch of a promotion, replacing the previous one (a newer promotion supersedes it)."""
+        ...
+
+    def current(self) -> Watch | None: ...
+
+    def end(self, watch: Watch, outcome: str, detail: str, at: str) -> bool:
+        """Mark ``watch`` ended, only if it is still the current, unended one; False when it was not."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells operators (SNS AlarmTopic)."""
+
+    def notify(self, subject: str, message: Mapping[str, Any]) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Publishes the loop's events (EventBridge), ``source`` churnguard.retraining."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+
+
+class ServiceHealth(Protocol):
+    """What the predict function answered over a time window (CloudWatch metrics)."""
+
+    def counts(self, start: datetime, end: datetime) -> dict[str, float] | None:
+        """``{"requests", "errors", "fallbacks"}``, or None when nothing was recorded for the window."""
+        ...

@@ -20,6 +20,7 @@ from churnguard.domain.errors import DataValidationError, ModelNotFoundError
 from churnguard.domain.evaluation import GateConfig, evaluate
 from churnguard.domain.features import encode_labelled_csv
 from churnguard.domain.outcomes import Outcome, as_date
+from churnguard.domain.reference_profile import score_profile
 from churnguard.domain.training_set import rows_from_prediction_log
 from churnguard.services.champion import load_predictor
 from churnguard.services.ports import (
@@ -202,6 +203,8 @@ def evaluate_candidate(
         "champion": champion.version if champion else None,
         "holdout": holdout_uri,
         **result.to_dict(),
+        # What the canary stage expects the candidate's live scores to look like (the newest labelled period).
+        "score_profile": score_profile(p_challenger),
     }
     objects.write(base + ".json", reports.to_json(body), "application/json")
     objects.write(
