@@ -20,3 +20,12 @@ def dynamodb_moto_server():
     from local_lambda_executor.dynamodb import create_service
 
     return create_service()
+
+
+@aws_provider(api="firehose", name="aws_prefixes")
+def firehose_aws_prefixes():
+    from localstack.services.plugins import Service
+
+    from local_lambda_executor.firehose import AwsPrefixFirehoseProvider
+
+    return Service.for_provider(AwsPrefixFirehoseProvider())
