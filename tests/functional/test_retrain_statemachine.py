@@ -91,6 +91,16 @@ def test_every_step_retries_transient_errors_and_failures_are_recorded():
     assert payload["expected_revision.$"] == "$.canary.champion_revision"  # against the champion the canary saw
 
 
+def test_each_step_keeps_the_function_answer_not_the_invoke_envelope():
+    # lambda:invoke answers {"Payload": ..., "StatusCode": ...}: a state that stores it for later states must pick
+    # the Payload out (ResultSelector, or OutputPath for the first step), or "$.canary.version" is not found.
+    # MarkFailed's result is only recorded; Fail follows it.
+    for name, s in json.loads(definition())["States"].items():
+        if s.get("Resource") == "arn:aws:states:::lambda:invoke" and name != "MarkFailed":
+            picked = list((s.get("ResultSelector") or {}).values()) or [s.get("OutputPath")]
+            assert picked and all(str(p).startswith("$.Payload") for p in picked), name
+
+
 @pytest.fixture
 def sfn_executing(monkeypatch):
     from moto import mock_aws
