@@ -7,7 +7,8 @@
    execution's output), trains, evaluates on the newest period, runs a short canary on live traffic and promotes;
 3. the watch alarm forced to ALARM after that promotion rolls the champion back by itself;
 4. a deliberately degraded candidate (trained and held out on a feed that wrote MonthlyCharges in tens of dollars:
-   it passes its gate on that feed) fails its canary on live traffic, and the champion stays.
+   it passes its gate on that feed) fails its canary on live traffic, and the champion stays;
+5. the pre-traffic check of a code deploy passes the live version of the predict function.
 
 The world changes in this story: customers are more often month-to-month (covariate shift: drift) and churn for
 other reasons than the seed champion learnt (high charges, short tenure, electronic cheques: degradation), so a
@@ -322,3 +323,13 @@ def test_a_degraded_candidate_fails_its_canary_and_the_champion_stays(loop):
     entry = loop.registry.get(candidate)
     assert entry.status == "rejected" and "canary reject" in entry.reason
     assert loop.registry.canary() is None
+
+
+def test_the_pre_traffic_check_of_a_code_deploy_passes_the_live_version(stack):
+    # LocalStack has no CodeDeploy: {"verify": "live"} runs the hook's checks (health, a bad request refused by
+    # name, six fixed customers answered as the live alias answers them) against the deployed live alias.
+    result = stack.invoke("PredictDeployCheckFunctionName", {"verify": "live"})
+
+    assert result["passed"] is True, result
+    names = {c["name"] for c in result["checks"]}
+    assert len(names) >= 3 and all(c["passed"] for c in result["checks"]), result["checks"]
