@@ -10,6 +10,10 @@ SAM    := $(SAM_VENV)/bin/sam
 # checkov pins its own dependencies (boto3 among them): it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# The tool environments are built with uv (a dev dependency), whose cache (~/.cache/uv, or UV_CACHE_DIR) is
+# content-addressed and shared by every clone on the machine: a fresh clone links the wheels it already has
+# instead of resolving and unpacking ~150 packages again with pip. Each clone still gets its own environments.
+UV     := $(BIN)/uv
 PYTEST := $(BIN)/python -m pytest
 export SAM_CLI_TELEMETRY := 0
 # pip must not stall on a slow mirror forever.
@@ -21,9 +25,10 @@ include infra/deploy/deploy.mk
 .PHONY: help venv demo test test-unit test-functional test-infra lint validate clean
 
 help:
-	@echo "make demo    train on generated (or DATA=file.csv) customers, promote, serve on 127.0.0.1:8000"
+	@echo "make demo    train on generated (or DATA=file.csv) customers, promote, serve on 127.0.0.1:8000 (PORT=, HOST=)"
 	@echo "make test    every test: lint (ruff, mypy, import contracts, cfn-lint, sam, checkov), unit, functional (moto),"
 	@echo "             LocalStack executor and end-to-end"
+	@echo "make test-browser   the console in headless Chromium against the demo (make chromium installs it)"
 	@echo "make bench   measure latency, cold start, throughput, package sizes, cost -> bench/results.json"
 	@echo "make localstack-up / localstack-down   LocalStack on the host, no Docker"
 	@echo "make deploy-local   sam build + deploy template.yaml into LocalStack + seed a champion"
@@ -37,15 +42,21 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-$(SAM_VENV)/.installed:
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install -q "aws-sam-cli>=1.120"
+$(SAM_VENV)/.installed: | $(VENV)/.installed
+	$(UV) venv -q --seed --allow-existing -p $(PYTHON) $(SAM_VENV)
+	$(UV) pip install -q -p $(SAM_VENV)/bin/python "aws-sam-cli>=1.120"
 	touch $@
 
-demo: venv
-	$(BIN)/churn demo $(if $(DATA),--data $(DATA))
+# make demo PORT=8123 HOST=0.0.0.0 DATA=customers.csv. Only values given on the command line count (a shell's own
+# HOST or PORT variable does not), and the port is checked first, before the virtualenv or any training.
+DEMO_PORT = $(if $(filter command line,$(origin PORT)),$(PORT),8000)
+DEMO_HOST = $(if $(filter command line,$(origin HOST)),$(HOST),127.0.0.1)
+demo:
+	@$(PYTHON) shared/churnguard/local/ports.py '$(DEMO_HOST)' '$(DEMO_PORT)' 'make demo PORT={}'
+	@$(MAKE) --no-print-directory venv
+	$(BIN)/churn demo --host '$(DEMO_HOST)' --port '$(DEMO_PORT)' $(if $(DATA),--data '$(DATA)')
 
-test: lint test-unit test-functional test-fuzz test-infra e2e
+test: lint test-unit test-functional test-fuzz test-browser test-infra e2e
 
 test-unit: venv
 	$(PYTEST) tests/unit -q
@@ -57,9 +68,9 @@ test-functional: venv
 test-fuzz: venv
 	$(PYTEST) tests/fuzz -q
 
-$(CHECKOV_VENV)/.installed:
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q "checkov>=3.2,<4"
+$(CHECKOV_VENV)/.installed: | $(VENV)/.installed
+	$(UV) venv -q --allow-existing -p $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip install -q -p $(CHECKOV_VENV)/bin/python "checkov>=3.2,<4"
 	touch $@
 
 test-infra: venv
@@ -103,3 +114,17 @@ wrk:
 # A short load test on its own (not part of make test: it is a benchmark): LOAD_SECONDS=60 for the full one.
 bench-load: venv wrk
 	PYTHONPATH=shared:. $(BIN)/python -m bench.load --seconds $(or $(LOAD_SECONDS),10)
+
+# ---------------------------------------------------------------- the console (issue 17)
+.PHONY: chromium test-browser console
+# Debian's Chromium for the browser tests, installed only when missing (Playwright drives it; nothing is downloaded).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+
+# The console in headless Chromium against `churn demo`; screenshots of each page land in tests/artifacts/.
+test-browser: venv chromium
+	$(PYTEST) tests/browser -q
+
+# The console on 127.0.0.1:8080 against AWS_ENDPOINT_URL (`make demo` serves it with its data on port 8001).
+console: venv
+	$(BIN)/churn console

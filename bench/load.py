@@ -137,6 +137,7 @@ def measure(
             publish(bundle, s3, ddb, emu.env)
             env = {**os.environ, **emu.env, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}"}
             env.pop("PREDICTION_LOG_STREAM", None)  # no Firehose here: the log would only count drops
+            env.pop("PREDICTION_LOG_BUCKET", None)  # nor the emulator's direct log: measure serving alone, as before
             server = subprocess.Popen(
                 [
                     sys.executable,

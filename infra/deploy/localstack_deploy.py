@@ -341,6 +341,30 @@ def seed_champion(target: Target, outputs: dict[str, str], rows: int = SEED_ROWS
     return {"version": promoted["champion"], "seeded": True, "metrics": summary.get("metrics")}
 
 
+def api_key(target: Target) -> str | None:
+    """The value of the stack's API Gateway key (SAM creates it with the usage plan), if it has one."""
+    resources = target.client("cloudformation").describe_stack_resources(StackName=target.stack_name)["StackResources"]
+    ids = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::ApiGateway::ApiKey"]
+    if not ids:
+        return None
+    return target.client("apigateway").get_api_key(apiKey=ids[0], includeValue=True)["value"]
+
+
+def how_to_call(outputs: dict[str, str], key: str | None) -> str:
+    """What to paste to call the deployed API: its URL, its key and a first request."""
+    url = outputs.get("LocalApiUrl") or outputs.get("ApiUrl", "").rstrip("/")
+    header = f" -H 'x-api-key: {key}'" if key else ""
+    return "\n".join(
+        [
+            f"API      {url}",
+            f"API key  {key or '(none: the stack has no API key)'}",
+            f"  curl -s {url}/health",
+            "  python3 -c \"import json; print(json.load(open('events/predict.json'))['body'])\" |",
+            f"    curl -s -X POST {url}/predict{header} -H 'content-type: application/json' -d @-",
+        ]
+    )
+
+
 # ------------------------------------------------------------------------------------------------ all
 
 
@@ -388,11 +412,15 @@ def main(argv: list[str] | None = None) -> int:
     except DeployError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    key = api_key(target)
+    if key:
+        outputs["ApiKey"] = key
     text = json.dumps(outputs, indent=2, sort_keys=True)
     if args.outputs:
         args.outputs.parent.mkdir(parents=True, exist_ok=True)
         args.outputs.write_text(text + "\n")
     print(text)
+    print("\n" + how_to_call(outputs, key))
     return 0
 
 

@@ -23,16 +23,23 @@ import boto3
 from botocore.config import Config
 
 from churnguard.adapters.batch_io import S3BatchIO
+from churnguard.adapters.cognito import CognitoSignIn
 from churnguard.adapters.deployments import CodeDeployHookReporter, LambdaInvoker
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.jobs import DynamoJobStore
-from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore
+from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore, LocalOrS3ObjectStore
 from churnguard.adapters.model_store import S3ModelStore
 from churnguard.adapters.notifications import EventBridgePublisher, SnsNotifier
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
-from churnguard.adapters.prediction_log_writer import FirehosePredictionLog, firehose_client_config
+from churnguard.adapters.prediction_log_writer import (
+    BucketPredictionLog,
+    BufferedPredictionLog,
+    FirehosePredictionLog,
+    firehose_client_config,
+)
 from churnguard.adapters.registry import DynamoRegistry
+from churnguard.adapters.report_archive import S3ReportArchive
 from churnguard.adapters.s3_objects import S3ObjectStore
 from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.adapters.secrets import read_secret_bytes
@@ -48,13 +55,14 @@ from churnguard.domain.schema import Schema
 from churnguard.domain.training_set import TrainingSetPlan
 from churnguard.services import batch_jobs, deploy_check, lifecycle, rollout
 from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
+from churnguard.services.console import ConsoleReads, ConsoleSessions
 from churnguard.services.erasure import forget_customer
 from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
 from churnguard.services.ports import Eraser, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
 from churnguard.services.training_set import ServedPredictions, champion_schema, training_data_for_run
-from churnguard.settings import Settings, get_settings
+from churnguard.settings import ENV_OUTCOMES_TABLE, ENV_SCORES_TABLE, Settings, get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -80,6 +88,29 @@ def aws_client_config(settings: Settings) -> Config:
     )
 
 
+# Without AWS_REGION / AWS_DEFAULT_REGION or a profile's region, the CLI and the demo use this one (as
+# the emulator does) instead of failing with botocore's NoRegionError; Lambda always sets AWS_REGION.
+DEFAULT_REGION = "us-east-1"
+NO_CREDENTIALS = (
+    "no AWS credentials found: for a local backend run `churn emulator` and paste its export lines; "
+    "for AWS set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+)
+
+
+def _default_session() -> boto3.session.Session:
+    """boto3's default session (what ``boto3.client`` uses), created on first use."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    return boto3.DEFAULT_SESSION  # type: ignore[return-value]
+
+
+def require_credentials() -> None:
+    """One clear ConfigurationError when no AWS credentials can be found (the CLI calls it before any AWS
+    work), instead of botocore's NoCredentialsError from inside the first request. Lambda always has them."""
+    if _default_session().get_credentials() is None:
+        raise ConfigurationError(NO_CREDENTIALS)
+
+
 class Clients:
     """AWS clients, each built on first use and kept; ``given`` ones (moto-backed in tests) win."""
 
@@ -90,7 +121,12 @@ class Clients:
     def _client(self, service: str, config: Config | None = None) -> Any:
         client = self._built.get(service)
         if client is None:
-            client = boto3.client(service, config=config or aws_client_config(self._settings))  # type: ignore[call-overload]
+            session = _default_session()
+            client = session.client(
+                service,  # type: ignore[call-overload]
+                region_name=session.region_name or DEFAULT_REGION,
+                config=config or aws_client_config(self._settings),
+            )
             self._built[service] = client
         return client
 
@@ -129,6 +165,11 @@ class Clients:
     @property
     def lambda_(self) -> LambdaClient:
         return self._client("lambda")
+
+    @property
+    def cognito(self) -> Any:
+        # cognito-idp (the console's sign-in); boto3-stubs for it are not installed.
+        return self._client("cognito-idp")
 
     @property
     def firehose(self) -> FirehoseClient:
@@ -211,12 +252,15 @@ def build_provider(
 
 def build_prediction_log(
     services: Services, on_drop: Callable[[int], None] | None = None
-) -> FirehosePredictionLog | None:
-    """The Firehose prediction log, or None when PREDICTION_LOG_STREAM is unset (nothing is logged)."""
-    stream = services.settings.prediction_log_stream
-    if not stream:
-        return None
-    return FirehosePredictionLog(stream, services.clients.firehose, on_drop=on_drop)
+) -> BufferedPredictionLog | None:
+    """The Firehose prediction log (PREDICTION_LOG_STREAM); locally, the same objects written straight
+    into PREDICTION_LOG_BUCKET; None when neither is set (nothing is logged)."""
+    s = services.settings
+    if s.prediction_log_stream:
+        return FirehosePredictionLog(s.prediction_log_stream, services.clients.firehose, on_drop=on_drop)
+    if s.prediction_log_bucket:
+        return BucketPredictionLog(s.prediction_log_bucket, services.clients.s3, on_drop=on_drop)
+    return None
 
 
 def build_challenger(services: Services, provider: ChampionProvider) -> ChallengerProvider:
@@ -346,10 +390,20 @@ def build_rollback_on_alarm(services: Services) -> Callable[..., dict[str, Any]]
 
 
 # ----- the retraining loop (drift check, evaluate, feedback ingest) -----------------------------------
-def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
+def _reports(services: Services, reports_dir: str | None) -> tuple[ObjectStore, str]:
+    """Where reports go: ``reports_dir`` on this machine (``churn drift/evaluate --out``), else the bucket's
+    reports prefix; data named by ``s3://`` is still read from S3 either way."""
+    if reports_dir:
+        return LocalOrS3ObjectStore(services.objects), reports_dir.rstrip("/") or "."
+    return services.objects, services.reports_root
+
+
+def build_drift_check(services: Services, reports_dir: str | None = None) -> Callable[..., dict[str, Any]]:
     """``check(now=..., trigger=None)``: the drift check over the prediction log, starting retraining when a
-    trigger fires (``trigger="schedule"`` from the RetrainSchedule rule)."""
+    trigger fires (``trigger="schedule"`` from the RetrainSchedule rule). ``reports_dir``: write its JSON and
+    HTML report into this local folder instead of the bucket."""
     loop = services.settings.loop
+    objects, reports_root = _reports(services, reports_dir)
     launcher = (
         StepFunctionsRetrainLauncher(loop.retrain_state_machine_arn, services.clients.stepfunctions)
         if loop.retrain_state_machine_arn
@@ -360,8 +414,8 @@ def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
         services.store,
         services.registry,
         build_prediction_log_reader(services),
-        services.objects,
-        services.reports_root,
+        objects,
+        reports_root,
         loop,
         outcomes=build_outcome_store(services),
         launcher=launcher,
@@ -369,16 +423,18 @@ def build_drift_check(services: Services) -> Callable[..., dict[str, Any]]:
     )
 
 
-def build_evaluation(services: Services) -> Callable[[str, str], dict[str, Any]]:
-    """``evaluate(version, holdout_uri)``: the gate on fresh held-out rows, report in S3."""
+def build_evaluation(services: Services, reports_dir: str | None = None) -> Callable[[str, str], dict[str, Any]]:
+    """``evaluate(version, holdout_uri)``: the gate on fresh held-out rows, report in S3 (or ``reports_dir``,
+    where the held-out rows may be a local file too)."""
     gate = GateConfig.from_dict(services.settings.loop.gate or {})
+    objects, reports_root = _reports(services, reports_dir)
     return functools.partial(
         evaluate_candidate,
         services.store,
         services.registry,
-        services.objects,
+        objects,
         gate=gate,
-        reports_root=services.reports_root,
+        reports_root=reports_root,
     )
 
 
@@ -516,9 +572,13 @@ class BatchServices:
         options: dict[str, Any] | None = None,
         chunk_bytes: int = 0,
         progress: Callable[[str, int, int], None] | None = None,
+        store_scores: bool = False,
     ) -> dict[str, Any]:
-        """``churn score --local``: local files through the state machine's own steps."""
+        """``churn score --local``: local files through the state machine's own steps; ``store_scores``
+        also writes each customer's score to the score table (SCORES_TABLE), as a deployed job does."""
         version, _ = self.resolve(version)
+        if store_scores and self.scores is None:
+            raise ConfigurationError(f"set {ENV_SCORES_TABLE} (the table of stored customer scores) to store scores")
         return batch_jobs.score_local(
             LocalBatchIO(),
             input_path,
@@ -527,6 +587,7 @@ class BatchServices:
             options,
             chunk_bytes=chunk_bytes or self.settings.chunk_bytes,
             progress=progress,
+            scores=self.scores if store_scores else None,
         )
 
     def job_runner(self, state_machine_arn: str) -> StepFunctionsJobRunner:
@@ -546,15 +607,27 @@ def build_batch(services: Services) -> BatchServices:
 
 # ----- erasure (`churn forget`) ----------------------------------------------------------------------
 def build_erasers(services: Services) -> list[Eraser]:
-    """The stores ``churn forget`` erases from: outcomes and stored scores when their tables are
-    configured, and the prediction log in the model bucket."""
-    erasers: list[Eraser] = []
-    if services.settings.outcomes_table:
-        erasers.append(OutcomeEraser(services.settings.outcomes_table, services.clients.dynamodb))
-    if services.settings.batch.scores_table:
-        erasers.append(ScoreEraser(services.settings.batch.scores_table, services.clients.dynamodb))
-    erasers.append(PredictionLogEraser(services.store.bucket, services.clients.s3))
-    return erasers
+    """Every store ``churn forget`` must erase from: outcomes, stored scores and the prediction log in
+    the model bucket. A store left unconfigured is a ConfigurationError naming its variable, never a
+    store silently skipped."""
+    outcomes, scores = services.settings.outcomes_table, services.settings.batch.scores_table
+    if not outcomes or not scores:
+        missing = [
+            f"{name} (the stack's {output} output)"
+            for name, output, value in (
+                (ENV_OUTCOMES_TABLE, "OutcomesTableName", outcomes),
+                (ENV_SCORES_TABLE, "ScoresTableName", scores),
+            )
+            if not value
+        ]
+        raise ConfigurationError(
+            f"nothing erased: an erasure must reach every store holding customer records; set {' and '.join(missing)}"
+        )
+    return [
+        OutcomeEraser(outcomes, services.clients.dynamodb),
+        ScoreEraser(scores, services.clients.dynamodb),
+        PredictionLogEraser(services.store.bucket, services.clients.s3),
+    ]
 
 
 def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
@@ -563,3 +636,45 @@ def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
 
 def build_forget(services: Services) -> Callable[[str], ErasureReport]:
     return lambda customer_id: forget_customer(customer_id, services.hash_key, build_erasers(services))
+
+
+# ----- the console and its dashboard routes (the console function, `churn console`) ------------------
+def build_console(services: Services) -> ConsoleReads:
+    """The console's read models over the registry, bundles, reports, jobs, scores, log and outcomes."""
+    s = services.settings
+    batch = s.batch
+    return ConsoleReads(
+        registry=services.registry,
+        store=services.store,
+        reports=S3ReportArchive(services.store.bucket, services.clients.s3, s.loop.reports_prefix),
+        log=build_prediction_log_reader(services),
+        hash_key=services.hash_key,
+        jobs=DynamoJobStore(batch.jobs_table, services.clients.dynamodb) if batch.jobs_table else None,
+        outputs=S3BatchIO(services.clients.s3),
+        scores=build_score_store(services),
+        outcomes=build_outcome_store(services),
+        executions=StepFunctionsRetrainLauncher(s.loop.retrain_state_machine_arn, services.clients.stepfunctions)
+        if s.loop.retrain_state_machine_arn
+        else None,
+        max_entries=s.console.max_call_list,
+        history_days=s.console.history_days,
+        canary_days=s.console.canary_days,
+    )
+
+
+@dataclass(frozen=True)
+class ConsoleSignIn:
+    """People's sign-in (the Cognito user pool's app client) and the check of a session's token."""
+
+    sign_in: Callable[[str, str], dict[str, Any]]
+    set_new_password: Callable[[str, str, str], dict[str, Any]]
+    sessions: ConsoleSessions
+
+
+def build_console_sign_in(services: Services) -> ConsoleSignIn | None:
+    """Sign-in through CONSOLE_USER_POOL_CLIENT_ID, or None when unset (only `churn console` allows that)."""
+    client_id = services.settings.console.user_pool_client_id
+    if not client_id:
+        return None
+    pool = CognitoSignIn(client_id, services.clients.cognito)
+    return ConsoleSignIn(pool.sign_in, pool.set_new_password, ConsoleSessions(pool.user_of))

@@ -28,6 +28,9 @@ ENV_MAX_BODY_BYTES = "MAX_BODY_BYTES"
 # The retraining loop: ground truth, and the Firehose stream of the prediction log (unset: no log).
 ENV_OUTCOMES_TABLE = "OUTCOMES_TABLE"
 ENV_PREDICTION_LOG_STREAM = "PREDICTION_LOG_STREAM"
+# Local runs without Firehose (the emulator sets it): the log written straight into this bucket, in the
+# layout Firehose gives it (predictions/dt=YYYY-MM-DD/). PREDICTION_LOG_STREAM wins when both are set.
+ENV_PREDICTION_LOG_BUCKET = "PREDICTION_LOG_BUCKET"
 ENV_CUSTOMER_ID_HASH_KEY = "CUSTOMER_ID_HASH_KEY"
 # Deployed stacks name a Secrets Manager secret instead; it is read once per cold start.
 ENV_CUSTOMER_ID_HASH_KEY_SECRET = "CUSTOMER_ID_HASH_KEY_SECRET"
@@ -234,6 +237,42 @@ class BatchSettings:
             raise ConfigurationError(f"malformed batch setting: {e}") from e
 
 
+# ----- the console (entrypoints/console_pages.py) and its dashboard routes ------------------------------
+# The Cognito app client people sign in with; unset: no sign-in, which only `churn console` on 127.0.0.1 allows.
+ENV_CONSOLE_USER_POOL_CLIENT_ID = "CONSOLE_USER_POOL_CLIENT_ID"
+ENV_CONSOLE_MAX_CALL_LIST = "CONSOLE_MAX_CALL_LIST"
+ENV_CONSOLE_HISTORY_DAYS = "CONSOLE_HISTORY_DAYS"
+ENV_CONSOLE_CANARY_DAYS = "CONSOLE_CANARY_DAYS"
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """Settings of the console (``settings.console``)."""
+
+    user_pool_client_id: str | None = None
+    max_call_list: int = 100_000
+    history_days: int = 30
+    canary_days: int = 90
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ConsoleSettings:
+        env = os.environ if env is None else env
+        try:
+            s = cls(
+                user_pool_client_id=env.get(ENV_CONSOLE_USER_POOL_CLIENT_ID) or None,
+                max_call_list=int(env.get(ENV_CONSOLE_MAX_CALL_LIST) or 100_000),
+                history_days=int(env.get(ENV_CONSOLE_HISTORY_DAYS) or 30),
+                canary_days=int(env.get(ENV_CONSOLE_CANARY_DAYS) or 90),
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed console setting: {e}") from e
+        if min(s.max_call_list, s.history_days, s.canary_days) < 1:
+            raise ConfigurationError(
+                f"{ENV_CONSOLE_MAX_CALL_LIST}, {ENV_CONSOLE_HISTORY_DAYS} and {ENV_CONSOLE_CANARY_DAYS} must be >= 1"
+            )
+        return s
+
+
 # ----- everything, read once per container -----------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
@@ -247,6 +286,7 @@ class Settings:
     max_body_bytes: int = 2_000_000
     outcomes_table: str | None = None
     prediction_log_stream: str | None = None
+    prediction_log_bucket: str | None = None
     # A local default keeps the demo working; deployments pass a secret through the template.
     customer_id_hash_key: str = "local-development-key"
     customer_id_hash_key_secret: str | None = None
@@ -257,6 +297,7 @@ class Settings:
     batch: BatchSettings = field(default_factory=BatchSettings)
     retrain: RetrainSettings = field(default_factory=RetrainSettings)
     deploy_check: DeployCheckSettings = field(default_factory=DeployCheckSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -273,6 +314,7 @@ class Settings:
                 max_body_bytes=int(env.get(ENV_MAX_BODY_BYTES, "2000000")),
                 outcomes_table=env.get(ENV_OUTCOMES_TABLE) or None,
                 prediction_log_stream=env.get(ENV_PREDICTION_LOG_STREAM) or None,
+                prediction_log_bucket=env.get(ENV_PREDICTION_LOG_BUCKET) or None,
                 customer_id_hash_key=env.get(ENV_CUSTOMER_ID_HASH_KEY) or "local-development-key",
                 customer_id_hash_key_secret=env.get(ENV_CUSTOMER_ID_HASH_KEY_SECRET) or None,
                 fallback_mode=env.get(ENV_FALLBACK_MODE) or "off",
@@ -282,6 +324,7 @@ class Settings:
                 batch=BatchSettings.from_env(env),
                 retrain=RetrainSettings.from_env(env),
                 deploy_check=DeployCheckSettings.from_env(env),
+                console=ConsoleSettings.from_env(env),
             )
         except ValueError as e:
             raise ConfigurationError(f"malformed setting: {e}") from e

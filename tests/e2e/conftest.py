@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from infra.deploy.localstack_deploy import ROOT, Target, deploy_local, invoke
+from infra.deploy.localstack_deploy import ROOT, Target, api_key, deploy_local, invoke
 
 SCRIPTS = ROOT / "infra" / "localstack"
 STATE_DIR = ROOT / ".localstack" / "e2e"
@@ -107,15 +107,6 @@ def _alive(pid: int) -> bool:
 
 def _script(name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPTS / name)], env=env, capture_output=True, text=True, timeout=180)
-
-
-def api_key(target: Target) -> str | None:
-    """The value of the stack's API Gateway key (SAM creates it with the usage plan), if it has one."""
-    resources = target.client("cloudformation").describe_stack_resources(StackName=target.stack_name)["StackResources"]
-    ids = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::ApiGateway::ApiKey"]
-    if not ids:
-        return None
-    return target.client("apigateway").get_api_key(apiKey=ids[0], includeValue=True)["value"]
 
 
 @pytest.fixture(scope="session")

@@ -53,10 +53,12 @@ def test_bad_input_gets_422_naming_each_problem(stack, api):
     assert {"tenure", "Contract"} <= fields
 
 
-def test_a_body_that_is_not_json_gets_422_not_500(stack, api):
+def test_a_body_that_is_not_json_gets_400_with_the_position_not_500(stack, api):
     response = api.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"})
 
-    _expect(response, 422, stack)
+    got = _expect(response, 400, stack)
+    assert got["detail"].startswith("the body is not valid JSON: Expecting property name enclosed in double quotes")
+    assert "line 1, column 2 (character 2)" in got["detail"]
 
 
 def test_batch_scores_every_customer(stack, api):

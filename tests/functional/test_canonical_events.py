@@ -34,6 +34,9 @@ HANDLER_OF = {
     "canary_start": "canary",
     "auto_rollback_alarm": "auto_rollback",
     "deploy_check_hook": "deploy_check",
+    # Driven through their handlers in tests/functional/test_console.py.
+    "console_call_list": "console",
+    "dashboard_models": "console",
 }
 OUTCOMES_CSV = b"customer_id,churned,observed_date\n7590-VHVEG,yes,2026-05-01\n"
 
@@ -85,17 +88,18 @@ def test_a_json_body_sent_as_a_form_is_read_as_json(champion, lambda_context):
 
 
 def test_another_declared_content_type_is_left_alone(champion, lambda_context):
-    """Only a missing or form Content-Type is taken for JSON; text/plain keeps FastAPI's own answer."""
+    """Only a missing or form Content-Type is taken for JSON; text/plain is a wrong content type, named."""
     event = with_content_type(load_event("generated_apigateway_aws_proxy_predict"), "text/plain")
-    assert load_function("predict").handler(event, lambda_context)["statusCode"] == 422
+    r = load_function("predict").handler(event, lambda_context)
+    assert r["statusCode"] == 415 and "text/plain" in r["body"]
 
 
-def test_a_body_that_is_not_json_is_still_a_clear_422(champion, lambda_context):
+def test_a_body_that_is_not_json_is_still_a_clear_400(champion, lambda_context):
     event = load_event("generated_apigateway_aws_proxy_predict")
     event["body"] = base64.b64encode(b"tenure=1&Contract=Month-to-month").decode()
     r = load_function("predict").handler(event, lambda_context)
-    assert r["statusCode"] == 422
-    assert "JSON" in r["body"]
+    assert r["statusCode"] == 400
+    assert "not valid JSON" in r["body"]
 
 
 def test_an_http_api_on_the_default_stage_keeps_its_path(champion, lambda_context):

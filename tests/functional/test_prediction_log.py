@@ -124,3 +124,31 @@ def test_reader_reads_the_agreed_layout_day_by_day(aws):
     assert reader.skipped == 1
     with pytest.raises(ValueError):
         reader.keys(date(2026, 5, 2), date(2026, 5, 1))
+
+
+def test_the_local_log_writes_the_layout_firehose_gives_and_the_reader_reads_it(aws):
+    """BucketPredictionLog (the emulator's PREDICTION_LOG_BUCKET): the same buffering, objects under
+    predictions/dt=<UTC day of delivery>/, read back by the drift check's reader unchanged."""
+    from churnguard.adapters.prediction_log_writer import BucketPredictionLog
+
+    clock = [0.0]
+    log = BucketPredictionLog(aws["MODEL_BUCKET"], boto3.client("s3"), max_records=4, clock=lambda: clock[0])
+    log.add([rec(i) for i in range(3)])
+    assert delivered(aws["MODEL_BUCKET"]) == []  # buffered, as Firehose's writer
+    log.add([rec(3)])  # the fourth makes the batch due
+    log.add([rec(4)])
+    assert log.flush() == 1 and log.sent == 5 and log.dropped == 0
+    today = datetime.now(UTC).date()
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=aws["MODEL_BUCKET"])["Contents"]]
+    assert len(keys) == 2 and all(k.startswith(f"predictions/dt={today.isoformat()}/") for k in keys)
+    read = list(S3PredictionLogReader(aws["MODEL_BUCKET"], boto3.client("s3")).records(today, today))
+    assert sorted(r["request_id"] for r in read) == [f"r{i}" for i in range(5)]
+
+
+def test_the_local_log_counts_what_it_cannot_write(aws):
+    from churnguard.adapters.prediction_log_writer import BucketPredictionLog
+
+    drops = []
+    log = BucketPredictionLog("no-such-bucket", boto3.client("s3"), on_drop=drops.append, max_records=2)
+    log.add([rec(1), rec(2)])  # due: the write fails, the prediction path never sees it
+    assert sum(drops) == 2 and log.dropped == 2 and len(log) == 0

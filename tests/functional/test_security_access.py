@@ -18,6 +18,22 @@ PUBLIC_ROUTES = {
     ("GET", "/openapi.json"),
     ("POST", "/feedback"),
     ("GET", "/customers/{customer_id}/score"),
+    # The console's read-only dashboard routes (ConsoleFunction), behind the same API key.
+    ("GET", "/dashboard/models"),
+    ("GET", "/dashboard/call-list"),
+    ("GET", "/dashboard/customers/{customer_id}"),
+    ("GET", "/dashboard/drift/latest"),
+    ("GET", "/dashboard/evaluations/latest"),
+    ("GET", "/dashboard/canary"),
+    ("GET", "/dashboard/runs"),
+}
+# The console's pages for people (ConsoleApi): no API key; the function signs people in (Cognito user pool).
+CONSOLE_ROUTES = {
+    ("GET", "/console"),
+    ("GET", "/console/{page}"),
+    ("POST", "/console/sign-in"),
+    ("POST", "/console/new-password"),
+    ("POST", "/console/sign-out"),
 }
 OPEN_ROUTES = {("GET", "/health")}
 ADMIN_WORDS = ("promote", "rollback", "retrain", "train", "forget", "erase", "admin", "registry", "evaluate")
@@ -28,13 +44,21 @@ def template():
     return load_template(ROOT / "template.yaml")
 
 
-def api_events(template):
+def api_events(template, api="ChurnApi"):
     for name, res in template["Resources"].items():
         if res["Type"] != "AWS::Serverless::Function":
             continue
         for ev_name, ev in (res["Properties"].get("Events") or {}).items():
-            if ev["Type"] in ("Api", "HttpApi"):
+            if ev["Type"] in ("Api", "HttpApi") and ev["Properties"].get("RestApiId") == {"Ref": api}:
                 yield name, ev_name, ev["Properties"]
+
+
+def test_every_api_event_belongs_to_a_known_api(template):
+    apis = {"ChurnApi", "ConsoleApi"}
+    for name, res in template["Resources"].items():
+        for ev in (res.get("Properties", {}).get("Events") or {}).values():
+            if ev["Type"] in ("Api", "HttpApi"):
+                assert ev["Properties"].get("RestApiId") in [{"Ref": a} for a in apis], name
 
 
 def test_public_routes_are_exactly_the_known_set(template):
@@ -42,10 +66,39 @@ def test_public_routes_are_exactly_the_known_set(template):
     assert routes == PUBLIC_ROUTES
     for _, path in routes:
         assert not any(w in path.lower() for w in ADMIN_WORDS), f"{path} looks like an admin action"
+    dashboard = {(m, p) for m, p in routes if p.startswith("/dashboard/")}
+    assert dashboard and {m for m, _ in dashboard} == {"GET"}  # the dashboard only reads
 
 
-def test_only_the_predict_function_is_behind_the_api(template):
-    assert {fn for fn, _, _ in api_events(template)} == {"PredictFunction"}
+def test_console_pages_are_exactly_the_known_set_and_need_a_user_pool(template):
+    routes = {(p["Method"].upper(), p["Path"]) for _, _, p in api_events(template, "ConsoleApi")}
+    assert routes == CONSOLE_ROUTES
+    for _, path in routes:
+        assert not any(w in path.lower() for w in ADMIN_WORDS), f"{path} looks like an admin action"
+    fn = template["Resources"]["ConsoleFunction"]["Properties"]
+    assert fn["Environment"]["Variables"]["CONSOLE_USER_POOL_CLIENT_ID"] == {"Ref": "ConsoleUserPoolClient"}
+    pool = template["Resources"]["ConsoleUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no self sign-up
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    client = template["Resources"]["ConsoleUserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False and "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+    assert client["PreventUserExistenceErrors"] == "ENABLED"
+
+
+def test_the_console_function_only_reads(template):
+    fn = template["Resources"]["ConsoleFunction"]
+    actions = set()
+    for statement in _statements(fn):
+        acts = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        actions |= set(acts)
+    assert actions and all(a.split(":")[1].startswith(("Get", "List", "Query", "Scan")) for a in actions), actions
+    templates = {list(p)[0] for p in fn["Properties"]["Policies"] if isinstance(p, dict) and "Statement" not in p}
+    assert templates <= {"S3ReadPolicy", "AWSSecretsManagerGetSecretValuePolicy"}
+
+
+def test_only_the_predict_and_console_functions_are_behind_the_api(template):
+    assert {fn for fn, _, _ in api_events(template)} == {"PredictFunction", "ConsoleFunction"}
+    assert {fn for fn, _, _ in api_events(template, "ConsoleApi")} == {"ConsoleFunction"}
     for name in ("PromoteFunction", "TrainFunction", "EvaluateFunction"):
         if name in template["Resources"]:
             events = template["Resources"][name]["Properties"].get("Events") or {}

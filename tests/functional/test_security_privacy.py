@@ -117,3 +117,36 @@ def test_a_failing_store_is_reported_and_the_others_still_erased(aws, seeded, ca
 def test_the_id_is_required(aws, capsys):
     assert main(["forget", "  "]) == 2
     assert "customer's id" in capsys.readouterr().err
+
+
+def _nothing_erased(aws):
+    ddb = boto3.client("dynamodb")
+    assert len(ddb.scan(TableName=aws["OUTCOMES_TABLE"])["Items"]) == 3
+    assert len(ddb.scan(TableName=aws["SCORES_TABLE"])["Items"]) == 2
+
+
+@pytest.mark.parametrize("unset", [["OUTCOMES_TABLE"], ["SCORES_TABLE"], ["OUTCOMES_TABLE", "SCORES_TABLE"]])
+def test_an_unconfigured_store_stops_the_erasure_before_anything_is_erased(aws, seeded, capsys, monkeypatch, unset):
+    from churnguard.settings import get_settings
+
+    for name in unset:
+        monkeypatch.setenv(name, "")
+    get_settings.cache_clear()
+    assert main(["forget", "C-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: nothing erased") and err.count("\n") == 1
+    assert all(name in err for name in unset)
+    _nothing_erased(aws)
+    body = boto3.client("s3").get_object(Bucket=seeded["bucket"], Key=seeded["only_c1"])["Body"].read()
+    assert customer_key("C-1", seeded["key"]).encode() in body
+
+
+def test_an_unreachable_store_stops_the_erasure_before_anything_is_erased(aws, seeded, capsys, monkeypatch):
+    from churnguard.settings import get_settings
+
+    monkeypatch.setenv("SCORES_TABLE", "no-such-table")
+    get_settings.cache_clear()
+    assert main(["forget", "C-1"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing erased: 1 of 3 stores cannot be reached" in err and "no-such-table" in err
+    _nothing_erased(aws)

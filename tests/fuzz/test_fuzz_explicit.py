@@ -127,3 +127,32 @@ def test_feedback_with_hostile_values(client):
 def test_the_well_formed_request_still_scores(client):
     r = client.post("/predict", json=GOOD)
     assert r.status_code == 200 and r.json()["fallback"] is False
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/feedback"])
+def test_every_body_route_names_json_syntax_errors_and_wrong_content_types(client, path):
+    r = raw(client, '{"customers": [}', path)
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("the body is not valid JSON: Expecting value at line 1, column 16")
+    r = client.post(path, content=b"customer_id=c1", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+    assert r.json() == {
+        "error": "unsupported media type",
+        "detail": "the body was sent as application/x-www-form-urlencoded: "
+        "send JSON with Content-Type: application/json",
+    }
+
+
+def test_feedback_answers_201_then_200_for_the_same_outcome_then_409_for_the_opposite(client):
+    sent = {"customer_id": "C-77", "churned": "yes", "observed_date": "2026-01-02"}
+    first, again = client.post("/feedback", json=sent), client.post("/feedback", json=sent)
+    assert (first.status_code, first.json()["stored"]) == (201, True)
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    r = client.post("/feedback", json={**sent, "churned": "no"})
+    assert r.status_code == 409 and r.json()["error"] == "conflicting outcome"
+
+
+@pytest.mark.parametrize("date", ["20260102", "2026-W01-5", " 2026-01-02x", "٢٠٢٦-٠١-٠٢"])
+def test_feedback_dates_are_exactly_the_documented_form(client, date):
+    r = client.post("/feedback", json={"customer_id": "C-78", "churned": "no", "observed_date": date})
+    assert r.status_code == 422 and "YYYY-MM-DD" in problems(r)["observed_date"]

@@ -72,10 +72,68 @@ def test_missing_field_is_named(client):
     assert r.json()["problems"][0]["field"] == "Contract"
 
 
-@pytest.mark.parametrize("raw", ["", "not json", "[]", "null", '{"tenure": NaN}', '{"a": Infinity}'])
-def test_malformed_bodies_get_4xx(client, raw):
+@pytest.mark.parametrize("raw", ["", "[]", "null", '{"tenure": NaN}', '{"a": Infinity}'])
+def test_bodies_that_are_json_but_not_a_customer_get_422(client, raw):
     r = client.post("/predict", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422
+    assert r.json()["problems"][0]["problem"]
+
+
+@pytest.mark.parametrize(
+    "raw, where",
+    [
+        ("not json", "line 1, column 1 (character 1)"),
+        ('{"tenure": }', "line 1, column 12 (character 12)"),
+        ('{\n  "tenure": 1,\n  "Contract": Month}', "line 3, column 15 (character 32)"),
+    ],
+)
+def test_a_body_that_is_not_json_gets_400_with_the_position(client, raw, where):
+    r = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": "invalid JSON",
+        "detail": f"the body is not valid JSON: Expecting value at {where}; send one JSON object",
+    }
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml; charset=utf-8"])
+def test_a_wrong_content_type_gets_415_naming_it_without_echoing_bytes(client, content_type):
+    r = client.post("/predict", content=json.dumps(body("predict")).encode(), headers={"content-type": content_type})
+    assert r.status_code == 415
+    detail = r.json()["detail"]
+    assert "Content-Type: application/json" in detail and "b'" not in detail
+    assert content_type in detail
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None])
+def test_json_sent_as_a_form_or_untyped_is_read_as_json_and_a_real_form_gets_415(client, content_type):
+    # `curl -d '{...}'` without -H sends the JSON as a form; sam's generated events carry no Content-Type.
+    headers = {"content-type": content_type} if content_type else {}
+    assert client.post("/predict", content=json.dumps(body("predict")).encode(), headers=headers).status_code == 200
+    r = client.post("/predict", content=b"tenure=3&Contract=Month", headers=headers)
+    if content_type:
+        assert r.status_code == 415 and content_type in r.json()["detail"]
+    else:
+        assert r.status_code == 400 and r.json()["error"] == "invalid JSON"
+
+
+def test_docs_and_redoc_are_served_from_the_app_itself(client):
+    for page, asset in (("/docs", "/docs/assets/swagger-ui-bundle.js"), ("/redoc", "/docs/assets/redoc.standalone.js")):
+        html = client.get(page).text
+        assert asset in html and "cdn." not in html and "://" not in html.split("<body>")[-1]
+        js = client.get(asset)
+        assert js.status_code == 200 and len(js.content) > 500_000
+    assert client.get("/docs/assets/swagger-ui.css").status_code == 200
+
+
+def test_every_answer_the_routes_give_is_documented(client):
+    spec = client.get("/openapi.json").json()
+    statuses = {f"{m.upper()} {p}": set(op["responses"]) for p, ops in spec["paths"].items() for m, op in ops.items()}
+    assert statuses["POST /predict"] == {"200", "400", "413", "415", "422", "503"}
+    assert statuses["GET /customers/{customer_id}/score"] == {"200", "404", "422", "503"}
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["InvalidRequest"]["required"]) == {"error", "problems"}
+    assert "HTTPValidationError" not in schemas  # FastAPI's {"detail": [...]} is not what the API sends
 
 
 def test_nan_value_is_refused(client):
@@ -109,6 +167,8 @@ def test_body_over_the_limit_gets_413(client):
 def test_reasons_opt_out(client):
     r = client.post("/predict?reasons=false", json=body("predict"))
     assert r.status_code == 200 and r.json()["reasons"] == []
+    # Without reasons there is no driver to name, and the recommendation does not pretend there is none.
+    assert "none identified" not in r.json()["recommendation"] and "driver:" not in r.json()["recommendation"]
 
 
 def test_openapi_shows_the_schema_fields(client, schema):

@@ -64,3 +64,16 @@ def test_csv_without_the_needed_columns_is_refused_whole():
         parse_feedback_csv(b"customer_id,churned\na,yes\n", KEY, TODAY)
     with pytest.raises(RecordValidationError, match="UTF-8"):
         parse_feedback_csv(b"\xff\xfe\x00bad", KEY, TODAY)
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\x1f", "\x85", "\u00a0", "\u3000", "\ufeff", " \x1c\u2028 "])
+def test_an_id_of_blanks_is_refused_by_the_check_and_by_the_documented_pattern_alike(blank):
+    import re
+
+    from churnguard.domain.outcomes import ID_PATTERN
+
+    # JSON Schema's \s and str.strip disagree on some of these; the id rule must not (schemathesis found \x1f).
+    assert re.search(ID_PATTERN, blank) is None
+    with pytest.raises(RecordValidationError):
+        parse_feedback({"customer_id": blank, "churned": "yes", "observed_date": "2026-01-01"}, b"k" * 32)
+    assert parse_feedback({"customer_id": f"{blank}c1", "churned": "yes", "observed_date": "2026-01-01"}, b"k" * 32)

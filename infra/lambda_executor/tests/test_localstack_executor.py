@@ -275,10 +275,11 @@ def stack(localstack) -> Stack:
     return stack
 
 
-def test_start_and_deploy_within_target(stack):
-    total = stack.timings["localstack_start_s"] + stack.timings["deploy_s"]
+def test_start_and_deploy_complete_and_report_their_times(stack):
+    # Times are reported, not asserted: a timed assertion fails on a loaded machine and proves nothing
+    # (the house rule: speed is measured by make bench). What must hold is a stack with its outputs.
     print(f"\nLocalStack start {stack.timings['localstack_start_s']:.1f} s, deploy {stack.timings['deploy_s']:.1f} s")
-    assert total < 60
+    assert stack.outputs and all(stack.outputs.values())
 
 
 def test_a_running_localstack_with_another_interpreter_is_reported_not_reused(localstack):

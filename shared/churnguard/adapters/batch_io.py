@@ -7,6 +7,8 @@ io.read_lines("s3://bucket/customers/a.csv", 0, 64 << 20, size)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
@@ -88,3 +90,18 @@ class S3BatchIO(S3ObjectStore):
             )
         except (ClientError, BotoCoreError) as e:
             raise StorageError(f"cannot list {prefix_uri}: {e}") from e
+
+    def score_files(self, output: str) -> Iterator[bytes]:
+        """A job's ``scores/part-*.csv`` objects under ``output``, one at a time (the console's call list)."""
+        bucket, prefix = parse_s3_uri(output.rstrip("/") + "/scores/")
+        try:
+            keys = [
+                obj["Key"]
+                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for obj in page.get("Contents", [])
+                if obj["Key"].endswith(".csv")
+            ]
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot list {output}/scores/: {e}") from e
+        for key in sorted(keys):
+            yield self.read(f"s3://{bucket}/{key}")

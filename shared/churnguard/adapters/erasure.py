@@ -14,6 +14,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from churnguard.domain.errors import StorageError
 
 
+def _check_table(ddb: Any, table: str) -> None:
+    try:
+        ddb.describe_table(TableName=table)
+    except (ClientError, BotoCoreError) as e:
+        raise StorageError(f"table {table} cannot be reached: {e}") from e
+
+
 class OutcomeEraser:
     """Every outcome item of the customer (OutcomesTable: hash customer_key, range observed_date)."""
 
@@ -21,6 +28,9 @@ class OutcomeEraser:
 
     def __init__(self, table: str, dynamodb_client: Any) -> None:
         self.table, self.ddb = table, dynamodb_client
+
+    def check(self) -> None:
+        _check_table(self.ddb, self.table)
 
     def erase(self, customer_key: str) -> dict[str, Any]:
         removed = 0
@@ -53,6 +63,9 @@ class ScoreEraser:
     def __init__(self, table: str, dynamodb_client: Any) -> None:
         self.table, self.ddb = table, dynamodb_client
 
+    def check(self) -> None:
+        _check_table(self.ddb, self.table)
+
     def erase(self, customer_key: str) -> dict[str, Any]:
         try:
             out = self.ddb.delete_item(
@@ -75,6 +88,12 @@ class PredictionLogEraser:
 
     def __init__(self, bucket: str, s3_client: Any, prefix: str = "predictions") -> None:
         self.bucket, self.s3, self.prefix = bucket, s3_client, prefix.strip("/") + "/"
+
+    def check(self) -> None:
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"bucket {self.bucket} cannot be reached: {e}") from e
 
     def erase(self, customer_key: str) -> dict[str, Any]:
         needle = json.dumps(customer_key).encode()

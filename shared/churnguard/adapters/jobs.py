@@ -53,3 +53,27 @@ class DynamoJobStore:
         record = from_item(item)
         record.pop("pk", None)
         return record
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Job records, newest first (by start). A Scan: the table holds one item per job plus chunks'
+        idempotency records, which expire, so it stays small; the console reads it, never a hot path."""
+        jobs: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(pk, :job)",
+            "ExpressionAttributeValues": {":job": {"S": "JOB#"}},
+        }
+        try:
+            while True:
+                page = self.client.scan(**kwargs)
+                for item in page.get("Items", []):
+                    record = from_item(item)
+                    record.pop("pk", None)
+                    jobs.append(record)
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot list jobs in {self.table}: {e}") from e
+        jobs.sort(key=lambda j: str(j.get("started_at") or j.get("updated_at") or ""), reverse=True)
+        return jobs[:limit]

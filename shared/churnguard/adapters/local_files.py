@@ -9,9 +9,13 @@ Lambda's own code on a laptop.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from churnguard.domain.batch.chunks import chunk_records, first_line
 from churnguard.domain.errors import DataValidationError, StorageError
+
+if TYPE_CHECKING:
+    from churnguard.adapters.s3_objects import S3ObjectStore
 
 
 def _write_atomically(path: str, body: bytes) -> None:
@@ -61,9 +65,28 @@ class LocalObjectStore:
         try:
             return Path(path).read_bytes()
         except FileNotFoundError as e:
-            raise DataValidationError(f"{path} does not exist") from e
+            raise DataValidationError(f"{path} does not exist: check the path") from e
+        except IsADirectoryError as e:
+            raise DataValidationError(f"{path} is a folder: give the path of a file in it") from e
         except OSError as e:
-            raise DataValidationError(f"cannot read {path}: {e}") from e
+            raise DataValidationError(f"cannot read {path}: {e.strerror or e}") from e
 
     def write(self, path: str, body: bytes, content_type: str = "") -> None:
         _write_atomically(path, body)
+
+
+class LocalOrS3ObjectStore:
+    """The ObjectStore port over both: ``s3://`` locations through ``s3``, anything else as a local path
+    (local reports of the drift check and evaluation, whose data may still be in S3)."""
+
+    def __init__(self, s3: S3ObjectStore, local: LocalObjectStore | None = None) -> None:
+        self.s3, self.local = s3, local or LocalObjectStore()
+
+    def _for(self, uri: str) -> S3ObjectStore | LocalObjectStore:
+        return self.s3 if uri.startswith("s3://") else self.local
+
+    def read(self, uri: str) -> bytes:
+        return self._for(uri).read(uri)
+
+    def write(self, uri: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self._for(uri).write(uri, body, content_type)

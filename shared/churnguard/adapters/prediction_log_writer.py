@@ -1,5 +1,5 @@
-"""Sends prediction log records to a Kinesis Data Firehose delivery stream, without ever
-slowing or failing a prediction.
+"""Sends prediction log records to a Kinesis Data Firehose delivery stream (deployed) or straight
+into the bucket in Firehose's layout (local runs), without ever slowing or failing a prediction.
 
 Records are buffered in memory (no I/O on add) and sent with one ``PutRecordBatch`` when the
 buffer holds ``max_records`` or its oldest record is ``max_age_s`` old. The client should have
@@ -11,6 +11,9 @@ and the caller carries on.
                                 on_drop=lambda n: metrics.add_metric("PredictionLogDropped", "Count", n))
     log.add([record])   # buffered; sent when due
     log.flush()         # send now (shutdown, tests)
+
+    # Local runs (the emulator, `churn serve`, the demo): no Firehose, the same objects it would write.
+    log = BucketPredictionLog("churnguard-modelbucket", boto3.client("s3"))
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from churnguard.domain.prediction_log import to_jsonl
+from churnguard.domain.prediction_log import PREFIX, partition_prefix, to_jsonl
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +47,17 @@ def firehose_client_config() -> Any:
     return Config(connect_timeout=0.5, read_timeout=1.0, retries={"max_attempts": 1, "mode": "standard"})
 
 
-class FirehosePredictionLog:
+class BufferedPredictionLog:
+    """The buffering, batching and loss counting every prediction log shares; ``_deliver`` sends a batch."""
+
     def __init__(
         self,
-        stream_name: str,
-        firehose_client: FirehoseClient,
         on_drop: Callable[[int], None] | None = None,
         max_records: int = 100,
         max_age_s: float = 2.0,
         max_buffered: int = 5000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stream_name = stream_name
-        self.firehose = firehose_client
         self.on_drop = on_drop or (lambda n: None)
         self.max_records = max(1, min(max_records, MAX_BATCH_RECORDS))
         self.max_age_s = max_age_s
@@ -108,12 +112,13 @@ class FirehosePredictionLog:
             accepted += self._send(batch)
         return accepted
 
+    def _deliver(self, batch: list[bytes]) -> int:
+        """Send one batch; returns how many records were refused (raising loses the whole batch)."""
+        raise NotImplementedError
+
     def _send(self, batch: list[bytes]) -> int:
         try:
-            resp = self.firehose.put_record_batch(
-                DeliveryStreamName=self.stream_name, Records=[{"Data": d} for d in batch]
-            )
-            failed = int(resp.get("FailedPutCount", 0))
+            failed = self._deliver(batch)
         except Exception as e:  # noqa: BLE001 - any failure of the log must not reach the caller
             log.warning("prediction log: %d records lost: %s: %s", len(batch), type(e).__name__, e)
             self._drop(len(batch))
@@ -130,6 +135,39 @@ class FirehosePredictionLog:
             self.on_drop(n)
         except Exception:  # noqa: BLE001 - a broken metric sink must not fail a prediction either
             log.exception("prediction log: on_drop failed")
+
+
+class FirehosePredictionLog(BufferedPredictionLog):
+    """The deployed log: batches go to the stream with PutRecordBatch; Firehose lands them in S3."""
+
+    def __init__(self, stream_name: str, firehose_client: FirehoseClient, **buffering: Any) -> None:
+        super().__init__(**buffering)
+        self.stream_name = stream_name
+        self.firehose = firehose_client
+
+    def _deliver(self, batch: list[bytes]) -> int:
+        resp = self.firehose.put_record_batch(DeliveryStreamName=self.stream_name, Records=[{"Data": d} for d in batch])
+        return int(resp.get("FailedPutCount", 0))
+
+
+class BucketPredictionLog(BufferedPredictionLog):
+    """The same buffered log, delivered as Firehose's S3 destination would: one object per batch under
+    ``predictions/dt=YYYY-MM-DD/`` (the UTC day of delivery, as ``!{timestamp:yyyy-MM-dd}`` is), so the
+    drift check and the other readers find it unchanged. For local runs, where there is no Firehose
+    (moto's ignores the prefix's timestamp expression)."""
+
+    def __init__(self, bucket: str, s3_client: S3Client, prefix: str = PREFIX, **buffering: Any) -> None:
+        super().__init__(**buffering)
+        self.bucket, self.s3, self.prefix = bucket, s3_client, prefix
+
+    def _deliver(self, batch: list[bytes]) -> int:
+        now = datetime.now(UTC)
+        key = (
+            f"{partition_prefix(now, self.prefix)}churnguard-local-{now.strftime('%Y-%m-%d-%H-%M-%S')}-"
+            f"{uuid.uuid4().hex[:12]}.jsonl"
+        )
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=b"".join(batch), ContentType="application/x-ndjson")
+        return 0
 
 
 def _batches(lines: list[bytes]) -> list[list[bytes]]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from churnguard.adapters.aws_errors import error_code
-from churnguard.domain.errors import ChurnGuardError
+from churnguard.domain.errors import ChurnGuardError, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -36,6 +36,22 @@ class StepFunctionsRetrainLauncher:
         except (ClientError, BotoCoreError) as e:
             raise RetrainLaunchError(f"cannot list executions of {self.arn}: {e}") from e
         return [e["executionArn"] for e in resp.get("executions", [])]
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest executions, newest first: ``{"name", "status", "started_at", "stopped_at"}`` (the console)."""
+        try:
+            resp = self.sfn.list_executions(stateMachineArn=self.arn, maxResults=limit)
+        except (ClientError, BotoCoreError) as e:
+            raise StorageError(f"cannot list executions of {self.arn}: {e}") from e
+        return [
+            {
+                "name": e["name"],
+                "status": e["status"],
+                "started_at": e["startDate"].isoformat() if e.get("startDate") else None,
+                "stopped_at": e["stopDate"].isoformat() if e.get("stopDate") else None,
+            }
+            for e in resp.get("executions", [])
+        ]
 
     def start(self, execution_input: Mapping[str, Any], name: str) -> dict[str, Any]:
         """Start an execution unless one is running. Two checks racing past ``running()`` both start one;

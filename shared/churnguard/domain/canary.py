@@ -406,3 +406,30 @@ def judge_canary(
             counts,
         )
     return CanaryVerdict("promote", [c["detail"] for c in checks if c["status"] == "pass"], checks, counts)
+
+
+def error_rates_over_time(joined: Iterable[Mapping[str, Any]], period_days: int = 7) -> dict[str, list[dict[str, Any]]]:
+    """Each variant's error rate per period of ``period_days`` (by observed date), oldest first.
+
+    ``joined`` is ``outcomes.join_point_in_time``'s output, as for ``compare_variants``; the console
+    draws it as the canary over time. ``{"champion": [{"start": "2026-05-04", "n": 40,
+    "errors": 9, "error_rate": 0.225}, ...], "canary": [...]}``
+    """
+    from datetime import date, timedelta
+
+    if period_days < 1:
+        raise ValueError("period_days must be at least 1")
+    cells: dict[str, dict[date, list[int]]] = {}
+    for r in joined:
+        day = date.fromisoformat(str(r["observed_date"])[:10])
+        start = day - timedelta(days=(day - date(1970, 1, 5)).days % period_days)  # periods start on Mondays
+        cell = cells.setdefault(str(r["variant"]), {}).setdefault(start, [0, 0])
+        cell[0] += 1
+        cell[1] += bool(r["will_churn"]) != bool(r["churned"])
+    return {
+        variant: [
+            {"start": start.isoformat(), "n": n, "errors": errors, "error_rate": errors / n}
+            for start, (n, errors) in sorted(periods.items())
+        ]
+        for variant, periods in sorted(cells.items())
+    }

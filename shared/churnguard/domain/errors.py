@@ -60,3 +60,13 @@ class GateNotPassedError(ChurnGuardError):
 
 class ConfigurationError(ChurnGuardError):
     """A required setting is missing or malformed."""
+
+
+class SignInRefusedError(ChurnGuardError):
+    """A person's sign-in to the console was refused (wrong name or password, or a password the pool's
+    policy rejects); the message says which, never more."""
+
+
+class SettingsError(ConfigurationError, ValueError):
+    """A settings file or mapping (training config, gate, drift thresholds) names an unknown setting or
+    gives a value of the wrong type. Also a ValueError, as these mappings always raised."""

@@ -94,3 +94,76 @@ def rollback_target(current_alias: Mapping[str, Any] | None) -> tuple[str, list[
         raise ModelNotFoundError("there is no previous champion to roll back to")
     previous = list(current_alias["previous"])
     return previous[0], previous[1:]
+
+
+def retraining_runs(
+    versions: list[ModelVersion],
+    champion_version: str | None,
+    executions: list[dict[str, Any]] | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Every training run known, newest first, with its outcome.
+
+    A run that registered a candidate is known by the registry (``lineage``: why it ran, the drift
+    report, the state machine's execution); its outcome is the version's state: ``serving`` (the
+    champion now), ``promoted`` (served, since replaced), ``rejected`` (the gate said no, with the
+    reason), ``failed``, or ``pending`` (a candidate still waiting; its evaluation verdict when there
+    is one). ``executions`` (the retraining state machine's, newest first) add the runs that never
+    registered one: ``running``, or ``failed before registering a model`` (its data was refused, or
+    training crashed or timed out).
+    """
+    runs = []
+    by_execution: dict[str, dict[str, Any]] = {}
+    for mv in sorted(versions, key=lambda m: m.created_at, reverse=True)[:limit]:
+        if mv.version == champion_version:
+            outcome = "serving"
+        elif mv.status in ("archived", "production") or mv.promoted_at:
+            outcome = "promoted"
+        elif mv.status in REFUSED:
+            outcome = mv.status
+        else:
+            outcome = "pending"
+        lineage = mv.lineage or {}
+        execution = lineage.get("execution") or {}
+        run = {
+            "version": mv.version,
+            "trained_at": mv.created_at,
+            "trigger": lineage.get("reason") or "manual",
+            "execution": execution.get("name") if isinstance(execution, dict) else None,
+            "execution_status": None,
+            "drift_report": lineage.get("drift_report"),
+            "outcome": outcome,
+            "detail": mv.reason,
+            "gate_passed": (mv.evaluation or {}).get("passed"),
+            "cv_roc_auc": (mv.metrics or {}).get("cv_roc_auc"),
+            "promoted_at": mv.promoted_at,
+        }
+        if run["execution"]:
+            by_execution[run["execution"]] = run
+        runs.append(run)
+    for ex in executions or []:
+        known = by_execution.get(ex["name"])
+        if known is not None:
+            known["execution_status"] = ex["status"]
+            continue
+        runs.append(
+            {
+                "version": None,
+                "trained_at": ex.get("started_at"),
+                "trigger": ex["name"].split("-", 1)[0],
+                "execution": ex["name"],
+                "execution_status": ex["status"],
+                "drift_report": None,
+                "outcome": {"RUNNING": "running", "SUCCEEDED": "finished without a model"}.get(
+                    ex["status"], "failed before registering a model"
+                ),
+                "detail": f"execution {ex['status'].lower()} at {ex.get('stopped_at')}"
+                if ex.get("stopped_at")
+                else None,
+                "gate_passed": None,
+                "cv_roc_auc": None,
+                "promoted_at": None,
+            }
+        )
+    runs.sort(key=lambda r: str(r["trained_at"] or ""), reverse=True)
+    return runs[:limit]

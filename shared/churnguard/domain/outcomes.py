@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -34,7 +35,21 @@ from churnguard.domain.prediction_log import parse_ts
 TRUE = {"yes", "true", "1", "y", "churned"}
 FALSE = {"no", "false", "0", "n", "stayed"}
 EARLIEST = date(1990, 1, 1)
+DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_ID_LENGTH = 128
+# An id needs one character that is not blank, blank meaning both what str.strip removes and what JSON
+# Schema's (ECMA-262) \s matches: the two differ (\x1c-\x1f, \x85 / \ufeff), so the set is written out and
+# the same pattern is documented in the OpenAPI document and checked here.
+_BLANKS = " \t\n\u000b\f\r\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+ID_PATTERN = f"[^{_BLANKS}]"
+_ID_CHARACTER = re.compile(ID_PATTERN)
+
+
+def is_blank_id(value: str) -> bool:
+    """True when the id has no character but blanks (ID_PATTERN's rule): such an id is refused everywhere."""
+    return _ID_CHARACTER.search(value) is None
+
+
 # Column names accepted in bulk CSVs (first match wins); the Telco export names them customerID and Churn.
 ID_COLUMNS = ("customer_id", "customerID", "customerId")
 CHURNED_COLUMNS = ("churned", "Churn", "churn")
@@ -65,7 +80,9 @@ def parse_churned(value: Any) -> bool:
 
 def parse_observed_date(value: Any, today: date | None = None) -> date:
     today = today or datetime.now(UTC).date()
-    if not isinstance(value, str):
+    # Exactly YYYY-MM-DD (fromisoformat alone also takes 20260501 and week dates): the form the API
+    # documents, so what its OpenAPI document calls invalid is refused.
+    if not isinstance(value, str) or not DATE_FORM.fullmatch(value.strip()):
         raise ValueError("must be a date written YYYY-MM-DD")
     try:
         d = date.fromisoformat(value.strip())
@@ -80,9 +97,9 @@ def parse_observed_date(value: Any, today: date | None = None) -> date:
 
 
 def parse_customer_id(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or is_blank_id(value):
         raise ValueError("is required: the customer's id as a non-empty string")
-    if len(value.strip()) > MAX_ID_LENGTH:
+    if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"is longer than {MAX_ID_LENGTH} characters")
     return value.strip()
 

@@ -44,6 +44,12 @@ RECOMMENDATIONS = {
     "medium": "Add to the next retention campaign; watch the main driver: {driver}.",
     "low": "No action needed; keep the usual service.",
 }
+# When reasons were not asked for (``reasons=false``) there is no driver to name.
+RECOMMENDATIONS_WITHOUT_REASONS = {
+    "high": "Contact within 7 days with a retention offer; ask for reasons to see the main driver.",
+    "medium": "Add to the next retention campaign; ask for reasons to see the main driver.",
+    "low": RECOMMENDATIONS["low"],
+}
 
 
 def _platt_one_row(cal: PlattCalibration) -> Any:
@@ -161,15 +167,16 @@ class Predictor:
         risk = self.bands.level(p)
         if contrib is None:
             why: list[dict[str, Any]] = []
-            driver = "none identified"
+            recommendation = RECOMMENDATIONS_WITHOUT_REASONS[risk]
         else:
             why, driver = self._top_reasons(xs, contrib, top)  # type: ignore[arg-type]
+            recommendation = RECOMMENDATIONS[risk].format(driver=driver)
         return {
             "churn_probability": round(p, 4),
             "will_churn": p >= self.threshold,
             "risk_level": risk,
             "reasons": why,
-            "recommendation": RECOMMENDATIONS[risk].format(driver=driver),
+            "recommendation": recommendation,
             "model_version": self.version,
         }
 
@@ -219,7 +226,9 @@ class Predictor:
                     "will_churn": p >= self.threshold,
                     "risk_level": risk,
                     "reasons": why[:top],
-                    "recommendation": self.recommend(risk, why),
+                    "recommendation": self.recommend(risk, why)
+                    if contrib is not None
+                    else RECOMMENDATIONS_WITHOUT_REASONS[risk],
                     "model_version": self.version,
                 }
             )

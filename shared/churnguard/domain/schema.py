@@ -225,9 +225,12 @@ class Schema:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise SchemaError(f"{source} is not valid YAML: {e}") from e
+            raise SchemaError(f"{source} is not valid YAML: {' '.join(str(e).split())}") from e
         if not isinstance(data, dict):
-            raise SchemaError(f"{source} is not a mapping")
+            raise SchemaError(
+                f"{source} is not a schema: expected a YAML mapping (name, target, features, ...); "
+                "`churn schema infer --data FILE.csv --target COLUMN` writes one"
+            )
         return cls.from_dict(data)
 
     @classmethod

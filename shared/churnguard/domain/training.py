@@ -18,7 +18,8 @@ import numpy as np
 
 from churnguard.domain import classification as M
 from churnguard.domain.calibration import Calibration, fit_calibration
-from churnguard.domain.errors import DataValidationError
+from churnguard.domain.csv_files import CSV_SNIFF_BYTES, csv_problem
+from churnguard.domain.errors import DataValidationError, SettingsError
 from churnguard.domain.features import FeatureEncoder
 from churnguard.domain.reference_profile import build_profile
 from churnguard.domain.schema import CategoricalFeature, Schema
@@ -73,17 +74,40 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        if not isinstance(data, dict):
+            raise SettingsError(f"training settings must be a mapping of name: value, not {type(data).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
+            raise SettingsError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
+        for name, value in data.items():
+            _check_setting_type(name, value, getattr(cls(), name))
         cfg = cls(**{k: v for k, v in data.items() if k != "params"})
         cfg.params.update(data.get("params") or {})
         if cfg.n_folds < 2 or cfg.inner_folds < 2:
-            raise ValueError("n_folds and inner_folds must be at least 2")
+            raise SettingsError("n_folds and inner_folds must be at least 2")
         if cfg.calibration not in ("platt", "isotonic"):
-            raise ValueError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
+            raise SettingsError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
         return cfg
+
+
+def _check_setting_type(name: str, value: Any, default: Any) -> None:
+    """A setting's value has its default's type (a whole number, a number, text, a mapping); an optional
+    number may be null."""
+    if isinstance(default, bool) or value is None and default is None:
+        return
+    if isinstance(default, dict):
+        ok, what = isinstance(value, dict), "a mapping of name: value"
+    elif isinstance(default, int):
+        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float) or default is None:
+        ok, what = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, what = isinstance(value, str), "text"
+    else:
+        return
+    if not ok:
+        raise SettingsError(f"training setting {name} must be {what}, not {value!r}")
 
 
 @dataclass
@@ -268,7 +292,37 @@ def train(
 
 
 def read_csv(source: Any) -> pd.DataFrame:
-    """Read a churn CSV as raw strings (the schema decides the types)."""
+    """Read a churn CSV as raw strings (the schema decides the types).
+
+    ``source`` is a path or a binary file object. Anything that is not a readable CSV text file (missing,
+    a folder, empty, binary, JSON, a spreadsheet) raises DataValidationError saying what it is and what
+    to give instead, never a pandas or OS error.
+    """
+    import io
+    import os
+
     import pandas as pd
 
-    return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=False)
+    if isinstance(source, str | os.PathLike):
+        name = str(source)
+        try:
+            with open(source, "rb") as f:
+                head = f.read(CSV_SNIFF_BYTES)
+        except FileNotFoundError:
+            raise DataValidationError(f"{name} does not exist: give the path of a CSV file") from None
+        except IsADirectoryError:
+            raise DataValidationError(f"{name} is a folder: give the path of a CSV file in it") from None
+        except OSError as e:
+            raise DataValidationError(f"cannot read {name}: {e.strerror or e}") from None
+    else:
+        name = "the data"
+        data = source.read()
+        source = io.BytesIO(data.encode() if isinstance(data, str) else data)
+        head = data[:CSV_SNIFF_BYTES] if isinstance(data, bytes) else data[:CSV_SNIFF_BYTES].encode()
+    problem = csv_problem(head)
+    if problem:
+        raise DataValidationError(f"{name} {problem}")
+    try:
+        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataValidationError(f"{name} is not a readable CSV: {str(e).strip()}") from None

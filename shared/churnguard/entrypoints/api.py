@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import BackgroundTasks, Body, FastAPI, Query, Request
+from fastapi import BackgroundTasks, Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -36,6 +37,7 @@ from churnguard.domain.errors import (
     RecordValidationError,
     StorageError,
 )
+from churnguard.domain.outcomes import EARLIEST, FALSE, ID_PATTERN, MAX_ID_LENGTH, TRUE, is_blank_id
 from churnguard.domain.schema import CategoricalFeature, Schema
 from churnguard.services.champion import ChampionProvider
 from churnguard.services.online_scoring import FollowUp, OnlineScoring
@@ -65,8 +67,11 @@ def customer_model(schema: Schema) -> type[BaseModel]:
             info = Field(description=f"one of {', '.join(f.categories)}")
         else:
             base = int if f.integer else float
-            typ = Annotated[base, BeforeValidator(_not_a_bool)]
-            info = Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False, description=f.describe_allowed())
+            # The bounds sit on the number itself, so a nullable field's document still states them
+            # (on the Optional they became unknown "ge"/"le" keys that no client reads).
+            bounds = Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False)
+            typ = Annotated[base, bounds, BeforeValidator(_not_a_bool)]
+            info = Field(description=f.describe_allowed())
         if f.nullable:
             typ = Annotated[typ | None, BeforeValidator(_blank_to_none)]
             info.default = None
@@ -128,6 +133,89 @@ class BatchPrediction(BaseModel):
     model_version: str
 
 
+# ----- the answers that are not predictions: one shape per kind, each documented on its routes -----
+class Problem(BaseModel):
+    field: str = Field(description="the field at fault, dotted for nested ones (customers.1.tenure), or body")
+    value: str | int | float | bool | None = Field(description="what was sent (long text cut at 200 characters)")
+    problem: str = Field(description="what is wrong, and what is allowed")
+
+
+class InvalidRequest(BaseModel):
+    """422: the body or a parameter breaks the contract; every problem is named."""
+
+    error: Literal["invalid request"]
+    problems: list[Problem] = Field(min_length=1)
+
+
+class ErrorAnswer(BaseModel):
+    """Every other refusal: what happened (``error``) and what to do about it (``detail``)."""
+
+    error: str
+    detail: str
+
+
+class FeedbackStored(BaseModel):
+    stored: bool = Field(description="true: recorded now (201); false: the same outcome was already there (200)")
+    duplicate: bool
+    customer_key: str = Field(description="the customer id's keyed hash; the id itself is never stored")
+    observed_date: str
+    churned: bool
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorAnswer, "description": description}
+
+
+BAD_JSON = _error("the body is not JSON: the detail gives the position of the first error")
+TOO_LARGE = _error("the body is over the size limit (MAX_BODY_BYTES)")
+NOT_JSON_TYPE = _error("the body was not sent as JSON: send Content-Type: application/json")
+INVALID = {"model": InvalidRequest, "description": "invalid fields, each named with its value and what is allowed"}
+NO_MODEL = _error("no model can be loaded (none promoted, or its store is down); retry after Retry-After seconds")
+STORE_DOWN = _error("a store (DynamoDB) is unavailable; retry after Retry-After seconds")
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {400: BAD_JSON, 413: TOO_LARGE, 415: NOT_JSON_TYPE, 422: INVALID}
+
+
+def _case_insensitive(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+# What POST /feedback accepts, as JSON Schema: the same rules domain/outcomes.py applies (its parse_*
+# functions validate; this only describes them), so the document and the answers cannot disagree.
+FEEDBACK_BODY_SCHEMA: dict[str, Any] = {
+    "title": "Feedback",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["customer_id", "churned", "observed_date"],
+    "properties": {
+        "customer_id": {
+            "type": "string",
+            "maxLength": MAX_ID_LENGTH,
+            "pattern": ID_PATTERN,
+            "description": "the customer's id, as sent to /predict (hashed on arrival, never stored)",
+        },
+        "churned": {
+            "description": "yes or no (also accepted: true/false, 1/0, y/n, churned/stayed, any case)",
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "integer", "enum": [0, 1]},
+                {
+                    "type": "string",
+                    "pattern": r"^\s*(" + "|".join(_case_insensitive(w) for w in sorted(TRUE | FALSE)) + r")\s*$",
+                },
+            ],
+        },
+        "observed_date": {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$",
+            "description": f"the day the outcome was observed, YYYY-MM-DD, from {EARLIEST.isoformat()} to today "
+            "(one day of slack for time zones)",
+        },
+    },
+    "example": {"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"},
+}
+
+
 _PREDICTION_KEYS = tuple(Prediction.model_fields)
 
 
@@ -144,19 +232,50 @@ def _prediction_response(pred: dict[str, Any]) -> Response:
     return Response(to_json(pred), media_type="application/json")
 
 
+def _echo(value: Any) -> str | int | float | bool | None:
+    """A sent value as a Problem echoes it: scalars as sent (long text cut), objects and lists not at all."""
+    if isinstance(value, float) and not math.isfinite(value):
+        value = str(value)
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        value = None if isinstance(value, (dict, list, tuple)) else str(value)
+    if isinstance(value, str) and len(value) > 200:
+        value = value[:200] + "..."
+    return value
+
+
 def _problems_from_pydantic(errors: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ()) if p != "body"]
-        value = e.get("input")
-        if isinstance(value, float) and not math.isfinite(value):
-            value = str(value)
-        if not isinstance(value, (str, int, float, bool, type(None))):
-            value = None if isinstance(value, (dict, list)) else str(value)
-        if isinstance(value, str) and len(value) > 200:
-            value = value[:200] + "..."
-        out.append({"field": ".".join(loc) or "body", "value": value, "problem": e.get("msg", "invalid")})
+        value = _echo(e.get("input"))
+        problem = e.get("msg", "invalid")
+        if not loc and e.get("type") == "missing":
+            problem = "the body is empty: send one JSON object with Content-Type: application/json"
+        out.append({"field": ".".join(loc) or "body", "value": value, "problem": problem})
     return out
+
+
+def _not_json(errors: Sequence[Any], body: Any) -> str | None:
+    """What is wrong with a body that is not JSON, with where (FastAPI reports the character offset)."""
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            loc: Sequence[Any] = e.get("loc") or ()
+            pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+            reason = (e.get("ctx") or {}).get("error") or "invalid JSON"
+            where = ""
+            if pos is not None:
+                text = body if isinstance(body, str) else ""
+                line = text.count("\n", 0, pos) + 1
+                column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+                where = f" at line {line}, column {column} (character {pos + 1})"
+            return f"the body is not valid JSON: {reason}{where}; send one JSON object"
+    return None
+
+
+def _sent_as_other_type(errors: Sequence[Any]) -> bool:
+    """FastAPI reads a body sent with a non-JSON content type as bytes, and then finds bytes where an
+    object belongs: the client's content type is the problem, not a field."""
+    return any(tuple(e.get("loc") or ()) == ("body",) and isinstance(e.get("input"), bytes) for e in errors)
 
 
 class _BodyLimit:
@@ -186,10 +305,12 @@ class _JsonBodyByDefault:
     `sam local generate-event apigateway` events (and some API Gateway clients) carry no Content-Type, and
     `curl -d` without -H sends application/x-www-form-urlencoded; FastAPI would not parse either as JSON and
     answer 422 "Input should be a valid dictionary" for a valid body. A body that is not JSON still gets the
-    usual 422 naming the problem.
+    usual 400 naming the problem, except a form body (`a=1&b=2`) sent as a form: that is a wrong content type,
+    answered 415 naming it (the type declared is kept in the scope under DECLARED).
     """
 
     FORM = b"application/x-www-form-urlencoded"
+    DECLARED = "churnguard.declared_content_type"
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -199,15 +320,33 @@ class _JsonBodyByDefault:
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             declared = [v for k, v in scope["headers"] if k == b"content-type"]
             if not declared or declared[0].split(b";", 1)[0].strip().lower() == self.FORM:
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                scope = {
+                    **scope,
+                    "headers": [*headers, (b"content-type", b"application/json")],
+                    self.DECLARED: declared[0].decode("latin-1") if declared else None,
+                }
         await self.app(scope, receive, send)
+
+
+def _answer(
+    request: Request, body: dict[str, Any], status_code: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The error shape as JSON, or as a page for people on the console's paths."""
+    if request.url.path.startswith("/console"):
+        from churnguard.entrypoints.console_pages import error_page
+
+        problems = "; ".join(f"{p['field']}: {p['problem']}" for p in body.get("problems", []))
+        page = error_page(status_code, str(body["error"]), str(body.get("detail") or problems))
+        page.headers.update(headers or {})
+        return page
+    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 def _map_errors(app: FastAPI) -> None:
     """Every error a request can meet, as a status code and our error shape: the one place they are mapped."""
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Starlette's own answers (unparseable body, unknown route, wrong method) in our error shape.
         detail = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in detail:
@@ -215,34 +354,48 @@ def _map_errors(app: FastAPI) -> None:
         error = {400: "invalid request", 404: "not found", 405: "method not allowed"}.get(
             exc.status_code, "request refused"
         )
-        return JSONResponse({"error": error, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        return _answer(request, {"error": error, "detail": detail}, exc.status_code, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "invalid request", "problems": _problems_from_pydantic(exc.errors())}, status_code=422
-        )
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        not_json = _not_json(errors, exc.body)
+        declared_form = request.scope.get(_JsonBodyByDefault.DECLARED)
+        if not_json is not None and not declared_form:
+            return _answer(request, {"error": "invalid JSON", "detail": not_json}, 400)
+        if not_json is not None or _sent_as_other_type(errors):
+            # A form that is not JSON (`a=1&b=2`) was meant as a form: name the type rather than a JSON position.
+            sent = declared_form or request.headers.get("content-type")
+            how = f"as {sent[:100]}" if sent else "without a Content-Type"
+            return _answer(
+                request,
+                {
+                    "error": "unsupported media type",
+                    "detail": f"the body was sent {how}: send JSON with Content-Type: application/json",
+                },
+                415,
+            )
+        return _answer(request, {"error": "invalid request", "problems": _problems_from_pydantic(errors)}, 422)
 
     @app.exception_handler(RecordValidationError)
-    async def invalid_record(request: Request, exc: RecordValidationError) -> JSONResponse:
-        return JSONResponse({"error": "invalid request", "problems": exc.problems}, status_code=422)
+    async def invalid_record(request: Request, exc: RecordValidationError) -> Response:
+        problems = [{**p, "field": str(p.get("field")), "value": _echo(p.get("value"))} for p in exc.problems]
+        return _answer(request, {"error": "invalid request", "problems": problems}, 422)
 
     @app.exception_handler(ModelUnavailableError)
-    async def unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
+    async def unavailable(request: Request, exc: ModelUnavailableError) -> Response:
         retry_after = str(getattr(exc, "retry_after_s", 5))
-        return JSONResponse(
-            {"error": "model unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": retry_after}
+        return _answer(
+            request, {"error": "model unavailable", "detail": str(exc)}, 503, headers={"Retry-After": retry_after}
         )
 
     @app.exception_handler(OutcomeConflictError)
-    async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> JSONResponse:
-        return JSONResponse({"error": "conflicting outcome", "detail": str(exc)}, status_code=409)
+    async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> Response:
+        return _answer(request, {"error": "conflicting outcome", "detail": str(exc)}, 409)
 
     @app.exception_handler(StorageError)
-    async def storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "storage unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "5"}
-        )
+    async def storage_unavailable(request: Request, exc: StorageError) -> Response:
+        return _answer(request, {"error": "storage unavailable", "detail": str(exc)}, 503, headers={"Retry-After": "5"})
 
 
 def create_app(
@@ -271,8 +424,14 @@ def create_app(
         ),
     )
 
-    app = FastAPI(
-        title=title, version="1", description="Calibrated churn scores with reasons, from the champion model."
+    # Swagger UI (/docs) and ReDoc (/redoc) from files shipped in the fastapi-offline package, not a
+    # public CDN: the docs work behind a proxy, in a VPC, offline.
+    app = FastAPIOffline(
+        title=title,
+        version="1",
+        description="Calibrated churn scores with reasons, from the champion model. Errors: 422 names each "
+        "invalid field; every other refusal is {error, detail}.",
+        static_url="/docs/assets",
     )
 
     # A plain ASGI middleware: @app.middleware("http") (BaseHTTPMiddleware) costs ~300 us a request.
@@ -291,7 +450,12 @@ def create_app(
 
     # async: a sync route costs a worker-thread hop per request (~300 us under Mangum, which starts
     # a thread per invocation); scoring one row takes ~0.2 ms of CPU, too short to offload.
-    @app.post("/predict", response_model=Prediction, summary="Score one customer")
+    @app.post(
+        "/predict",
+        response_model=Prediction,
+        summary="Score one customer",
+        responses={**BODY_ERRORS, 503: NO_MODEL},
+    )
     async def predict(
         customer: Customer,  # type: ignore[valid-type]
         request: Request,
@@ -303,7 +467,12 @@ def create_app(
             background.add_task(_follow_up, later, _request_id(request))
         return _prediction_response(pred)
 
-    @app.post("/predict/batch", response_model=BatchPrediction, summary=f"Score up to {max_batch} customers")
+    @app.post(
+        "/predict/batch",
+        response_model=BatchPrediction,
+        summary=f"Score up to {max_batch} customers",
+        responses={**BODY_ERRORS, 503: NO_MODEL},
+    )
     def predict_batch(
         batch: Batch,  # type: ignore[valid-type]
         request: Request,
@@ -316,14 +485,22 @@ def create_app(
         return {"predictions": preds, "model_version": preds[0]["model_version"]}
 
     if record_feedback is not None:
-
-        @app.post("/feedback", status_code=201, summary="Record what happened to a customer (ground truth)")
-        def feedback(
-            payload: Annotated[
-                dict[str, Any],
-                Body(examples=[{"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}]),
-            ],
-        ) -> JSONResponse:
+        # The body is read as a plain object and validated by the domain (domain/outcomes.py names each bad
+        # field); FEEDBACK_BODY_SCHEMA documents the same rules.
+        @app.post(
+            "/feedback",
+            status_code=201,
+            response_model=FeedbackStored,
+            summary="Record what happened to a customer (ground truth)",
+            responses={
+                200: {"model": FeedbackStored, "description": "the same outcome was already stored (nothing changed)"},
+                **BODY_ERRORS,
+                409: _error("an outcome for this customer and date is stored with the opposite value"),
+                503: STORE_DOWN,
+            },
+            openapi_extra={"requestBody": {"content": {"application/json": {"schema": FEEDBACK_BODY_SCHEMA}}}},
+        )
+        def feedback(payload: Annotated[dict[str, Any], Body()]) -> JSONResponse:
             body = record_feedback(payload)  # RecordValidationError -> 422 naming each field, conflict -> 409
             return JSONResponse(body, status_code=201 if body["stored"] else 200)
 
@@ -331,17 +508,28 @@ def create_app(
         "/customers/{customer_id}/score",
         response_model=StoredScore,
         summary="The customer's latest batch score, as stored (never rescored)",
-        responses={404: {"description": "the customer has no stored score"}},
+        responses={
+            404: _error("the customer has no stored score (scores are written by batch scoring jobs)"),
+            422: INVALID,
+            503: _error("this deployment has no score table, or it is unavailable"),
+        },
     )
-    def stored_score(customer_id: str) -> Any:
+    def stored_score(
+        customer_id: Annotated[
+            str,
+            # Documented here, checked below (with our message): FastAPI's own check would answer in its words.
+            Path(
+                description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
+            ),
+        ],
+    ) -> Any:
         cid = customer_id.strip()
-        if not cid or len(cid) > 128:
+        if is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH:
+            problem = f"must be 1 to {MAX_ID_LENGTH} characters, not only spaces"
             return JSONResponse(
                 {
                     "error": "invalid request",
-                    "problems": [
-                        {"field": "customer_id", "value": customer_id[:200], "problem": "must be 1 to 128 characters"}
-                    ],
+                    "problems": [{"field": "customer_id", "value": customer_id[:200], "problem": problem}],
                 },
                 status_code=422,
             )
@@ -365,7 +553,7 @@ def create_app(
     def health() -> dict[str, Any]:
         return {"status": "ok", "model_version": scoring.loaded_version()}
 
-    @app.get("/model", summary="The champion's metadata and metrics")
+    @app.get("/model", summary="The champion's metadata and metrics", responses={503: NO_MODEL})
     def model() -> dict[str, Any]:
         return scoring.model_info()
 
@@ -391,3 +579,31 @@ def build_app(
         record_feedback=build_feedback_recorder(services),
         customer_score=build_customer_score_lookup(services),
     )
+
+
+def build_console_app(services: Services, allow_anonymous: bool = False) -> FastAPI:
+    """The console function's app: the dashboard routes (JSON) and the console's pages, with the same
+    error mapping. People sign in through CONSOLE_USER_POOL_CLIENT_ID; only ``allow_anonymous``
+    (`churn console`, bound to 127.0.0.1) serves the pages without it."""
+    from churnguard.bootstrap import build_console, build_console_sign_in
+    from churnguard.domain.errors import ConfigurationError
+    from churnguard.entrypoints.console_api import dashboard_router
+    from churnguard.entrypoints.console_pages import console_router
+
+    sign_in = build_console_sign_in(services)
+    if sign_in is None and not allow_anonymous:
+        raise ConfigurationError(
+            "set CONSOLE_USER_POOL_CLIENT_ID (the Cognito app client people sign in with): "
+            "the console shows customer data"
+        )
+    reads = build_console(services)
+    app = FastAPI(
+        title="churnguard console",
+        version="1",
+        description="Read-only: the call list, customers, models, drift, canary and retraining runs.",
+    )
+    app.add_middleware(_BodyLimit, max_body_bytes=20_000)
+    _map_errors(app)
+    app.include_router(dashboard_router(reads))
+    app.include_router(console_router(reads, sign_in))
+    return app

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from churnguard.bootstrap import Services
     from churnguard.domain.schema import Schema
 
-from churnguard.domain.errors import ChurnGuardError, ConfigurationError, DataValidationError
+from churnguard import __version__
+from churnguard.domain.errors import (
+    ArtifactIntegrityError,
+    ChurnGuardError,
+    ConfigurationError,
+    DataValidationError,
+    ModelUnavailableError,
+    StorageError,
+)
+from churnguard.entrypoints.progress import ProgressDisplay
 from churnguard.settings import get_settings
 
 
@@ -38,24 +47,29 @@ def _schema(path: str | None) -> Schema:
 
 
 def _services() -> Services:
-    from churnguard.bootstrap import build_services
+    from churnguard.bootstrap import build_services, require_credentials
 
-    return build_services()
+    services = build_services()  # first: a missing MODEL_BUCKET / REGISTRY_TABLE is named before credentials
+    require_credentials()
+    return services
 
 
 def _read_data(source: str) -> bytes:
-    from churnguard.bootstrap import build_object_store
+    """A CSV named on the command line (a path or s3://), refused with its name when it is not one."""
+    from churnguard.bootstrap import build_object_store, require_credentials
+    from churnguard.domain.csv_files import CSV_SNIFF_BYTES, csv_problem
 
-    return build_object_store(source).read(source)
+    if source.startswith("s3://"):
+        require_credentials()
+    data = build_object_store(source).read(source)
+    problem = csv_problem(data[:CSV_SNIFF_BYTES])
+    if problem:
+        raise DataValidationError(f"{source} {problem}")
+    return data
 
 
-def _progress(stage: str, i: int, n: int) -> None:
-    width = 20
-    done = int(width * i / max(n, 1))
-    sys.stderr.write(f"\r{stage:<18} [{'#' * done}{'.' * (width - done)}] {i}/{n}")
-    if i >= n:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+# Every command's progress (training, batch jobs): one display with elapsed time and an ETA, on stderr.
+_progress = ProgressDisplay()
 
 
 # ----- commands ---------------------------------------------------------------------------
@@ -195,6 +209,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
     payload = _payload(a)
     records = payload if isinstance(payload, list) else [payload]
+    if not records or not all(isinstance(r, dict) for r in records):
+        raise DataValidationError("give one customer as a JSON object, or a non-empty list of them")
     provider = build_provider(_services())
     predictor = provider.version(a.version) if a.version else provider.champion()
     _print_json(predictor.predict_records(records))
@@ -320,20 +336,159 @@ def cmd_canary_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _require_port(host: str, port: int) -> None:
+    from churnguard.local.ports import port_problem
+
+    problem = port_problem(host, port)
+    if problem:
+        raise ConfigurationError(problem)
+
+
 def cmd_serve(a: argparse.Namespace) -> int:
-    import uvicorn
-
+    from churnguard.bootstrap import build_prediction_log, build_provider
+    from churnguard.domain.errors import ModelNotFoundError
     from churnguard.entrypoints.api import build_app
+    from churnguard.local.server import ApiServer
 
-    uvicorn.run(build_app(_services()), host=a.host, port=a.port, log_level="warning")
+    _require_port(a.host, a.port)
+    services = _services()
+    provider = build_provider(services)
+    try:  # loaded now, so the first request is fast and a broken champion shows before serving
+        champion = f"{provider.champion().version} (loaded)"
+    except (ModelNotFoundError, ModelUnavailableError) as e:
+        champion = f"none: {e}; POST /predict answers 503 until one is promoted (churn promote VERSION)"
+    log = build_prediction_log(services)
+    server = ApiServer(build_app(services, provider, prediction_log=log), a.host, a.port, prediction_log=log).start()
+    print(_serve_banner(services, server.url, champion), flush=True)
+    server.serve_until_stopped()
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+def _serve_banner(services: Services, url: str, champion: str) -> str:
+    s, s3 = services.settings, services.clients.s3
+    backend = s3.meta.endpoint_url
+    where = backend if "amazonaws.com" not in backend else "AWS"
+    if s.prediction_log_stream:
+        log = f"Firehose stream {s.prediction_log_stream}"
+    elif s.prediction_log_bucket:
+        log = f"s3://{s.prediction_log_bucket}/predictions/dt=YYYY-MM-DD/ (written directly, as Firehose would)"
+    else:
+        log = "off (set PREDICTION_LOG_BUCKET, or PREDICTION_LOG_STREAM, to log predictions for drift checks)"
+    lines = [
+        f"churn serve {__version__}: {url}   docs {url}/docs and {url}/redoc; Ctrl-C stops",
+        f"  backend         {where} (region {s3.meta.region_name})",
+        f"  registry        {s.registry_table}; models in s3://{s.model_bucket}/{s.model_prefix}/",
+        f"  champion        {champion}",
+        f"  prediction log  {log}",
+        f"  feedback        {'POST /feedback -> ' + s.outcomes_table if s.outcomes_table else 'off (OUTCOMES_TABLE)'}",
+        "  stored scores   "
+        + (f"GET /customers/{{id}}/score <- {s.batch.scores_table}" if s.batch.scores_table else "off (SCORES_TABLE)"),
+    ]
+    return "\n".join(lines)
+
+
+def cmd_emulator(a: argparse.Namespace) -> int:
+    """The embedded backend on its own: moto server with template.yaml's buckets and tables, until stopped."""
+    from churnguard.local.emulator import Emulator
+    from churnguard.local.server import sigterm_as_interrupt
+
+    _require_port("127.0.0.1", a.port)
+    emu = Emulator(port=a.port).start()
+    exports = emu.export_lines()
+    if a.env_file:
+        Path(a.env_file).write_text(exports + "\n")
+    print(
+        f"# churn emulator: moto server on {emu.endpoint} with the buckets and tables template.yaml declares.\n"
+        "# Paste these lines into another shell, then use churn there (churn train / serve / score ...).\n"
+        "# State lives in memory: it is gone when this stops (Ctrl-C)."
+        + (f" The same lines are in {a.env_file} (source it)." if a.env_file else "")
+        + "\n"
+        + exports,
+        flush=True,
+    )
+    try:
+        with sigterm_as_interrupt():
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        print("emulator stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_drift(a: argparse.Namespace) -> int:
+    """The drift check over the prediction log, as the scheduled function runs it, with the report written here."""
+    from churnguard.bootstrap import build_drift_check
+
+    summary = build_drift_check(_services(), reports_dir=a.out)()
+    if a.json:
+        _print_json(summary)
+        return 0
+    print(f"decision        {summary['decision']}")
+    for reason in summary.get("reasons") or []:
+        print(f"  - {reason}")
+    if "rows" in summary:
+        print(f"rows checked    {summary['rows']} (champion {summary['champion']})")
+        print(f"drifted         {', '.join(summary['drifted_features']) or 'none'} (max PSI {summary['max_psi']})")
+        print(f"performance     {summary['performance']}")
+        if "retraining" in summary:
+            r = summary["retraining"]
+            print(f"retraining      {'started' if r.get('started') else 'not started: ' + str(r.get('reason'))}")
+        print(f"report          {summary['html']}")
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    """The promotion gate for VERSION on held-out rows, as the state machine's Evaluate step, report written here."""
+    from churnguard.bootstrap import build_evaluation
+
+    summary = build_evaluation(_services(), reports_dir=a.out)(a.version, a.holdout)
+    if a.json:
+        _print_json(summary)
+    else:
+        _print_json({k: summary[k] for k in summary if k not in ("report", "html")})
+        print(f"report: {summary['html']}")
     return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from churnguard.entrypoints.api import build_app
+    from churnguard.entrypoints.api import build_app, build_console_app
     from churnguard.local.demo import run_demo
 
-    return run_demo(data=a.data, host=a.host, port=a.port, serve=not a.no_serve, app_factory=build_app, rows=a.rows)
+    _require_port(a.host, a.port)  # before the emulator and the training: a busy port costs a second
+    return run_demo(
+        data=a.data,
+        host=a.host,
+        port=a.port,
+        serve=not a.no_serve,
+        app_factory=build_app,
+        rows=a.rows,
+        console_factory=build_console_app,
+        workdir=a.workdir,
+        progress=_progress,
+    )
+
+
+def cmd_console(a: argparse.Namespace) -> int:
+    """The console on 127.0.0.1, against AWS_ENDPOINT_URL (the emulator, LocalStack or AWS itself)."""
+    import uvicorn
+
+    from churnguard.entrypoints.api import build_console_app
+
+    # Without a user pool the pages are open to whoever reaches the address: only loopback is allowed then.
+    if not get_settings().console.user_pool_client_id and a.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigurationError(
+            f"the console without sign-in serves only 127.0.0.1, not {a.host}: "
+            "set CONSOLE_USER_POOL_CLIENT_ID to serve it on other addresses"
+        )
+    _require_port(a.host, a.port)
+    app = build_console_app(_services(), allow_anonymous=True)
+    print(f"console on http://{a.host}:{a.port}/console (Ctrl-C stops)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=a.host, port=a.port, log_level="warning")
+    return 0
 
 
 def cmd_score(a: argparse.Namespace) -> int:
@@ -349,6 +504,7 @@ def cmd_score(a: argparse.Namespace) -> int:
             options,
             chunk_bytes=a.chunk_mb << 20,
             progress=None if a.quiet else _progress,
+            store_scores=a.store_scores,
         )
         _print_json(summary)
         return 0
@@ -393,21 +549,61 @@ def _score_remote(a: argparse.Namespace, options: dict[str, Any]) -> int:
             done = io.count(f"{job['output']}/scores/")
             _progress("scoring chunks", min(done, int(record["chunks"])), int(record["chunks"]))
         time.sleep(a.poll)
-    if not a.quiet:
-        sys.stderr.write("\n")
+    _progress.close()
     if status == "SUCCEEDED":
         _print_json(json.loads(desc.get("output") or "{}"))
         return 0
     record = jobs.get(job_id) if jobs else None
     reason = (record or {}).get("reason") or desc.get("cause") or desc.get("error") or status
     print(f"error: job {job_id} {status.lower()}: {reason}", file=sys.stderr)
-    return 2
+    return EXIT_FAILED
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return int(text)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _whole_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
+def _number(text: str, what: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
+
+
+def _share(text: str) -> float:
+    return _number(text, "a share from 0 to 1 (e.g. 0.1)", 0.0, 1.0)
+
+
+def _seconds(text: str) -> float:
+    return _number(text, "a number of seconds from 0.1 to 3600", 0.1, 3600.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="churn", description="Serverless churn prediction: train, register, promote, serve."
+        prog="churn",
+        description="Serverless churn prediction: train, register, promote, serve.",
+        epilog="Backend: AWS_ENDPOINT_URL (empty: AWS itself), MODEL_BUCKET and REGISTRY_TABLE; "
+        "`churn emulator` starts a local one and prints them.",
     )
+    p.add_argument("--version", action="version", version=f"churn {__version__} (Python {sys.version.split()[0]})")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = p.add_subparsers(dest="command", required=True)
 
     schema = sub.add_parser("schema", help="infer or check a data contract").add_subparsers(
@@ -474,7 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s = canary.add_parser("set", help="VERSION answers --share of customers (sticky), or scores unseen with --shadow")
     s.add_argument("version")
-    s.add_argument("--share", type=float, default=0.0, help="share of customers, 0..1 (e.g. 0.1)")
+    s.add_argument("--share", type=_share, default=0.0, help="share of customers, 0..1 (e.g. 0.1)")
     s.add_argument("--shadow", action="store_true", help="score every request with VERSION, answer with the champion")
     s.add_argument("--reason", default="manual")
     s.set_defaults(func=cmd_canary_set)
@@ -485,24 +681,49 @@ def build_parser() -> argparse.ArgumentParser:
     s = canary.add_parser("report", help="per-variant results from feedback, with a significance test")
     s.add_argument("--since", help="first day (YYYY-MM-DD; default: 90 days before --until)")
     s.add_argument("--until", help="last day (YYYY-MM-DD; default: today)")
-    s.add_argument("--alpha", type=float, default=0.05)
+    s.add_argument("--alpha", type=_share, default=0.05, help="significance level, 0..1")
     s.add_argument("--json", dest="as_json", action="store_true")
     s.set_defaults(func=cmd_canary_report)
 
-    s = sub.add_parser("serve", help="serve the API with uvicorn")
+    s = sub.add_parser("serve", help="serve the API with uvicorn (logs predictions when a log is configured)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=_port, default=8000)
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("demo", help="emulator + train + promote + serve, all local")
+    s = sub.add_parser("console", help="serve the console (call list, customers, models, drift, canary) locally")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=_port, default=8080)
+    s.set_defaults(func=cmd_console)
+
+    s = sub.add_parser("demo", help="emulator + train + promote + log, drift, batch scores + serve, all local")
     s.add_argument(
         "--data", default=os.environ.get("DATA") or None, help="a churn CSV (default: generated Telco-like data)"
     )
-    s.add_argument("--rows", type=int, default=5000, help="rows to generate when no --data")
+    s.add_argument("--rows", type=_positive_int, default=5000, help="rows to generate when no --data")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--no-serve", action="store_true", help="stop after the first prediction")
+    s.add_argument("--port", type=_port, default=8000)
+    s.add_argument("--workdir", default=".demo", help="where the demo writes its reports and batch files")
+    s.add_argument("--no-serve", action="store_true", help="stop after the tour instead of serving")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser(
+        "emulator", help="a local AWS backend (moto server with template.yaml's resources); prints export lines"
+    )
+    s.add_argument("--port", type=_port, default=5050, help="port on 127.0.0.1 (default 5050)")
+    s.add_argument("--env-file", help="also write the export lines to this file")
+    s.set_defaults(func=cmd_emulator)
+
+    s = sub.add_parser("drift", help="check the prediction log for drift against the champion; HTML report here")
+    s.add_argument("--out", default="churn-reports", help="folder for the report (or s3://bucket/prefix)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_drift)
+
+    s = sub.add_parser("evaluate", help="the promotion gate for a version on held-out rows; HTML report here")
+    s.add_argument("version")
+    s.add_argument("--holdout", required=True, help="labelled CSV the version was not trained on (file or s3://)")
+    s.add_argument("--out", default="churn-reports", help="folder for the report (or s3://bucket/prefix)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("score", help="batch scoring: a CSV (or folder of CSVs) in S3, or a local file with --local")
     s.add_argument(
@@ -526,31 +747,80 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["path", "treeshap"],
         help="path attributions (fast) or exact TreeSHAP (~350 us a row)",
     )
-    s.add_argument("--chunk-mb", type=int, default=0, help="chunk size in MB (default: BATCH_CHUNK_BYTES or 64)")
+    s.add_argument(
+        "--chunk-mb", type=_whole_number, default=0, help="chunk size in MB (default: BATCH_CHUNK_BYTES or 64)"
+    )
     s.add_argument("--local", action="store_true", help="score here with the same code, no state machine")
+    s.add_argument(
+        "--store-scores",
+        action="store_true",
+        help="with --local: also store each customer's score (SCORES_TABLE), for GET /customers/{id}/score",
+    )
     s.add_argument("--state-machine", help="ARN (default: BATCH_STATE_MACHINE_ARN)")
     s.add_argument("--job-id", help="execution name (re-using one follows that job instead of starting another)")
     s.add_argument("--no-follow", action="store_true", help="start the job and return")
-    s.add_argument("--poll", type=float, default=2.0, help="seconds between progress checks")
+    s.add_argument("--poll", type=_seconds, default=2.0, help="seconds between progress checks")
     s.add_argument("--quiet", action="store_true", help="no progress display")
     s.set_defaults(func=cmd_score)
     return p
 
 
+# Exit codes: 0 done, 1 the work failed (a store, the network, a failed check), 2 bad input or a missing
+# setting (the message says what to change), 130 interrupted, 141 the reader of a pipe went away.
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Whatever a user can type ends in one line on stderr naming the problem and the fix,
+    never a traceback (``--debug`` shows the traceback of an unexpected error)."""
     try:
-        return int(args.func(args) or 0)
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse printed usage and the problem (2), or --help / --version (0)
+        return int(e.code or 0) if not isinstance(e.code, str) else EXIT_BAD_INPUT
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+        return code
     except DataValidationError as e:
-        print(f"error: {e}", file=sys.stderr)
+        _error(e)
         if e.report is not None and getattr(args, "json", False):
             _print_json({"error": str(e).splitlines()[0], "report": e.report.to_dict()})
-        return 2
-    except (ChurnGuardError, ConfigurationError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except (StorageError, ModelUnavailableError, ArtifactIntegrityError) as e:
+        _error(e)
+        return EXIT_FAILED
+    except ChurnGuardError as e:  # configuration, schema, unknown version, conflicts: the user can fix them
+        _error(e)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # `churn predict ... | head`: the reader has what it wanted. Point stdout at /dev/null so the
+        # interpreter's final flush does not complain, and exit as a tool killed by SIGPIPE does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        return 130
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as e:  # a path the user typed: missing folder, no permission, disk full
+        where = f" {e.filename}" if e.filename else ""
+        _error(f"cannot use{where}: {e.strerror or e}")
+        return EXIT_BAD_INPUT
+    except Exception as e:
+        if args.debug:
+            raise
+        library = type(e).__module__.split(".")[0]
+        if library == "yaml":  # a schema or settings file the user gave: its line and column
+            _error(f"a YAML file cannot be read: {' '.join(str(e).split())}")
+            return EXIT_BAD_INPUT
+        if library in ("botocore", "boto3"):
+            _error(f"the AWS call failed: {e}")
+            return EXIT_FAILED
+        _error(f"unexpected {type(e).__name__}: {e} (a bug: run again with --debug for the traceback, and report it)")
+        return EXIT_FAILED
+
+
+def _error(e: BaseException | str) -> None:
+    text = str(e).strip() or type(e).__name__
+    print(f"error: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
-"""``make demo``: everything on one machine, no external service.
+"""``make demo``: the whole platform on one machine, no external service.
 
-Starts moto's server on 127.0.0.1 with the template's bucket and table, trains on generated
-Telco-like customers (or ``DATA=file.csv``), promotes the model, answers one prediction
-through the same FastAPI app the Lambda serves, then keeps serving with uvicorn.
+Starts moto's server on 127.0.0.1 with the template's buckets and tables, trains on generated
+Telco-like customers (or ``DATA=file.csv``), promotes the model and serves the same FastAPI app
+the Lambda serves. Then it runs the loop around it as the deployed functions would:
+
+1. a first prediction over HTTP, then a few hundred more from a newer cohort of customers, each
+   logged to the prediction log in the layout Firehose writes (``predictions/dt=YYYY-MM-DD/``);
+2. the drift check over that log, its JSON and HTML report written under ``--workdir``;
+3. a batch scoring job over a CSV with the batch function's code, storing each customer's score,
+   and ``GET /customers/{id}/score`` answering from the store;
+
+and keeps serving, printing the commands to try and the environment for the CLI in another shell.
 """
 
 from __future__ import annotations
@@ -11,7 +19,9 @@ import io
 import json
 import os
 import time
+import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,41 +47,43 @@ EXAMPLE = {
     "MonthlyCharges": 29.85,
     "TotalCharges": 29.85,
 }
+# The newer cohort scored online (enough rows for a drift decision: DRIFT_MIN_ROWS is 500) and the
+# customers of the batch job.
+LOGGED_CUSTOMERS = 600
+BATCH_CUSTOMERS = 1000
 
 
 def say(msg: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _start_server(app: Any, host: str, port: int) -> Any:
-    """uvicorn in a thread of this process, so the demo can call it and keep serving."""
-    import threading
-
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the API server could not start on {host}:{port} (port in use?)")
-        time.sleep(0.05)
-    return server
-
-
-def _post_json(url: str, payload: dict) -> dict:
-    import urllib.request
-
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
+def _request(url: str, payload: Any = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
 
 
+def _frame_to_csv(frame: Any) -> bytes:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue().encode()
+
+
 def run_demo(
-    data: str | None, host: str, port: int, serve: bool, app_factory: Callable[..., Any], rows: int = 5000
+    data: str | None,
+    host: str,
+    port: int,
+    serve: bool,
+    app_factory: Callable[..., Any],
+    rows: int = 5000,
+    console_factory: Callable[..., Any] | None = None,
+    workdir: str = ".demo",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> int:
-    """``app_factory(services, provider)`` builds the API (entrypoints.api.build_app, handed in by the CLI)."""
+    """``app_factory(services, provider, prediction_log)`` builds the API (entrypoints.api.build_app,
+    handed in by the CLI); ``console_factory`` the console (entrypoints.api.build_console_app), served on
+    ``port + 1`` when serving; ``progress`` shows training's progress."""
     started = time.perf_counter()
     from churnguard.local.emulator import Emulator
 
@@ -82,8 +94,9 @@ def run_demo(
         f"{emu.env['REGISTRY_TABLE']}"
     )
     try:
-        from churnguard.bootstrap import build_provider, build_services
+        from churnguard.bootstrap import build_prediction_log, build_provider, build_services
         from churnguard.domain.schema import Schema
+        from churnguard.local.server import ApiServer
         from churnguard.services.lifecycle import train_and_register
         from churnguard.settings import Settings
 
@@ -94,11 +107,11 @@ def run_demo(
         else:
             from churnguard.local.synth import generate_customers
 
-            buf = io.StringIO()
-            generate_customers(rows, seed=42).to_csv(buf, index=False)
-            payload, source = buf.getvalue().encode(), f"generated:telco-like:{rows}:seed42"
+            payload, source = _frame_to_csv(generate_customers(rows, seed=42)), f"generated:telco-like:{rows}:seed42"
             say(f"training on {rows} generated Telco-like customers (set DATA=file.csv for your own)")
-        summary = train_and_register(payload, Schema.default(), None, services.store, services.registry, source=source)
+        summary = train_and_register(
+            payload, Schema.default(), None, services.store, services.registry, source=source, progress=progress
+        )
         m = summary["metrics"]
         say(
             f"registered {summary['version']}: CV ROC-AUC {m['cv_roc_auc']:.3f}, Brier {m['brier']:.3f} "
@@ -108,28 +121,104 @@ def run_demo(
         say(f"promoted {summary['version']} to champion")
 
         provider = build_provider(services)
-        app = app_factory(services, provider)
-        server = _start_server(app, host, port)
-        url = f"http://{host}:{port}"
-        first = _post_json(f"{url}/predict", EXAMPLE)
+        log = build_prediction_log(services)
+        server = ApiServer(app_factory(services, provider, log), host, port, prediction_log=log).start()
+        url = server.url
+        first = _request(f"{url}/predict", EXAMPLE)
         say(f"first prediction from {url}/predict after {time.perf_counter() - started:.1f} s:")
         print(json.dumps(first, indent=2), flush=True)
+
+        tour = _tour(services, url, log, Path(workdir))
         if not serve:
-            server.should_exit = True
+            server.stop()
             return 0
-        body = json.dumps(EXAMPLE)
-        print(
-            f"\nServing on {url}  (docs: {url}/docs; Ctrl-C stops)\n"
-            f"  curl -s -X POST {url}/predict -H 'content-type: application/json' \\\n"
-            f"       -d '{body}'\n",
-            flush=True,
-        )
-        try:
-            while server.started and not server.should_exit:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            server.should_exit = True
+        console_url = _serve_console(services, console_factory, host, port, emu.port) if console_factory else None
+        _print_serving(url, tour, emu.export_lines())
+        if console_url:
+            say(f"console: open {console_url} (call list, customers, models, drift, canary, retraining)")
+        server.serve_until_stopped()
         return 0
     finally:
         emu.stop()
         say("emulator stopped")
+
+
+def _tour(services: Any, url: str, log: Any, workdir: Path) -> dict[str, Any]:
+    """The loop around the API: logged predictions, a drift report, a batch job with stored scores."""
+    from churnguard.bootstrap import build_batch, build_drift_check, build_prediction_log_reader
+    from churnguard.local.synth import generate_customers
+
+    # 1. A newer cohort (tenure halved: customers who joined more recently) scored online and logged.
+    cohort = generate_customers(LOGGED_CUSTOMERS, seed=7)
+    cohort["tenure"] = (cohort["tenure"].astype(int) // 2).astype(str)
+    records = cohort.to_dict("records")
+    for i in range(0, len(records), 200):
+        _request(f"{url}/predict/batch?reasons=false", {"customers": records[i : i + 200]})
+    if log is not None:
+        log.flush()
+    today = datetime.now(UTC).date()
+    logged = sum(1 for _ in build_prediction_log_reader(services).records(today, today))
+    bucket = services.settings.prediction_log_bucket or services.store.bucket
+    say(f"logged {logged} predictions to s3://{bucket}/predictions/dt={today.isoformat()}/")
+
+    # 2. The drift check the daily schedule runs, with its report written here.
+    drift = build_drift_check(services, reports_dir=str(workdir / "reports"))()
+    drifted = ", ".join(drift.get("drifted_features") or []) or "none"
+    say(f"drift check: {drift['decision']} (drifted: {drifted}); report {drift.get('html')}")
+    if drift.get("retraining", {}).get("started") is False:
+        say(f"  retraining not started here: {drift['retraining']['reason']} (deployed, the state machine runs)")
+
+    # 3. A batch job with the batch function's code, storing each customer's latest score.
+    batch_dir = workdir / "batch"
+    batch_dir.mkdir(parents=True, exist_ok=True)
+    customers = generate_customers(BATCH_CUSTOMERS, seed=21)
+    source = batch_dir / "customers.csv"
+    source.write_bytes(_frame_to_csv(customers))
+    job = build_batch(services).score_local(
+        str(source), str(batch_dir / "out"), options={"reasons": "all"}, store_scores=True
+    )
+    say(
+        f"batch job: {job['scored']} of {job['rows_in']} scored, {job.get('scores_stored', 0)} scores stored; "
+        f"files under {batch_dir / 'out'}"
+    )
+    customer_id = str(customers["customerID"].iloc[0])
+    stored = _request(f"{url}/customers/{customer_id}/score")
+    say(f"GET {url}/customers/{customer_id}/score answers from the score table:")
+    print(json.dumps(stored, indent=2), flush=True)
+    return {
+        "logged": logged,
+        "drift": drift,
+        "batch": job,
+        "customer_id": customer_id,
+        "stored_score": stored,
+    }
+
+
+def _print_serving(url: str, tour: dict[str, Any], exports: str) -> None:
+    body = json.dumps(EXAMPLE)
+    cid = tour.get("customer_id")
+    print(
+        f"\nServing on {url}  (Swagger UI {url}/docs, ReDoc {url}/redoc; Ctrl-C stops)\n"
+        f"  curl -s -X POST {url}/predict -H 'content-type: application/json' \\\n"
+        f"       -d '{body}'\n"
+        + f"  curl -s {url}/customers/{cid}/score\n"
+        + f"  drift report   {tour['drift'].get('html')}\n"
+        f"  batch scores   {tour['batch']['output']}/scores/\n"
+        "\nThe CLI against this demo's backend, in another shell (churn models list, churn drift, ...):\n"
+        f"{exports}\n",
+        flush=True,
+    )
+
+
+def _serve_console(services: Any, console_factory: Callable[..., Any], host: str, port: int, emulator_port: int) -> str:
+    """The console (local/console_demo.py: its data, then its app) on ``port + 1``, or a free port if taken."""
+    from churnguard.local.console_demo import console_app
+    from churnguard.local.emulator import free_port
+    from churnguard.local.ports import port_problem
+    from churnguard.local.server import ApiServer
+
+    app = console_app(services, console_factory, say=say)
+    console_port = port + 1
+    if console_port == emulator_port or port_problem(host, console_port):
+        console_port = free_port()
+    return ApiServer(app, host, console_port).start().url + "/console"

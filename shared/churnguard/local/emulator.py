@@ -2,17 +2,19 @@
 
 with Emulator() as emu:          # starts moto server, creates buckets and tables
     os.environ.update(emu.env)   # AWS_ENDPOINT_URL, MODEL_BUCKET, REGISTRY_TABLE, ...
+    print(emu.export_lines())    # the same, for a shell (`churn emulator` prints them)
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
+import shlex
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from churnguard.local.ports import free_port
 from churnguard.local.template import create_resources, load_template
 
 FAKE_CREDENTIALS = {
@@ -23,10 +25,7 @@ FAKE_CREDENTIALS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["FAKE_CREDENTIALS", "Emulator", "free_port"]
 
 
 class Emulator:
@@ -70,7 +69,14 @@ class Emulator:
         ddb = session.client("dynamodb", endpoint_url=self.endpoint)
         resources = create_resources(load_template(self.template_path), s3, ddb)
         self.env = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, **resources}
+        if "MODEL_BUCKET" in resources:
+            # No Firehose here: served predictions go straight into the bucket, in the layout it would give them.
+            self.env["PREDICTION_LOG_BUCKET"] = resources["MODEL_BUCKET"]
         return self
+
+    def export_lines(self) -> str:
+        """``export NAME=value`` for every variable of ``env``, ready to paste into a shell."""
+        return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in self.env.items())
 
     def stop(self) -> None:
         if self.server is not None:

@@ -25,6 +25,7 @@ from churnguard.domain.batch import (
     plan_chunks,
     summarize,
 )
+from churnguard.domain.csv_files import csv_problem
 from churnguard.domain.errors import DataValidationError
 from churnguard.domain.schema import Schema
 from churnguard.services.ports import BatchIO, JobStore, ScoreStore
@@ -79,7 +80,11 @@ def _plan(
     version, schema = resolve(model_version)
     objects = io.list_inputs(input_uri)
     for uri, _size in objects:
-        check_columns(header_columns(io.header(uri)), schema, source=uri)
+        header = io.header(uri)
+        problem = csv_problem(header)  # JSON, a spreadsheet, binary...: said as such, not as missing columns
+        if problem:
+            raise DataValidationError(f"{uri} {problem}")
+        check_columns(header_columns(header), schema, source=uri)
     chunks = plan_chunks(objects, chunk_bytes)
     io.put(manifest, json.dumps(chunks).encode(), content_type="application/json")
     plan = {
@@ -194,14 +199,18 @@ def score_local(
     options: dict[str, Any] | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Callable[[str, int, int], None] | None = None,
+    scores: ScoreStore | None = None,
 ) -> dict[str, Any]:
     """Score local CSV files through the state machine's own steps (plan, each chunk, finish);
-    ``scores/part-*.csv``, ``errors/part-*.csv`` and ``_job/summary.json`` land under ``output_dir``."""
+    ``scores/part-*.csv``, ``errors/part-*.csv`` and ``_job/summary.json`` land under ``output_dir``,
+    and each customer's score in ``scores`` when given (``scores_stored`` in the result)."""
     version = scorer.predictor.version
     plan, chunks = _plan(
         "local", input_path, output_dir, io, lambda _v: (version, scorer.schema), None, options, chunk_bytes
     )
     counts = []
+    if progress:
+        progress("scoring", 0, len(chunks))
     for i, chunk in enumerate(chunks):
         job = {
             "job_id": "local",
@@ -210,7 +219,10 @@ def score_local(
             "model_version": version,
             "options": plan["options"],
         }
-        counts.append(score_chunk(job, io, lambda _v: scorer, None))
+        counts.append(score_chunk(job, io, lambda _v: scorer, scores))
         if progress:
             progress("scoring", i + 1, len(chunks))
-    return finish_job("local", plan, counts, io, None)
+    summary = finish_job("local", plan, counts, io, None)
+    if scores is not None:
+        summary["scores_stored"] = sum(int(c.get("scores_stored", 0)) for c in counts)
+    return summary

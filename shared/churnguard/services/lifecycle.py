@@ -73,6 +73,8 @@ def train_from_bytes(
 ) -> TrainingResult:
     try:
         df = read_csv(io.BytesIO(data))
+    except DataValidationError:
+        raise
     except Exception as e:  # pandas raises many types for unreadable CSV
         raise DataValidationError(f"training data is not a readable CSV: {e}") from e
     return train(df, schema, config, progress)

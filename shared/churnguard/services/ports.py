@@ -145,6 +145,10 @@ class Eraser(Protocol):
 
     name: str
 
+    def check(self) -> None:
+        """Raise a ChurnGuardError when the store cannot be reached (checked before anything is erased)."""
+        ...
+
     def erase(self, customer_key: str) -> dict[str, Any]:
         """``{"removed": n, ...details}``; raises a ChurnGuardError when the store fails."""
         ...
@@ -192,3 +196,34 @@ class ServiceHealth(Protocol):
     def counts(self, start: datetime, end: datetime) -> dict[str, float] | None:
         """``{"requests", "errors", "fallbacks"}``, or None when nothing was recorded for the window."""
         ...
+
+
+# ----- read models of the console (services/console.py) ----------------------------------------------
+class JobHistory(Protocol):
+    """Batch job records, newest first (the jobs table)."""
+
+    def recent(self, limit: int = ...) -> list[dict[str, Any]]: ...
+
+
+class JobOutputs(Protocol):
+    """A finished batch job's score files (``{output}/scores/part-*.csv``), each as bytes."""
+
+    def score_files(self, output: str) -> Iterator[bytes]: ...
+
+
+class ReportArchive(Protocol):
+    """Drift and evaluation reports as the loop stored them (``reports/{kind}/...json``)."""
+
+    def latest(self, kind: str) -> dict[str, Any] | None:
+        """The newest report of ``kind`` (``drift`` or ``evaluation``) with its ``uri``; None when none exists."""
+        ...
+
+    def evaluation(self, version: str) -> dict[str, Any] | None:
+        """The evaluation report of a version, or None."""
+        ...
+
+
+class RetrainExecutions(Protocol):
+    """Runs of the retraining state machine, newest first: ``{"name", "status", "started_at", "stopped_at"}``."""
+
+    def recent(self, limit: int = ...) -> list[dict[str, Any]]: ...
