@@ -26,6 +26,7 @@ include infra/deploy/deploy.mk
 
 help:
 	@echo "make demo    train on generated (or DATA=file.csv) customers, promote, serve on 127.0.0.1:8000 (PORT=, HOST=)"
+	@echo "make demo EVENTS=1   the same from generated event logs: feature build, time-ordered training, refresh, score by id"
 	@echo "make test    every test: lint (ruff, mypy, import contracts, cfn-lint, sam, checkov), unit, functional (moto),"
 	@echo "             LocalStack executor and end-to-end"
 	@echo "make test-browser   the console in headless Chromium against the demo (make chromium installs it)"
@@ -54,7 +55,7 @@ DEMO_HOST = $(if $(filter command line,$(origin HOST)),$(HOST),127.0.0.1)
 demo:
 	@$(PYTHON) shared/churnguard/local/ports.py '$(DEMO_HOST)' '$(DEMO_PORT)' 'make demo PORT={}'
 	@$(MAKE) --no-print-directory venv
-	$(BIN)/churn demo --host '$(DEMO_HOST)' --port '$(DEMO_PORT)' $(if $(DATA),--data '$(DATA)')
+	$(BIN)/churn demo --host '$(DEMO_HOST)' --port '$(DEMO_PORT)' $(if $(DATA),--data '$(DATA)') $(if $(EVENTS),--events)
 
 test: lint test-unit test-functional test-fuzz test-browser test-infra e2e
 
@@ -103,7 +104,7 @@ package: venv
 
 # Latency (real handler vs naive vs floor), cold start of the packaged predict function, sizes, cost,
 # the 1M-row batch benchmark (merged from bench/batch_results.json) and a 60 s wrk load test.
-bench: venv package wrk bench-batch
+bench: venv package wrk bench-batch bench-features
 	PYTHONPATH=shared:. $(BIN)/python -m bench.run
 
 # wrk (Debian package) for the load test, installed only when missing.
@@ -114,6 +115,12 @@ wrk:
 # A short load test on its own (not part of make test: it is a benchmark): LOAD_SECONDS=60 for the full one.
 bench-load: venv wrk
 	PYTHONPATH=shared:. $(BIN)/python -m bench.load --seconds $(or $(LOAD_SECONDS),10)
+
+# Features from event logs: 10M generated events -> features for 100k customers at 12 cutoffs, in one
+# function-sized process (2 threads, 2 GB for DuckDB); time and peak memory -> bench/feature_results.json.
+.PHONY: bench-features
+bench-features: venv
+	$(BIN)/python bench/feature_bench.py --customers $(or $(CUSTOMERS),100000) --out bench/feature_results.json
 
 # ---------------------------------------------------------------- the console (issue 17)
 .PHONY: chromium test-browser console

@@ -76,6 +76,8 @@ PACKAGING_NOTES = {
     "(ctypes), no scipy/pandas/sklearn",
     "TrainFunction": "zip, trimmed: lightgbm + scikit-learn + pandas + scipy install to ~380 MB; layer "
     "duplicates removed, tests dropped, .so stripped",
+    "FeatureRefreshFunction": "zip: duckdb (its own package: it does not fit beside scikit-learn) + core and ML "
+    "layers (numpy, lib_lightgbm to score with the champion)",
 }
 
 

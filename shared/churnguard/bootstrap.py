@@ -14,7 +14,7 @@ client has its own, tighter one).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from churnguard.adapters.batch_io import S3BatchIO
 from churnguard.adapters.cognito import CognitoSignIn
 from churnguard.adapters.deployments import CodeDeployHookReporter, LambdaInvoker
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
+from churnguard.adapters.feature_store import DynamoFeatureStore
 from churnguard.adapters.jobs import DynamoJobStore
 from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore, LocalOrS3ObjectStore
 from churnguard.adapters.model_store import S3ModelStore
@@ -53,13 +54,13 @@ from churnguard.domain.evaluation import GateConfig
 from churnguard.domain.privacy import ErasureReport
 from churnguard.domain.schema import Schema
 from churnguard.domain.training_set import TrainingSetPlan
-from churnguard.services import batch_jobs, deploy_check, lifecycle, rollout
+from churnguard.services import batch_jobs, deploy_check, event_features, lifecycle, rollout
 from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
 from churnguard.services.console import ConsoleReads, ConsoleSessions
 from churnguard.services.erasure import forget_customer
 from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
-from churnguard.services.ports import Eraser, ObjectStore
+from churnguard.services.ports import Eraser, FeatureEngine, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
 from churnguard.services.training_set import ServedPredictions, champion_schema, training_data_for_run
 from churnguard.settings import ENV_OUTCOMES_TABLE, ENV_SCORES_TABLE, Settings, get_settings
@@ -608,8 +609,8 @@ def build_batch(services: Services) -> BatchServices:
 # ----- erasure (`churn forget`) ----------------------------------------------------------------------
 def build_erasers(services: Services) -> list[Eraser]:
     """Every store ``churn forget`` must erase from: outcomes, stored scores and the prediction log in
-    the model bucket. A store left unconfigured is a ConfigurationError naming its variable, never a
-    store silently skipped."""
+    the model bucket, and the feature table where FEATURES_TABLE is set. A store left unconfigured is a
+    ConfigurationError naming its variable, never a store silently skipped."""
     outcomes, scores = services.settings.outcomes_table, services.settings.batch.scores_table
     if not outcomes or not scores:
         missing = [
@@ -623,11 +624,16 @@ def build_erasers(services: Services) -> list[Eraser]:
         raise ConfigurationError(
             f"nothing erased: an erasure must reach every store holding customer records; set {' and '.join(missing)}"
         )
-    return [
+    erasers: list[Eraser] = [
         OutcomeEraser(outcomes, services.clients.dynamodb),
         ScoreEraser(scores, services.clients.dynamodb),
         PredictionLogEraser(services.store.bucket, services.clients.s3),
     ]
+    # Customers' latest feature vectors, in deployments that compute features from event logs.
+    features = build_feature_store(services)
+    if features is not None:
+        erasers.append(features)
+    return erasers
 
 
 def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
@@ -636,6 +642,89 @@ def build_prediction_log_reader(services: Services) -> S3PredictionLogReader:
 
 def build_forget(services: Services) -> Callable[[str], ErasureReport]:
     return lambda customer_id: forget_customer(customer_id, services.hash_key, build_erasers(services))
+
+
+# ----- features from event logs (churn features build, the FeatureRefresh function, predict by id) ----
+def build_feature_engine(settings: Settings, clients: Clients | None = None) -> FeatureEngine:
+    """DuckDB over the definition's files (S3 objects downloaded with our S3 client first).
+
+    Imported here, not at the top: duckdb ships only in the feature function's package and the CLI's
+    environment, not in the other functions'.
+    """
+    from churnguard.adapters.duckdb_engine import DuckDBFeatureEngine
+
+    f = settings.features
+    return DuckDBFeatureEngine(
+        s3_client=(clients or Clients(settings)).s3,
+        staging_dir=f.staging_dir,
+        threads=f.engine_threads,
+        memory_limit_mb=f.engine_memory_mb,
+    )
+
+
+def build_feature_store(services: Services) -> DynamoFeatureStore | None:
+    """Customers' latest feature vectors (FEATURES_TABLE), or None when the stack has no feature table."""
+    table = services.settings.features.table
+    return DynamoFeatureStore(table, services.clients.dynamodb, services.hash_key) if table else None
+
+
+def _objects_for(uri: str, clients: Clients) -> ObjectStore:
+    return S3ObjectStore(clients.s3) if uri.startswith("s3://") else LocalObjectStore()
+
+
+def build_training_set_builder(
+    settings: Settings | None = None, clients: Clients | None = None
+) -> Callable[..., dict[str, Any]]:
+    """``build(definition_uri, cutoffs, out, now=None)``: the offline feature build, local paths or S3.
+
+    Needs no bucket or table settings (``churn features build`` runs on a laptop); the retraining loop
+    can call the same use case (services.event_features.build_training_set) at recent cutoffs.
+    """
+    settings = settings or get_settings()
+    clients = clients or Clients(settings)
+    engine = build_feature_engine(settings, clients)
+
+    def build(
+        definition_uri: str, cutoffs: Sequence[datetime], out: str, now: datetime | None = None
+    ) -> dict[str, Any]:
+        definition = event_features.load_definition(definition_uri, _objects_for(definition_uri, clients))
+        return event_features.build_training_set(definition, cutoffs, out, engine, _objects_for(out, clients), now)
+
+    return build
+
+
+@dataclass(frozen=True)
+class FeatureRefresh:
+    """The FeatureRefresh function's actions: ``refresh(now)`` (the schedule) and ``build(...)`` (training sets)."""
+
+    refresh: Callable[..., dict[str, Any]]
+    build: Callable[..., dict[str, Any]]
+
+
+def build_feature_refresh(services: Services, provider: ChampionProvider | None = None) -> FeatureRefresh:
+    """``refresh(now, definition_uri=None)``: every active customer's features as of ``now`` into FEATURES_TABLE,
+    scored by the champion into SCORES_TABLE; the definition is re-read each time (FEATURE_DEFINITION_URI)."""
+    settings = services.settings
+    store = build_feature_store(services)
+    if store is None:
+        raise ConfigurationError("set FEATURES_TABLE (the table of customers' latest feature vectors)")
+    engine = build_feature_engine(settings, services.clients)
+    scores = build_score_store(services)
+    champion = (provider or build_provider(services)).champion
+
+    def refresh(now: datetime, definition_uri: str | None = None) -> dict[str, Any]:
+        uri = definition_uri or settings.features.require_definition()
+        definition = event_features.load_definition(uri, _objects_for(uri, services.clients))
+        return event_features.refresh_online_features(definition, engine, store, now, champion=champion, scores=scores)
+
+    builder = build_training_set_builder(settings, services.clients)
+
+    def build(
+        cutoffs: Sequence[datetime], out: str, definition_uri: str | None = None, now: datetime | None = None
+    ) -> dict[str, Any]:
+        return builder(definition_uri or settings.features.require_definition(), cutoffs, out, now)
+
+    return FeatureRefresh(refresh=refresh, build=build)
 
 
 # ----- the console and its dashboard routes (the console function, `churn console`) ------------------

@@ -237,6 +237,52 @@ class BatchSettings:
             raise ConfigurationError(f"malformed batch setting: {e}") from e
 
 
+# ----- features from event logs (the feature build, the nightly refresh, scoring by customer id) ----
+ENV_FEATURES_TABLE = "FEATURES_TABLE"
+# The feature definition (YAML), a local path or s3://bucket/key; relative source paths are read beside it.
+ENV_FEATURE_DEFINITION_URI = "FEATURE_DEFINITION_URI"
+# DuckDB's threads (0: one per vCPU) and memory limit in MB (0: DuckDB's default, 80% of RAM).
+ENV_FEATURE_ENGINE_THREADS = "FEATURE_ENGINE_THREADS"
+ENV_FEATURE_ENGINE_MEMORY_MB = "FEATURE_ENGINE_MEMORY_MB"
+# Where S3 inputs are downloaded and DuckDB spills (Lambda: /tmp, sized by EphemeralStorage).
+ENV_FEATURE_STAGING_DIR = "FEATURE_STAGING_DIR"
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Settings of the event-feature build and refresh (``settings.features``)."""
+
+    table: str | None = None
+    definition_uri: str | None = None
+    engine_threads: int = 0
+    engine_memory_mb: int = 0
+    staging_dir: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FeatureSettings:
+        env = os.environ if env is None else env
+        try:
+            s = cls(
+                table=env.get(ENV_FEATURES_TABLE) or None,
+                definition_uri=env.get(ENV_FEATURE_DEFINITION_URI) or None,
+                engine_threads=int(env.get(ENV_FEATURE_ENGINE_THREADS) or 0),
+                engine_memory_mb=int(env.get(ENV_FEATURE_ENGINE_MEMORY_MB) or 0),
+                staging_dir=env.get(ENV_FEATURE_STAGING_DIR) or None,
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed feature setting: {e}") from e
+        if s.engine_threads < 0 or s.engine_memory_mb < 0:
+            raise ConfigurationError(f"{ENV_FEATURE_ENGINE_THREADS} and {ENV_FEATURE_ENGINE_MEMORY_MB} must be >= 0")
+        return s
+
+    def require_definition(self) -> str:
+        if not self.definition_uri:
+            raise ConfigurationError(
+                f"set {ENV_FEATURE_DEFINITION_URI} (the feature definition: a path or s3://bucket/key)"
+            )
+        return self.definition_uri
+
+
 # ----- the console (entrypoints/console_pages.py) and its dashboard routes ------------------------------
 # The Cognito app client people sign in with; unset: no sign-in, which only `churn console` on 127.0.0.1 allows.
 ENV_CONSOLE_USER_POOL_CLIENT_ID = "CONSOLE_USER_POOL_CLIENT_ID"
@@ -297,6 +343,7 @@ class Settings:
     batch: BatchSettings = field(default_factory=BatchSettings)
     retrain: RetrainSettings = field(default_factory=RetrainSettings)
     deploy_check: DeployCheckSettings = field(default_factory=DeployCheckSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @classmethod
@@ -324,6 +371,7 @@ class Settings:
                 batch=BatchSettings.from_env(env),
                 retrain=RetrainSettings.from_env(env),
                 deploy_check=DeployCheckSettings.from_env(env),
+                features=FeatureSettings.from_env(env),
                 console=ConsoleSettings.from_env(env),
             )
         except ValueError as e:

@@ -37,6 +37,10 @@ HANDLER_OF = {
     # Driven through their handlers in tests/functional/test_console.py.
     "console_call_list": "console",
     "dashboard_models": "console",
+    # Driven through their handlers in tests/functional/test_feature_refresh.py and test_predict_by_id.py.
+    "feature_refresh": "feature_refresh",
+    "feature_build": "feature_refresh",
+    "predict_customer": "predict",
 }
 OUTCOMES_CSV = b"customer_id,churned,observed_date\n7590-VHVEG,yes,2026-05-01\n"
 
@@ -125,6 +129,8 @@ def test_an_http_api_on_the_default_stage_keeps_its_path(champion, lambda_contex
         ("canary", "generated_cloudwatch_scheduled_event"),
         ("auto_rollback", "generated_cloudwatch_scheduled_event"),
         ("deploy_check", "generated_cloudwatch_scheduled_event"),
+        ("feature_refresh", "generated_apigateway_aws_proxy_predict"),
+        ("feature_refresh", "feedback_ingest"),
     ],
 )
 def test_the_wrong_kind_of_event_is_refused_by_name(aws, lambda_context, function, wrong, monkeypatch):

@@ -18,6 +18,7 @@ PUBLIC_ROUTES = {
     ("GET", "/openapi.json"),
     ("POST", "/feedback"),
     ("GET", "/customers/{customer_id}/score"),
+    ("POST", "/customers/{customer_id}/predict"),
     # The console's read-only dashboard routes (ConsoleFunction), behind the same API key.
     ("GET", "/dashboard/models"),
     ("GET", "/dashboard/call-list"),

@@ -1,5 +1,5 @@
-"""Right to erasure: `churn forget` removes a customer's outcomes, stored score and prediction-log
-records (current and older object versions), leaves everybody else's, and says what it removed."""
+"""Right to erasure: `churn forget` removes a customer's outcomes, stored score, stored features and
+prediction-log records (current and older object versions), leaves everybody else's, and says what it removed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import date
 import boto3
 import pytest
 
+from churnguard.adapters.feature_store import DynamoFeatureStore
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.bootstrap import customer_hash_key
@@ -35,6 +36,9 @@ def seeded(aws):
         job_id="j",
         scored_at="t",
         model_version="v1",
+    )
+    DynamoFeatureStore(aws["FEATURES_TABLE"], ddb, key).put_many(
+        [("C-1", {"sessions_30d": 3.0}), ("C-2", {"sessions_30d": 0.0})], as_of="t", definition_sha256="d"
     )
 
     def rec(cid):
@@ -74,7 +78,7 @@ def test_forget_erases_every_record_of_one_customer_and_no_one_else(aws, seeded,
     code, report = run_forget(capsys)
     assert code == 0 and report["complete"]
     assert report["customer_key"] == c1
-    assert report["removed"] == {"outcomes": 2, "scores": 1, "prediction_log": 3}
+    assert report["removed"] == {"outcomes": 2, "scores": 1, "features": 1, "prediction_log": 3}
     assert sorted(report["details"]["prediction_log"]["objects_rewritten"]) == [seeded["mixed"], seeded["only_c1"]]
 
     ddb = boto3.client("dynamodb")
@@ -82,6 +86,8 @@ def test_forget_erases_every_record_of_one_customer_and_no_one_else(aws, seeded,
     assert [i["customer_key"]["S"] for i in left] == [c2]
     scores = ddb.scan(TableName=aws["SCORES_TABLE"])["Items"]
     assert [i["customer_key"]["S"] for i in scores] == [c2]
+    features = ddb.scan(TableName=aws["FEATURES_TABLE"])["Items"]
+    assert [i["customer_key"]["S"] for i in features] == [c2]
 
     bucket = seeded["bucket"]
     for key in (seeded["mixed"], seeded["only_c1"]):
@@ -111,7 +117,7 @@ def test_a_failing_store_is_reported_and_the_others_still_erased(aws, seeded, ca
     code, report = run_forget(capsys)
     assert code == 1 and not report["complete"]
     assert "AccessDenied" in report["failed"]["prediction_log"]
-    assert report["removed"] == {"outcomes": 2, "scores": 1}
+    assert report["removed"] == {"outcomes": 2, "scores": 1, "features": 1}
 
 
 def test_the_id_is_required(aws, capsys):
@@ -148,5 +154,6 @@ def test_an_unreachable_store_stops_the_erasure_before_anything_is_erased(aws, s
     get_settings.cache_clear()
     assert main(["forget", "C-1"]) == 1
     err = capsys.readouterr().err
-    assert "nothing erased: 1 of 3 stores cannot be reached" in err and "no-such-table" in err
+    # outcomes, scores, the prediction log and (FEATURES_TABLE is set here) the feature table
+    assert "nothing erased: 1 of 4 stores cannot be reached" in err and "no-such-table" in err
     _nothing_erased(aws)

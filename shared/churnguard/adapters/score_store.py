@@ -2,8 +2,8 @@
 
 One item per customer (``customer_key`` = HMAC-SHA256 of the id, see churnguard.domain.identity): a
 rescore overwrites it, so a retried chunk cannot leave duplicates. The clear id is never
-stored. Writes go out as BatchWriteItem calls of 25 items from a few threads; unprocessed
-items are retried with backoff and a write that still fails raises StorageError.
+stored. Writes go out through adapters/dynamo_batch.py (25 items a call from a few threads,
+unprocessed items retried with backoff; a write that still fails raises StorageError).
 
     store = DynamoScoreStore("scores", boto3.client("dynamodb"), hash_key=b"secret")
     store.put_many(result.score_items(), job_id="job-1", scored_at="2026-11-21T06:00:00Z")
@@ -13,23 +13,17 @@ items are retried with backoff and a write that still fails raises StorageError.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.aws_errors import error_code
+from churnguard.adapters.dynamo_batch import write_batches
 from churnguard.domain.errors import StorageError
 from churnguard.domain.identity import customer_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-BATCH = 25  # BatchWriteItem's limit
-MAX_ATTEMPTS = 8
 
 
 class DynamoScoreStore:
@@ -65,38 +59,7 @@ class DynamoScoreStore:
                     item["reasons"] = {"S": reasons}
                 yield {"PutRequest": {"Item": item}}
 
-        def batches() -> Iterator[list[dict[str, Any]]]:
-            it = items()
-            while batch := list(islice(it, BATCH)):
-                yield batch
-
-        written = 0
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for n in pool.map(self._write, batches()):
-                written += n
-        return written
-
-    def _write(self, requests: list[Any]) -> int:
-        pending: list[Any] = requests
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                out: Any = self.client.batch_write_item(RequestItems={self.table: pending})
-            except (ClientError, BotoCoreError) as e:
-                code = error_code(e)
-                if code not in (
-                    "ProvisionedThroughputExceededException",
-                    "ThrottlingException",
-                    "RequestLimitExceeded",
-                ):
-                    raise StorageError(f"cannot write customer scores to {self.table}: {e}") from e
-                out = {"UnprocessedItems": {self.table: pending}}
-            pending = out.get("UnprocessedItems", {}).get(self.table, [])
-            if not pending:
-                return len(requests)
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise StorageError(
-            f"{len(pending)} customer scores stayed unprocessed by {self.table} after {MAX_ATTEMPTS} attempts"
-        )
+        return write_batches(self.client, self.table, items(), "customer scores", self.threads)
 
     # ----- reads ------------------------------------------------------------------------
     def get(self, customer_id: str) -> dict[str, Any] | None:

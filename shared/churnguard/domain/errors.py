@@ -62,6 +62,14 @@ class ConfigurationError(ChurnGuardError):
     """A required setting is missing or malformed."""
 
 
+class CustomerNotFoundError(ChurnGuardError):
+    """No stored feature vector for this customer: unknown, or no longer an active customer."""
+
+
+class FeatureMismatchError(ChurnGuardError):
+    """A stored feature vector does not fit the champion's schema (trained on other features)."""
+
+
 class SignInRefusedError(ChurnGuardError):
     """A person's sign-in to the console was refused (wrong name or password, or a password the pool's
     policy rejects); the message says which, never more."""

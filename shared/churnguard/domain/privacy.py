@@ -6,6 +6,7 @@ erasure needs the id and the hash key, and nothing else: no store holds the id i
 What is erased (each store is an ``Eraser`` port, services/ports.py; adapters/erasure.py has the AWS ones):
 - outcomes (ground truth from POST /feedback and feedback CSVs): every item of the customer;
 - the stored score (batch scoring's latest score per customer);
+- the stored feature vector (the feature refresh's latest features per customer);
 - prediction-log records (``predictions/dt=*/…jsonl`` with this ``customer_key``): each object
   holding one is rewritten without it, and its older versions are deleted (the bucket is versioned).
 
@@ -49,5 +50,6 @@ class ErasureReport:
             "not_covered": [
                 "model bundles (no individual records)",
                 "batch job inputs and outputs in the batch bucket (delete the job's prefix)",
+                "the customer table and event logs a feature definition reads (the business's own sources)",
             ],
         }

@@ -23,6 +23,7 @@ from churnguard.domain.errors import DataValidationError, SettingsError
 from churnguard.domain.features import FeatureEncoder
 from churnguard.domain.reference_profile import build_profile
 from churnguard.domain.schema import CategoricalFeature, Schema
+from churnguard.domain.time_folds import CV_METHODS, in_time_order, time_folds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +57,9 @@ class TrainingConfig:
     n_folds: int = 5
     # Folds inside each training set for early stopping and calibration (no outer row is used).
     inner_folds: int = 5
+    # How the outer folds are drawn: "time" for rows built at cutoffs (domain/time_folds), "stratified",
+    # or "auto": time-ordered when the data has a ``cutoff`` column, else stratified.
+    cv: str = "auto"
     seed: int = 0
     max_rounds: int = 2000
     early_stopping_rounds: int = 100
@@ -86,6 +90,8 @@ class TrainingConfig:
         cfg.params.update(data.get("params") or {})
         if cfg.n_folds < 2 or cfg.inner_folds < 2:
             raise SettingsError("n_folds and inner_folds must be at least 2")
+        if cfg.cv not in CV_METHODS:
+            raise SettingsError(f"cv must be auto, stratified or time, not {cfg.cv!r}")
         if cfg.calibration not in ("platt", "isotonic"):
             raise SettingsError(f"calibration must be platt or isotonic, not {cfg.calibration!r}")
         return cfg
@@ -161,6 +167,18 @@ def _folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarra
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+def _outer_folds(df: pd.DataFrame, y: np.ndarray, cfg: TrainingConfig) -> tuple[Folds, str]:
+    """The outer CV's (train, test) index pairs and what they are. The one place the outer folds are
+    made: every search, progress share and report below follows ``len(folds)``, so another way of
+    drawing them (time-ordered rows built at cutoffs) is a branch here."""
+    if in_time_order(df, cfg.cv):
+        return time_folds(df, cfg.n_folds), "time-ordered"
+    return _folds(y, cfg.n_folds, cfg.seed), "stratified"
+
+
 def _fit(cfg: TrainingConfig, X, y, cats, rounds, valid=None):
     import lightgbm as lgb
 
@@ -222,10 +240,11 @@ def train(
     cats = encoder.categorical_indices
     report_progress = progress or (lambda stage, i, n: None)
 
-    # Outer CV: each fold's model sees only the other folds, for honest quality figures.
+    # Outer CV: each fold's model sees only the other folds (in time order, only the past), for honest figures.
     fold_metrics: list[dict[str, float]] = []
-    for i, (train_idx, test) in enumerate(_folds(y, cfg.n_folds, cfg.seed)):
-        report_progress("cross-validation", i, cfg.n_folds)
+    outer, cv_method = _outer_folds(df, y, cfg)
+    for i, (train_idx, test) in enumerate(outer):
+        report_progress("cross-validation", i, len(outer))
         booster, cal, _, _ = fit_calibrated(cfg, X[train_idx], y[train_idx], cats)
         p = cal.apply(booster.predict(X[test]))
         fold_metrics.append(
@@ -236,7 +255,7 @@ def train(
                 "calibration_error": M.calibration_error(y[test], p),
             }
         )
-    report_progress("cross-validation", cfg.n_folds, cfg.n_folds)
+    report_progress("cross-validation", len(outer), len(outer))
 
     # The served model: same recipe on every row; its threshold and reference profile come from
     # its own out-of-fold calibrated scores (rows each inner model did not train on).
@@ -272,6 +291,7 @@ def train(
         "threshold_method": method,
         "expected_value_per_customer": value,
         "folds": fold_metrics,
+        "cv_method": cv_method,
         "rows": int(len(y)),
         "positive_rate": float(y.mean()),
     }

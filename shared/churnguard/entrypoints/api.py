@@ -28,10 +28,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from churnguard.bootstrap import (
     Services,
     build_customer_score_lookup,
+    build_feature_store,
     build_feedback_recorder,
     build_online_scoring,
 )
 from churnguard.domain.errors import (
+    CustomerNotFoundError,
+    FeatureMismatchError,
     ModelUnavailableError,
     OutcomeConflictError,
     RecordValidationError,
@@ -40,8 +43,9 @@ from churnguard.domain.errors import (
 from churnguard.domain.outcomes import EARLIEST, FALSE, ID_PATTERN, MAX_ID_LENGTH, TRUE, is_blank_id
 from churnguard.domain.schema import CategoricalFeature, Schema
 from churnguard.services.champion import ChampionProvider
+from churnguard.services.event_features import predict_customer
 from churnguard.services.online_scoring import FollowUp, OnlineScoring
-from churnguard.services.ports import PredictionLogSink
+from churnguard.services.ports import FeatureStore, PredictionLogSink
 
 _log = logging.getLogger(__name__)
 
@@ -126,6 +130,10 @@ class Prediction(BaseModel):
     recommendation: str
     model_version: str
     fallback: bool = Field(False, description="true: no model could be loaded; this is the population base rate")
+
+
+class CustomerPrediction(Prediction):
+    features_as_of: str = Field(description="when the nightly refresh computed the customer's features (UTC)")
 
 
 class BatchPrediction(BaseModel):
@@ -299,6 +307,16 @@ class _BodyLimit:
         await self.app(scope, receive, send)
 
 
+def _bad_customer_id(customer_id: str) -> JSONResponse:
+    """422 naming a customer id in a path that is blank or too long (checked here, in our words)."""
+    problem = {
+        "field": "customer_id",
+        "value": customer_id[:200],
+        "problem": f"must be 1 to {MAX_ID_LENGTH} characters, not only spaces",
+    }
+    return JSONResponse({"error": "invalid request", "problems": [problem]}, status_code=422)
+
+
 class _JsonBodyByDefault:
     """Reads a body sent without a JSON Content-Type as JSON: every route here takes JSON or nothing.
 
@@ -393,6 +411,14 @@ def _map_errors(app: FastAPI) -> None:
     async def outcome_conflict(request: Request, exc: OutcomeConflictError) -> Response:
         return _answer(request, {"error": "conflicting outcome", "detail": str(exc)}, 409)
 
+    @app.exception_handler(CustomerNotFoundError)
+    async def customer_not_found(request: Request, exc: CustomerNotFoundError) -> Response:
+        return _answer(request, {"error": "customer not found", "detail": str(exc)}, 404)
+
+    @app.exception_handler(FeatureMismatchError)
+    async def feature_mismatch(request: Request, exc: FeatureMismatchError) -> Response:
+        return _answer(request, {"error": "stored features do not fit the champion", "detail": str(exc)}, 409)
+
     @app.exception_handler(StorageError)
     async def storage_unavailable(request: Request, exc: StorageError) -> Response:
         return _answer(request, {"error": "storage unavailable", "detail": str(exc)}, 503, headers={"Retry-After": "5"})
@@ -406,11 +432,13 @@ def create_app(
     title: str = "Churn prediction API",
     record_feedback: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
     customer_score: Callable[[str], dict[str, Any] | None] | None = None,
+    customer_features: FeatureStore | None = None,
 ) -> FastAPI:
     """The routes and the one mapping of domain errors to status codes; what answers is ``scoring``'s.
 
     ``record_feedback`` (services.feedback.record_feedback, bound) adds ``POST /feedback``;
-    ``customer_score`` (the score store's lookup) answers ``GET /customers/{id}/score``.
+    ``customer_score`` (the score store's lookup) answers ``GET /customers/{id}/score``;
+    ``customer_features`` (the feature store) lets ``POST /customers/{id}/predict`` score a stored vector.
     """
     schema = scoring.schema
     Customer = customer_model(schema)
@@ -525,14 +553,7 @@ def create_app(
     ) -> Any:
         cid = customer_id.strip()
         if is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH:
-            problem = f"must be 1 to {MAX_ID_LENGTH} characters, not only spaces"
-            return JSONResponse(
-                {
-                    "error": "invalid request",
-                    "problems": [{"field": "customer_id", "value": customer_id[:200], "problem": problem}],
-                },
-                status_code=422,
-            )
+            return _bad_customer_id(customer_id)
         if customer_score is None:
             return JSONResponse(
                 {"error": "customer scores unavailable", "detail": "this deployment has no score table"},
@@ -548,6 +569,42 @@ def create_app(
                 status_code=404,
             )
         return found
+
+    @app.post(
+        "/customers/{customer_id}/predict",
+        response_model=CustomerPrediction,
+        summary="Score a customer by id: the champion on the customer's latest stored features",
+        responses={
+            404: _error("no current features for this customer (unknown or no longer active)"),
+            409: _error("the stored features do not fit the champion (it was trained on other features)"),
+            422: INVALID,
+            503: _error("no model can be loaded, or this deployment has no feature table, or a store is down"),
+        },
+    )
+    def predict_by_id(  # sync: a DynamoDB read must not block the event loop (it runs in the thread pool)
+        customer_id: Annotated[
+            str,
+            # Documented here, checked below (with our message): FastAPI's own check would answer in its words.
+            Path(
+                description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
+            ),
+        ],
+        request: Request,
+        background: BackgroundTasks,
+        reasons: bool = Query(True, description="include TreeSHAP reasons"),
+    ) -> Any:
+        cid = customer_id.strip()
+        if is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH:
+            return _bad_customer_id(customer_id)
+        if customer_features is None:
+            return JSONResponse(
+                {"error": "customer features unavailable", "detail": "this deployment has no feature table"},
+                status_code=503,
+            )
+        pred, later = predict_customer(cid, customer_features, scoring, reasons)  # 404 / 409 mapped above
+        if later is not None:
+            background.add_task(_follow_up, later, _request_id(request))
+        return JSONResponse(pred)
 
     @app.get("/health", summary="Liveness, and which model is loaded")
     def health() -> dict[str, Any]:
@@ -578,6 +635,7 @@ def build_app(
         max_body_bytes=s.max_body_bytes,
         record_feedback=build_feedback_recorder(services),
         customer_score=build_customer_score_lookup(services),
+        customer_features=build_feature_store(services),
     )
 
 

@@ -459,6 +459,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from churnguard.local.demo import run_demo
 
     _require_port(a.host, a.port)  # before the emulator and the training: a busy port costs a second
+    if a.events:
+        from churnguard.local.demo import run_events_demo
+
+        return run_events_demo(host=a.host, port=a.port, serve=not a.no_serve, app_factory=build_app)
     return run_demo(
         data=a.data,
         host=a.host,
@@ -488,6 +492,61 @@ def cmd_console(a: argparse.Namespace) -> int:
     app = build_console_app(_services(), allow_anonymous=True)
     print(f"console on http://{a.host}:{a.port}/console (Ctrl-C stops)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning")
+    return 0
+
+
+def _cutoffs(a: argparse.Namespace) -> list[Any]:
+    from churnguard.domain.event_features import cutoff_range, parse_days, parse_moment
+
+    if a.cutoffs and (a.every or a.start or a.end):
+        raise DataValidationError("give either --cutoffs or --every with --from and --to, not both")
+    if a.cutoffs:
+        return [parse_moment(c) for c in a.cutoffs.split(",") if c.strip()]
+    if not (a.every and a.start and a.end):
+        raise DataValidationError(
+            "name the cutoffs: --cutoffs 2026-01-01,2026-02-01 or --every 30d --from DATE --to DATE"
+        )
+    return cutoff_range(parse_moment(a.start), parse_moment(a.end), parse_days(a.every))
+
+
+def cmd_features_build(a: argparse.Namespace) -> int:
+    """A training CSV (one row per customer and cutoff), its schema and a report, from a feature definition."""
+    from churnguard.bootstrap import build_training_set_builder
+    from churnguard.domain.event_features import parse_moment, report_text
+
+    cutoffs = _cutoffs(a)
+    now = parse_moment(a.as_of) if a.as_of else None
+    summary = build_training_set_builder()(a.definition, cutoffs, a.out, now)
+    report = summary.pop("report_body")
+    if a.json:
+        _print_json(summary)
+        return 0
+    print(report_text(report))
+    print(f"wrote {summary['training_csv']} ({summary['rows']} rows), {summary['schema']}, {summary['report']}")
+    print(f"train on it: churn train --data {summary['training_csv']} --schema {summary['schema']}")
+    print(f"took {summary['seconds']:.1f} s (engine {summary['engine_seconds']:.1f} s)")
+    return 0
+
+
+def cmd_features_refresh(a: argparse.Namespace) -> int:
+    """What the FeatureRefresh schedule does: every active customer's features now, stored and scored."""
+    from datetime import UTC, datetime
+
+    from churnguard.bootstrap import build_feature_refresh
+    from churnguard.domain.event_features import parse_moment
+
+    now = parse_moment(a.now) if a.now else datetime.now(UTC)
+    _print_json(build_feature_refresh(_services()).refresh(now, a.definition))
+    return 0
+
+
+def cmd_features_sql(a: argparse.Namespace) -> int:
+    """The SQL a definition compiles to, against its data's column types."""
+    from churnguard.bootstrap import build_feature_engine, build_object_store
+    from churnguard.services.event_features import load_definition
+
+    definition = load_definition(a.definition, build_object_store(a.definition))
+    print(build_feature_engine(get_settings()).sql(definition), end="")
     return 0
 
 
@@ -704,7 +763,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8000)
     s.add_argument("--workdir", default=".demo", help="where the demo writes its reports and batch files")
     s.add_argument("--no-serve", action="store_true", help="stop after the tour instead of serving")
+    s.add_argument(
+        "--events",
+        action="store_true",
+        help="from generated event logs: build features, train, refresh, score customers by id",
+    )
     s.set_defaults(func=cmd_demo)
+
+    features = sub.add_parser(
+        "features", help="features from raw event logs: training sets at cutoffs, the online refresh"
+    ).add_subparsers(dest="features_cmd", required=True)
+    s = features.add_parser("build", help="a training CSV + schema + report at cutoffs, point in time")
+    s.add_argument("--definition", required=True, help="feature definition YAML (path or s3://bucket/key)")
+    s.add_argument("--cutoffs", help="comma-separated dates or times (UTC unless an offset is given)")
+    s.add_argument("--every", help="cutoff spacing, e.g. 30d (with --from and --to)")
+    s.add_argument("--from", dest="start", help="first cutoff (with --every)")
+    s.add_argument("--to", dest="end", help="last cutoff, included (with --every)")
+    s.add_argument("--out", required=True, help="training CSV path or s3://bucket/key.csv (schema and report beside)")
+    s.add_argument("--as-of", help="the build's now (default: now); records after it are rejected as future")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=cmd_features_build)
+    s = features.add_parser("refresh", help="every active customer's features now -> FEATURES_TABLE, scored")
+    s.add_argument("--definition", help="feature definition (default: FEATURE_DEFINITION_URI)")
+    s.add_argument("--now", help="the refresh's now (default: now)")
+    s.set_defaults(func=cmd_features_refresh)
+    s = features.add_parser("sql", help="print the SQL a definition compiles to")
+    s.add_argument("--definition", required=True)
+    s.set_defaults(func=cmd_features_sql)
 
     s = sub.add_parser(
         "emulator", help="a local AWS backend (moto server with template.yaml's resources); prints export lines"

@@ -170,3 +170,46 @@ def alarm_state_change(event: Mapping[str, Any]) -> dict[str, Any]:
         "this function runs on a CloudWatch alarm's state change (the alarm's Lambda action, or its SNS "
         f"notification), not on {_kind(event)}"
     )
+
+
+def _feature_definition(event: Mapping[str, Any]) -> str | None:
+    definition = event.get("definition")
+    if definition is not None and (not isinstance(definition, str) or not definition.startswith("s3://")):
+        raise BadEventError("'definition', when given, must be an s3:// location of a feature definition")
+    return definition
+
+
+def feature_refresh_request(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The refresh's ``{"now", "definition_uri"}``: from its EventBridge schedule event, or by hand from ``{}`` /
+    ``{"time": "<ISO 8601>", "definition"?: "s3://..."}``. Any other kind of event is a BadEventError."""
+    if not isinstance(event, Mapping):
+        raise BadEventError(f"expected a scheduled event (a JSON object), not {type(event).__name__}")
+    definition = _feature_definition(event)
+    return {
+        "now": scheduled_time({k: v for k, v in event.items() if k not in ("action", "definition")}),
+        "definition_uri": definition,
+    }
+
+
+def feature_build_request(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"action": "build", "cutoffs": [...] | "every": "30d", "from", "to", "out": "s3://...", "definition"?}``
+    as ``{"cutoffs": [datetime], "out", "definition_uri"}``; BadEventError names what is wrong."""
+    from churnguard.domain.event_features import cutoff_range, parse_days, parse_moment
+
+    out = require_str(event, "out", "where the training CSV goes", prefix="s3://")
+    definition = _feature_definition(event)
+    try:
+        raw = event.get("cutoffs")
+        if raw is not None:
+            if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+                raise BadEventError("'cutoffs' must be a list of dates or times, e.g. [\"2026-01-01\"]")
+            cutoffs = [parse_moment(c) for c in raw]
+        elif all(isinstance(event.get(k), str) for k in ("every", "from", "to")):
+            cutoffs = cutoff_range(parse_moment(event["from"]), parse_moment(event["to"]), parse_days(event["every"]))
+        else:
+            raise BadEventError("name the cutoffs: 'cutoffs': [...], or 'every': '30d' with 'from' and 'to'")
+    except BadEventError:
+        raise
+    except DataValidationError as e:
+        raise BadEventError(str(e)) from e
+    return {"cutoffs": cutoffs, "out": out, "definition_uri": definition}

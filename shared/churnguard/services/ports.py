@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from churnguard.domain.bundle import ModelBundle
+from churnguard.domain.event_features import FeatureDefinition, FeatureFrame
 from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.outcomes import Outcome
 from churnguard.domain.training_set import LabelledRow
@@ -195,6 +196,41 @@ class ServiceHealth(Protocol):
 
     def counts(self, start: datetime, end: datetime) -> dict[str, float] | None:
         """``{"requests", "errors", "fallbacks"}``, or None when nothing was recorded for the window."""
+        ...
+
+
+class FeatureEngine(Protocol):
+    """Runs a feature definition over its customer table and event logs (DuckDB over files)."""
+
+    def compute(
+        self,
+        definition: FeatureDefinition,
+        cutoffs: Sequence[datetime],
+        as_of: datetime,
+        training_csv: str | None = None,
+    ) -> FeatureFrame:
+        """Every active customer's row at every cutoff, known at ``as_of``; with ``training_csv`` (a local
+        path) the training CSV is written there too. DataValidationError names bad data or definitions."""
+        ...
+
+    def sql(self, definition: FeatureDefinition) -> str:
+        """The statements the definition compiles to against its data's column types."""
+        ...
+
+
+class FeatureStore(Protocol):
+    """Customers' latest feature vectors for online scoring, keyed by the customer id's keyed hash."""
+
+    def put_many(self, vectors: Iterable[tuple[str, Mapping[str, Any]]], as_of: str, definition_sha256: str) -> int:
+        """Upsert (customer id, {feature: value}) vectors computed as of ``as_of``; returns how many."""
+        ...
+
+    def get(self, customer_id: str) -> dict[str, Any] | None:
+        """``{"features": {...}, "as_of", "definition_sha256"}``, or None for a customer with no vector."""
+        ...
+
+    def remove_stale(self, as_of: str) -> int:
+        """Remove the vectors not written by the refresh as of ``as_of`` (customers no longer active)."""
         ...
 
 
