@@ -4,8 +4,9 @@ publish metrics, and start the retraining state machine when drift or degradatio
 thresholds, unless an execution is already running.
 
 Event: the scheduled event (its ``time`` is taken as "now", so a replayed event checks its own day),
-or ``{}`` / ``{"time": "2026-05-01T06:00:00Z"}`` when invoked by hand; any other kind of event is refused
-(BadEventError).
+or ``{}`` / ``{"time": "2026-05-01T06:00:00Z"}`` when invoked by hand; ``{"trigger": "schedule"}`` (the
+RetrainSchedule rule's input) also starts a retraining whatever the check finds. Any other kind of event is
+refused (BadEventError). A run's ``reason`` names every trigger that fired: drift, degradation, schedule, volume.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from churnguard.bootstrap import build_drift_check, build_services
-from churnguard.entrypoints.events import scheduled_time
+from churnguard.entrypoints.events import scheduled_time, scheduled_trigger
 
 logger = Logger()
 metrics = Metrics()
@@ -26,7 +27,7 @@ _check = build_drift_check(build_services())
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    summary = _check(now=scheduled_time(event or {}))
+    summary = _check(now=scheduled_time(event or {}), trigger=scheduled_trigger(event or {}))
     decision = summary["decision"]
     metrics.add_metric(name="DriftChecks", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="DriftDetected", unit=MetricUnit.Count, value=1 if decision == "retrain" else 0)

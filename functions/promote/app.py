@@ -2,9 +2,12 @@
 retraining run that did not promote.
 
 Events:
-- ``{"action": "promote", "version": "v...", "evaluation": {...}}``: from the retraining state machine; the
-  switch happens only if ``evaluation`` passed the gate and is about this version (GateNotPassedError
-  otherwise). Without ``evaluation`` it is an operator's manual promotion, logged and counted as such.
+- ``{"action": "promote", "version": "v...", "evaluation": {...}, "expected_revision": n?}``: from the retraining
+  state machine; the switch happens only if ``evaluation`` passed the gate and is about this version
+  (GateNotPassedError otherwise), the version was never rolled back, and the champion alias is still at
+  ``expected_revision`` (the champion the canary ran against: PromotionConflictError otherwise). Without
+  ``evaluation`` it is an operator's manual promotion, logged and counted as such. Either starts the watch
+  after the promotion (ROLLBACK_WATCH_HOURS: the watch alarm rolls back by itself, functions/auto_rollback).
 - ``{"action": "rollback"}``: restore the previous champion.
 - ``{"action": "reject", "version": "v...", "reasons": [...], "report": "s3://..."}``: the gate failed;
   the candidate is marked ``rejected`` with the reasons.
@@ -15,6 +18,7 @@ Not reachable from the public API: only the retraining state machine and operato
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -58,12 +62,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     elif action == "promote":
         version = _version(event)
         evaluation = event.get("evaluation")
+        expected = event.get("expected_revision")
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+            raise BadEventError(f"'expected_revision' must be an integer, not {expected!r}")
         if evaluation is not None:
-            _actions.require_passed_gate(version, evaluation if isinstance(evaluation, dict) else {})
+            alias = _actions.promote_candidate(
+                version,
+                evaluation if isinstance(evaluation, dict) else {},
+                reason=reason,
+                now=datetime.now(UTC),
+                expected_revision=expected,
+            )
         else:
             logger.warning("manual promotion without an evaluation", extra={"version": version, "reason": reason})
             metrics.add_metric(name="ManualPromotions", unit=MetricUnit.Count, value=1)
-        alias = _actions.promote(version, reason=reason)
+            alias = _actions.promote(version, reason=reason, now=datetime.now(UTC), expected_revision=expected)
     else:
         raise BadEventError(f"unknown action {action!r}: use promote, rollback, reject or fail")
     logger.info("champion switched", extra={"alias": alias})

@@ -1,7 +1,8 @@
 """Train function: read a CSV from S3, train, store the bundle, register a candidate.
 
 Event: ``{"data": "s3://bucket/key.csv", "schema": "s3://bucket/schema.yaml"?, "config": {...}?,
-"reason": "manual|schedule|drift", "drift_report": "s3://..."?}``.
+"reason": "manual|schedule|drift|...", "drift_report": "s3://..."?}``; in the retraining state machine, the run's
+state after BuildTrainingSet (its ``training_set`` summary goes into the candidate's lineage).
 Bad data raises DataValidationError before anything is written; the error names the problem.
 """
 
@@ -24,7 +25,11 @@ _train = build_training(build_services())
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     data_uri = require_str(event, "data", "the training data", prefix="s3://")
-    lineage = {k: event[k] for k in ("reason", "drift_report", "execution") if k in event}
+    lineage = {k: event[k] for k in ("reason", "triggers", "drift_report", "execution") if k in event}
+    if isinstance(event.get("training_set"), dict):  # what BuildTrainingSet assembled: rows, periods, report
+        lineage["training_set"] = {
+            k: event["training_set"].get(k) for k in ("source", "status", "rows", "period", "report")
+        }
     summary = _train(data_uri, schema_uri=event.get("schema") or None, config=event.get("config"), lineage=lineage)
     logger.info("registered candidate", extra={"version": summary["version"], "metrics": summary["metrics"]})
     metrics.add_metric(name="ModelsTrained", unit=MetricUnit.Count, value=1)

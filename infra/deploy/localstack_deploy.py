@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_ROOT = ROOT / ".aws-sam" / "localstack"
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 ARTIFACT_BUCKET = "churnguard-deploy-artifacts"
+# CloudFormation takes at most this many bytes of TemplateBody; a larger template goes by TemplateURL.
+TEMPLATE_BODY_LIMIT = 51_200
 # Fast but real training for the seed model (as tests/conftest.py FAST).
 SEED_TRAINING = {"n_folds": 3, "max_rounds": 400, "early_stopping_rounds": 40, "search": "off"}
 SEED_ROWS = 2000
@@ -246,12 +248,19 @@ def _failures(cfn: Any, name: str) -> str:
 def deploy(target: Target, template: dict[str, Any], timeout_s: float = 300, update: bool = False) -> dict[str, str]:
     """Create the stack (or, with update=True, update it) and wait for it; returns its Outputs plus LocalApiUrl."""
     cfn = target.client("cloudformation")
-    args = dict(
+    args: dict[str, Any] = dict(
         StackName=target.stack_name,
-        TemplateBody=json.dumps(template),
         Capabilities=CAPABILITIES,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in target.parameters.items()],
     )
+    body = json.dumps(template)
+    if len(body.encode()) <= TEMPLATE_BODY_LIMIT:
+        args["TemplateBody"] = body
+    else:
+        # Over CloudFormation's inline limit: from S3, as `sam deploy` does (TemplateURL allows 1 MB).
+        key = f"templates/{hashlib.sha256(body.encode()).hexdigest()[:20]}.json"
+        target.client("s3").put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body.encode())
+        args["TemplateURL"] = f"{target.endpoint}/{ARTIFACT_BUCKET}/{key}"
     status = _stack_status(cfn, target.stack_name)
     unchanged = False
     if status is None:

@@ -65,6 +65,8 @@ SKIP_SSL_CERT_DOWNLOAD=1 \
 DISABLE_EVENTS=1 \
 LAMBDA_RUNTIME_EXECUTOR=local-process \
 PROVIDER_OVERRIDE_DYNAMODB=moto_server \
+PROVIDER_OVERRIDE_FIREHOSE=aws_prefixes \
+PROVIDER_OVERRIDE_CLOUDWATCH=metric_math_actions \
 LOCAL_LAMBDA_PYTHON="$LOCAL_LAMBDA_PYTHON" \
     setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main \
     </dev/null >"$LOCALSTACK_LOG" 2>&1 &

@@ -24,12 +24,14 @@ from botocore.config import Config
 
 from churnguard.adapters.batch_io import S3BatchIO
 from churnguard.adapters.cognito import CognitoSignIn
+from churnguard.adapters.deployments import CodeDeployHookReporter, LambdaInvoker
 from churnguard.adapters.erasure import OutcomeEraser, PredictionLogEraser, ScoreEraser
 from churnguard.adapters.feature_store import DynamoFeatureStore
 from churnguard.adapters.jobs import DynamoJobStore
 from churnguard.adapters.lambda_runtime import on_shutdown, register_shutdown_extension
 from churnguard.adapters.local_files import LocalBatchIO, LocalObjectStore, LocalOrS3ObjectStore
 from churnguard.adapters.model_store import S3ModelStore
+from churnguard.adapters.notifications import EventBridgePublisher, SnsNotifier
 from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.adapters.prediction_log_reader import S3PredictionLogReader
 from churnguard.adapters.prediction_log_writer import (
@@ -43,13 +45,17 @@ from churnguard.adapters.report_archive import S3ReportArchive
 from churnguard.adapters.s3_objects import S3ObjectStore
 from churnguard.adapters.score_store import DynamoScoreStore
 from churnguard.adapters.secrets import read_secret_bytes
+from churnguard.adapters.service_health import CloudWatchServiceHealth
 from churnguard.adapters.state_machines import StepFunctionsJobRunner, StepFunctionsRetrainLauncher
+from churnguard.adapters.watch import DynamoWatchStore
 from churnguard.domain.batch import BatchScorer
-from churnguard.domain.errors import ConfigurationError, ModelNotFoundError
+from churnguard.domain.canary import CanaryPolicy
+from churnguard.domain.errors import ConfigurationError, DataValidationError, ModelNotFoundError
 from churnguard.domain.evaluation import GateConfig
 from churnguard.domain.privacy import ErasureReport
 from churnguard.domain.schema import Schema
-from churnguard.services import batch_jobs, event_features, lifecycle
+from churnguard.domain.training_set import TrainingSetPlan
+from churnguard.services import batch_jobs, deploy_check, event_features, lifecycle, rollout
 from churnguard.services.champion import ChallengerProvider, ChampionProvider, load_predictor
 from churnguard.services.console import ConsoleReads, ConsoleSessions
 from churnguard.services.erasure import forget_customer
@@ -57,13 +63,19 @@ from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
 from churnguard.services.ports import Eraser, FeatureEngine, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
+from churnguard.services.training_set import ServedPredictions, champion_schema, training_data_for_run
 from churnguard.settings import ENV_OUTCOMES_TABLE, ENV_SCORES_TABLE, Settings, get_settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_codedeploy import CodeDeployClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 
@@ -135,6 +147,26 @@ class Clients:
     @property
     def secretsmanager(self) -> SecretsManagerClient:
         return self._client("secretsmanager")
+
+    @property
+    def sns(self) -> SNSClient:
+        return self._client("sns")
+
+    @property
+    def events(self) -> EventBridgeClient:
+        return self._client("events")
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._client("cloudwatch")
+
+    @property
+    def codedeploy(self) -> CodeDeployClient:
+        return self._client("codedeploy")
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        return self._client("lambda")
 
     @property
     def cognito(self) -> Any:
@@ -300,22 +332,74 @@ def build_training(services: Services) -> Callable[..., dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Promotion:
-    """The promote function's actions, bound to the registry."""
+    """The promote function's actions, bound to the registry. Both promotions start the watch after them
+    (ROLLBACK_WATCH_HOURS): ``promote(version, reason, now)`` an operator's, ``promote_candidate(version,
+    evaluation, reason, now, expected_revision)`` the loop's (gate passed, never rolled back)."""
 
     promote: Callable[..., dict[str, Any]]
     rollback: Callable[..., dict[str, Any]]
     reject: Callable[..., dict[str, Any]]
     record_failure: Callable[..., dict[str, Any]]
+    promote_candidate: Callable[..., dict[str, Any]]
     require_passed_gate: Callable[[str, Mapping[str, Any]], None] = lifecycle.require_passed_gate
+
+
+def build_watch_store(services: Services) -> DynamoWatchStore:
+    """The watch after the latest promotion, an item of the registry table."""
+    return DynamoWatchStore(services.registry.table, services.clients.dynamodb, services.settings.model_name)
 
 
 def build_promotion(services: Services) -> Promotion:
     r = services.registry
+    watches, hours = build_watch_store(services), services.settings.retrain.watch_hours
     return Promotion(
-        promote=functools.partial(lifecycle.promote, r),
+        promote=functools.partial(rollout.promote_and_watch, r, watches, watch_hours=hours),
         rollback=functools.partial(lifecycle.rollback, r),
         reject=functools.partial(lifecycle.reject_candidate, r),
         record_failure=functools.partial(lifecycle.record_failure, r),
+        promote_candidate=functools.partial(rollout.promote_candidate, r, watches, watch_hours=hours),
+    )
+
+
+@dataclass(frozen=True)
+class CanaryStage:
+    """The canary function's actions (services/rollout.py), bound to their adapters."""
+
+    policy: CanaryPolicy
+    start: Callable[..., dict[str, Any]]
+    check: Callable[..., dict[str, Any]]
+    finish: Callable[..., dict[str, Any]]
+
+
+def build_canary_stage(services: Services) -> CanaryStage:
+    """``start(version, policy, now, execution)``, ``check(canary_state, evaluation_report, now)``,
+    ``finish(version, outcome, reasons, report)``; ``policy`` from CANARY_* settings."""
+    r = services.registry
+    return CanaryStage(
+        policy=CanaryPolicy.from_dict(services.settings.retrain.canary or {}),
+        start=functools.partial(rollout.start_canary, r),
+        check=functools.partial(
+            rollout.check_canary,
+            r,
+            build_prediction_log_reader(services),
+            build_outcome_store(services),
+            services.objects,
+            CloudWatchServiceHealth(services.clients.cloudwatch, services.settings.retrain.metrics_namespace),
+            reports_root=services.reports_root,
+        ),
+        finish=functools.partial(rollout.finish_canary, r),
+    )
+
+
+def build_rollback_on_alarm(services: Services) -> Callable[..., dict[str, Any]]:
+    """``roll_back(alarm, now)``: the watch alarm's action (ALARM_TOPIC_ARN notified, events on EVENT_BUS_NAME)."""
+    retrain = services.settings.retrain
+    return functools.partial(
+        rollout.roll_back_on_alarm,
+        services.registry,
+        build_watch_store(services),
+        SnsNotifier(retrain.alarm_topic_arn, services.clients.sns) if retrain.alarm_topic_arn else None,
+        EventBridgePublisher(retrain.event_bus, services.clients.events),
     )
 
 
@@ -329,8 +413,9 @@ def _reports(services: Services, reports_dir: str | None) -> tuple[ObjectStore, 
 
 
 def build_drift_check(services: Services, reports_dir: str | None = None) -> Callable[..., dict[str, Any]]:
-    """``check(now=...)``: the drift check over the prediction log, starting retraining when due.
-    ``reports_dir``: write its JSON and HTML report into this local folder instead of the bucket."""
+    """``check(now=..., trigger=None)``: the drift check over the prediction log, starting retraining when a
+    trigger fires (``trigger="schedule"`` from the RetrainSchedule rule). ``reports_dir``: write its JSON and
+    HTML report into this local folder instead of the bucket."""
     loop = services.settings.loop
     objects, reports_root = _reports(services, reports_dir)
     launcher = (
@@ -348,6 +433,7 @@ def build_drift_check(services: Services, reports_dir: str | None = None) -> Cal
         loop,
         outcomes=build_outcome_store(services),
         launcher=launcher,
+        min_new_outcomes=services.settings.retrain.min_new_outcomes,
     )
 
 
@@ -372,6 +458,69 @@ def build_feedback_ingest(services: Services) -> Callable[[list[str]], dict[str,
     if store is None:
         raise ConfigurationError("set OUTCOMES_TABLE (the table of observed outcomes)")
     return functools.partial(ingest_feedback_object, services.objects, services.hash_key, store)
+
+
+def build_training_set_step(services: Services) -> Callable[..., dict[str, Any]]:
+    """``prepare(run_id, now, data=None, holdout=None)``: the BuildTrainingSet step. The run's given data
+    (or the TRAINING_DATA_URI / HOLDOUT_DATA_URI override), else a fresh training set from the prediction
+    log and the outcomes under ``s3://MODEL_BUCKET/TRAINING_SETS_PREFIX/<run_id>/``."""
+    loop, retrain = services.settings.loop, services.settings.retrain
+    outcomes = build_outcome_store(services)
+    if outcomes is None:
+        raise ConfigurationError("set OUTCOMES_TABLE: a fresh training set joins served predictions to outcomes")
+    # A feature definition (event logs at cutoffs) would be another LabelledRowSource here.
+    source = ServedPredictions(build_prediction_log_reader(services), outcomes)
+    plan = TrainingSetPlan.from_dict(
+        {"max_prediction_age_days": loop.outcome_window_days, **(retrain.training_set or {})}
+    )
+
+    def prepare(run_id: str, now: datetime, data: str | None = None, holdout: str | None = None) -> dict[str, Any]:
+        data = data or loop.training_data_uri
+        if holdout and not data:
+            raise DataValidationError(
+                "the run names held-out data but no training data: pass both 'data' and 'holdout', or neither "
+                "(a fresh training set then holds out its newest period)"
+            )
+        return training_data_for_run(
+            source,
+            services.objects,
+            functools.partial(champion_schema, services.registry, services.store),
+            plan,
+            f"s3://{services.store.bucket}/{retrain.training_sets_prefix}/{run_id}",
+            now,
+            data=data,
+            holdout=holdout or (loop.holdout_data_uri if data else None),
+            original_uri=retrain.original_data_uri,
+        )
+
+    return prepare
+
+
+# ----- code deploys (the PredictFunction's pre-traffic check) ------------------------------------------
+@dataclass(frozen=True)
+class DeployCheck:
+    """``verify(customers, live_only=False)``: the new version (DEPLOY_CHECK_NEW_VERSION) against the live
+    alias (DEPLOY_CHECK_LIVE), or the live alias against itself; ``report(deployment, hook, passed)``."""
+
+    verify: Callable[..., dict[str, Any]]
+    report: Callable[[str, str, bool], None]
+
+
+def build_deploy_check(settings: Settings | None = None) -> DeployCheck:
+    settings = settings or get_settings()
+    cfg = settings.deploy_check
+    if not cfg.new_version or not cfg.live:
+        raise ConfigurationError(
+            "set DEPLOY_CHECK_NEW_VERSION and DEPLOY_CHECK_LIVE (PredictFunction version and alias)"
+        )
+    clients = Clients(settings)
+    live = LambdaInvoker(clients.lambda_, cfg.live)
+    new = LambdaInvoker(clients.lambda_, cfg.new_version)
+
+    def verify(customers: list[dict[str, Any]], live_only: bool = False) -> dict[str, Any]:
+        return deploy_check.verify_new_version((live if live_only else new).invoke, live.invoke, customers)
+
+    return DeployCheck(verify=verify, report=CodeDeployHookReporter(clients.codedeploy).report)
 
 
 # ----- batch scoring ---------------------------------------------------------------------------------

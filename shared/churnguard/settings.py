@@ -1,9 +1,10 @@
 """Configuration, read once per container from the environment (never at import time).
 
 Every environment variable the platform reads is named here, and one ``Settings`` object holds
-them all: the core (bucket, tables, serving), ``settings.loop`` (drift check and promotion gate)
-and ``settings.batch`` (batch scoring). ``get_settings()`` reads it once and caches it. An explicit
-mapping beats the environment: ``Settings.from_env({"MODEL_BUCKET": "b", "REGISTRY_TABLE": "t"})``.
+them all: the core (bucket, tables, serving), ``settings.loop`` (drift check and promotion gate),
+``settings.batch`` (batch scoring) and ``settings.retrain`` (the loop's training set, canary and
+watch). ``get_settings()`` reads it once and caches it. An explicit mapping beats the environment:
+``Settings.from_env({"MODEL_BUCKET": "b", "REGISTRY_TABLE": "t"})``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ DRIFT_THRESHOLD_ENV = {
     "min_outcomes": "DRIFT_MIN_OUTCOMES",
     "max_auc_drop": "DRIFT_MAX_AUC_DROP",
     "max_calibration_error": "DRIFT_MAX_CALIBRATION_ERROR",
+    "max_estimated_pr_drop": "DRIFT_MAX_ESTIMATED_PR_DROP",
 }
 # churnguard.domain.evaluation.GateConfig field -> variable.
 GATE_ENV = {
@@ -109,6 +111,97 @@ class LoopSettings:
                 f"{ENV_DRIFT_WINDOW_DAYS}, {ENV_DRIFT_OUTCOME_WINDOW_DAYS} and {ENV_DRIFT_MAX_ROWS} must be >= 1"
             )
         return s
+
+
+# ----- closing the loop: fresh training sets, triggers, the canary stage, the watch after promotion ---
+# churnguard.domain.training_set.TrainingSetPlan field -> variable (max_prediction_age_days follows
+# DRIFT_OUTCOME_WINDOW_DAYS: one horizon for matching outcomes to predictions).
+TRAINING_SET_ENV = {
+    "window_days": "TRAINING_SET_WINDOW_DAYS",
+    "period_days": "TRAINING_SET_PERIOD_DAYS",
+    "min_train_rows": "TRAINING_SET_MIN_TRAIN_ROWS",
+    "min_holdout_rows": "TRAINING_SET_MIN_HOLDOUT_ROWS",
+    "min_class_count": "TRAINING_SET_MIN_CLASS_COUNT",
+}
+# The original training file, added to every fresh training set when set (unset: served traffic only).
+ENV_TRAINING_SET_ORIGINAL_URI = "TRAINING_SET_ORIGINAL_URI"
+ENV_TRAINING_SETS_PREFIX = "TRAINING_SETS_PREFIX"
+# The volume trigger: this many new labelled outcomes since the champion was trained start a run (0: off).
+ENV_RETRAIN_MIN_NEW_OUTCOMES = "RETRAIN_MIN_NEW_OUTCOMES"
+# churnguard.domain.canary.CanaryPolicy field -> variable.
+CANARY_ENV = {
+    "share": "CANARY_SHARE",
+    "shadow": "CANARY_SHADOW",
+    "wait_seconds": "CANARY_WAIT_SECONDS",
+    "min_requests": "CANARY_MIN_REQUESTS",
+    "max_error_rate": "CANARY_MAX_ERROR_RATE",
+    "max_latency_ratio": "CANARY_MAX_LATENCY_RATIO",
+    "max_score_psi": "CANARY_MAX_SCORE_PSI",
+    "alpha": "CANARY_ALPHA",
+    "max_service_error_rate": "CANARY_MAX_SERVICE_ERROR_RATE",
+}
+# How long after a promotion the watch alarm rolls back by itself.
+ENV_ROLLBACK_WATCH_HOURS = "ROLLBACK_WATCH_HOURS"
+ENV_ALARM_TOPIC_ARN = "ALARM_TOPIC_ARN"
+ENV_EVENT_BUS_NAME = "EVENT_BUS_NAME"
+# CloudWatch namespace the functions' metrics (Powertools EMF) are published in.
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """Settings of the retraining loop's own steps (``settings.retrain``): the fresh training set, the
+    schedule and volume triggers, the canary stage and the watch after a promotion."""
+
+    training_set: Mapping[str, str] | None = None
+    original_data_uri: str | None = None
+    training_sets_prefix: str = "data/training-sets"
+    min_new_outcomes: int = 0
+    canary: Mapping[str, str] | None = None
+    watch_hours: float = 24.0
+    alarm_topic_arn: str | None = None
+    event_bus: str = "default"
+    metrics_namespace: str = "ChurnGuard"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RetrainSettings:
+        env = os.environ if env is None else env
+        try:
+            s = cls(
+                training_set={k: env[v] for k, v in TRAINING_SET_ENV.items() if env.get(v)},
+                original_data_uri=env.get(ENV_TRAINING_SET_ORIGINAL_URI) or None,
+                training_sets_prefix=(env.get(ENV_TRAINING_SETS_PREFIX) or "data/training-sets").strip("/"),
+                min_new_outcomes=int(env.get(ENV_RETRAIN_MIN_NEW_OUTCOMES) or 0),
+                canary={k: env[v] for k, v in CANARY_ENV.items() if env.get(v)},
+                watch_hours=float(env.get(ENV_ROLLBACK_WATCH_HOURS) or 24),
+                alarm_topic_arn=env.get(ENV_ALARM_TOPIC_ARN) or None,
+                event_bus=env.get(ENV_EVENT_BUS_NAME) or "default",
+                metrics_namespace=env.get(ENV_METRICS_NAMESPACE) or "ChurnGuard",
+            )
+        except ValueError as e:
+            raise ConfigurationError(f"malformed retraining setting: {e}") from e
+        if s.min_new_outcomes < 0 or s.watch_hours < 0:
+            raise ConfigurationError(f"{ENV_RETRAIN_MIN_NEW_OUTCOMES} and {ENV_ROLLBACK_WATCH_HOURS} must be >= 0")
+        return s
+
+
+# The pre-traffic check of a PredictFunction deploy: the version CodeDeploy is about to shift traffic to,
+# and the alias serving now (both ARNs the template passes the hook).
+ENV_DEPLOY_CHECK_NEW_VERSION = "DEPLOY_CHECK_NEW_VERSION"
+ENV_DEPLOY_CHECK_LIVE = "DEPLOY_CHECK_LIVE"
+
+
+@dataclass(frozen=True)
+class DeployCheckSettings:
+    new_version: str | None = None
+    live: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeployCheckSettings:
+        env = os.environ if env is None else env
+        return cls(
+            new_version=env.get(ENV_DEPLOY_CHECK_NEW_VERSION) or None, live=env.get(ENV_DEPLOY_CHECK_LIVE) or None
+        )
 
 
 # ----- batch scoring and stored customer scores -------------------------------------------------
@@ -254,6 +347,8 @@ class Settings:
     lambda_runtime_api: str | None = None
     loop: LoopSettings = field(default_factory=LoopSettings)
     batch: BatchSettings = field(default_factory=BatchSettings)
+    retrain: RetrainSettings = field(default_factory=RetrainSettings)
+    deploy_check: DeployCheckSettings = field(default_factory=DeployCheckSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
@@ -282,6 +377,8 @@ class Settings:
                 lambda_runtime_api=env.get(ENV_LAMBDA_RUNTIME_API) or None,
                 loop=LoopSettings.from_env(env),
                 batch=BatchSettings.from_env(env),
+                retrain=RetrainSettings.from_env(env),
+                deploy_check=DeployCheckSettings.from_env(env),
                 features=FeatureSettings.from_env(env),
                 console=ConsoleSettings.from_env(env),
             )

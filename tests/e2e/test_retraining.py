@@ -1,4 +1,5 @@
-"""The retraining state machine as deployed: Train -> Evaluate -> Gate -> Promote | Reject, and its failure path.
+"""The retraining state machine as deployed, given its data: BuildTrainingSet (passing it through) -> Train ->
+Evaluate -> Gate -> canary | Reject, and its failure path. The canary with traffic is tests/e2e/test_closed_loop.py.
 
 The timeout test shortens TrainFunction's timeout through the Lambda API and restores it afterwards.
 """
@@ -20,7 +21,7 @@ def training_data(stack):
     return data, holdout
 
 
-def test_retraining_succeeds_with_a_new_champion_or_a_recorded_rejection(stack, registry, training_data):
+def test_retraining_ends_with_a_recorded_verdict_and_the_champion_untouched(stack, registry, training_data):
     before = registry.alias()["version"]
 
     execution = run_execution(stack, "RetrainStateMachineArn", retrain_input(*training_data))
@@ -28,16 +29,19 @@ def test_retraining_succeeds_with_a_new_champion_or_a_recorded_rejection(stack, 
     sfn = stack.client("stepfunctions")
     assert execution["status"] == "SUCCEEDED", explain(sfn, execution["executionArn"])
     result = output(execution)
+    assert result["training_set"]["status"] == "given" and result["data"] == training_data[0]
     candidate = result["candidate"]["version"]
     assert candidate != before
     entry = registry.get(candidate)
     assert entry.lineage.get("execution", {}).get("id") == execution["executionArn"]
+    assert registry.alias()["version"] == before, "only a canary that proved itself is promoted"
     if result["evaluation"]["passed"]:
-        assert registry.alias()["version"] == candidate
-        assert entry.status == "production"
-        assert registry.get(before).status == "archived"
+        # Past the gate, into a canary nobody sent traffic to: inconclusive, cleared, still a candidate.
+        assert result["canary_check"]["decision"] == "inconclusive"
+        assert result["not_promoted"]["outcome"] == "inconclusive"
+        assert entry.status == "candidate" and "canary inconclusive" in entry.reason
+        assert registry.canary() is None
     else:
-        assert registry.alias()["version"] == before, "a rejected candidate never becomes champion"
         assert entry.status == "rejected"
         assert entry.reason, "the rejection says why"
         assert result["rejection"]["status"] == "rejected"

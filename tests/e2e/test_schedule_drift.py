@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.workflows import explain, output, put_customers, wait_execution
+from tests.e2e.workflows import explain, output, wait_execution
 
 
 def _shifted_log(stack, registry, model_store, n: int = 1500, seed: int = 51) -> str:
@@ -52,12 +52,16 @@ def _shifted_log(stack, registry, model_store, n: int = 1500, seed: int = 51) ->
 
 @pytest.fixture
 def drift_rule_every_minute(stack):
-    """The drift function's schedule rule, firing every minute for one test."""
+    """The drift function's daily schedule rule, firing every minute for one test."""
     lam, events = stack.client("lambda"), stack.client("events")
     arn = lam.get_function_configuration(FunctionName=stack.outputs["DriftCheckFunctionName"])["FunctionArn"]
     names = events.list_rule_names_by_target(TargetArn=arn)["RuleNames"]
-    assert len(names) == 1, f"DriftCheckFunction should have one schedule rule, has {names}"
-    rule = events.describe_rule(Name=names[0])
+    # Two rules: the daily drift check, and RetrainSchedule, which runs the same check as the schedule trigger.
+    inputs = {n: [t.get("Input") for t in events.list_targets_by_rule(Rule=n)["Targets"]] for n in names}
+    daily = [n for n, i in inputs.items() if i == [None]]
+    monthly = [n for n, i in inputs.items() if i and json.loads(i[0] or "{}") == {"trigger": "schedule"}]
+    assert len(names) == 2 and len(daily) == 1 and len(monthly) == 1, f"DriftCheckFunction's rules: {inputs}"
+    rule = events.describe_rule(Name=daily[0])
     assert rule.get("ScheduleExpression"), rule
     targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
 
@@ -75,9 +79,6 @@ def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(
     stack, registry, model_store, drift_rule_every_minute
 ):
     stack.require("RetrainStateMachineArn")
-    # What a drift-started run trains and is judged on (the template's TRAINING_DATA_URI / HOLDOUT_DATA_URI).
-    put_customers(stack, "ModelBucketName", "data/train.csv", 2000, seed=52)
-    put_customers(stack, "ModelBucketName", "data/holdout.csv", 1000, seed=53)
     _shifted_log(stack, registry, model_store)
     before = registry.alias()["version"]
     sfn = stack.client("stepfunctions")
@@ -96,8 +97,8 @@ def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(
     execution = sfn.describe_execution(executionArn=started[0]["executionArn"])
     assert execution["name"].startswith("drift-")
     run_input = json.loads(execution["input"])
-    assert run_input["reason"] == "drift"
-    assert run_input["data"] == f"s3://{stack.outputs['ModelBucketName']}/data/train.csv"
+    # Drift (and degradation, if earlier tests recorded outcomes): the run builds its own training set.
+    assert run_input["triggers"][0] == "drift" and run_input["reason"].startswith("drift") and "data" not in run_input
     report_key = run_input["drift_report"].split("/", 3)[3]
     report = json.loads(
         stack.client("s3").get_object(Bucket=stack.outputs["ModelBucketName"], Key=report_key)["Body"].read()
@@ -105,14 +106,15 @@ def test_the_scheduled_drift_check_starts_a_retraining_that_runs_to_the_end(
     assert report["decision"] == "retrain"
     assert "tenure" in json.dumps(report.get("drifted_features", report))
 
-    # The run the drift check started goes all the way: trains, evaluates, promotes or rejects.
-    finished = wait_execution(sfn, execution["executionArn"])
+    # The run the drift check started goes to a recorded end: stopped for want of labelled rows, or trained,
+    # evaluated and then rejected or left a candidate (no traffic reaches its canary here). Never a new champion.
+    finished = wait_execution(sfn, execution["executionArn"], timeout_s=900)
     assert finished["status"] == "SUCCEEDED", explain(sfn, execution["executionArn"])
     result = output(finished)
+    assert registry.alias()["version"] == before
+    if result["training_set"]["status"] == "insufficient_data":
+        assert result["training_set"]["reasons"] and "candidate" not in result
+        return
     entry = registry.get(result["candidate"]["version"])
     assert entry.lineage.get("execution", {}).get("id") == execution["executionArn"]
-    if result["evaluation"]["passed"]:
-        assert registry.alias()["version"] == entry.version and entry.status == "production"
-    else:
-        assert registry.alias()["version"] == before, "a rejected candidate never becomes champion"
-        assert entry.status == "rejected" and entry.reason
+    assert entry.status in ("rejected", "candidate") and entry.reason

@@ -21,8 +21,9 @@ def put_customers(stack, bucket_output: str, key: str, n: int, seed: int, drop: 
 
 
 def retrain_input(data: str, holdout: str, reason: str = "manual") -> dict[str, Any]:
-    # config travels with the state's input into Train: fast but real training.
-    return {"reason": reason, "data": data, "holdout": holdout, "config": FAST}
+    # config travels with the state's input into Train: fast but real training. No canary wait: nobody sends
+    # traffic in these tests, so a candidate past the gate ends "not promoted" (canary inconclusive) at once.
+    return {"reason": reason, "data": data, "holdout": holdout, "config": FAST, "canary": {"wait_seconds": 0}}
 
 
 def history(sfn, execution_arn: str) -> list[dict[str, Any]]:

@@ -18,8 +18,15 @@ DAY = date(2026, 3, 10)
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 
 
-def register(services, bundle: ModelBundle, version: str | None = None, data_sha256: str = "0" * 64) -> str:
-    """Store ``bundle`` (optionally under another version id) and register it as a candidate."""
+def register(
+    services,
+    bundle: ModelBundle,
+    version: str | None = None,
+    data_sha256: str = "0" * 64,
+    created_at: str | None = None,
+) -> str:
+    """Store ``bundle`` (optionally under another version id) and register it as a candidate
+    (``created_at``: when it was trained, default now)."""
     if version:
         bundle = ModelBundle(
             version=version, model_text=bundle.model_text, metadata={**bundle.metadata, "version": version}
@@ -34,13 +41,14 @@ def register(services, bundle: ModelBundle, version: str | None = None, data_sha
             checksums=stored["files"],
             metrics=dict(bundle.metadata["metrics"]),
             lineage={"data_source": "s3://churnguard-modelbucket/data/train.csv", "data_sha256": data_sha256},
+            **({"created_at": created_at} if created_at else {}),
         )
     )
     return bundle.version
 
 
-def champion(services, trained) -> str:
-    version = register(services, trained[0])
+def champion(services, trained, created_at: str | None = None) -> str:
+    version = register(services, trained[0], created_at=created_at)
     services.registry.promote(version, reason="test")
     return version
 
@@ -93,3 +101,26 @@ def put_csv(bucket: str, key: str, n: int, seed: int, shuffle_labels: bool = Fal
 def keys(bucket: str, prefix: str) -> list[str]:
     resp = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
     return sorted(o["Key"] for o in resp.get("Contents", []))
+
+
+def put_outcomes(table: str, outcomes) -> int:
+    """Outcomes written as DynamoOutcomeStore lays them out, 25 a request: setting up thousands through its
+    one-at-a-time conditional puts costs a minute under moto."""
+    items = [
+        {
+            "PutRequest": {
+                "Item": {
+                    "customer_key": {"S": o.customer_key},
+                    "observed_date": {"S": o.observed_date.isoformat()},
+                    "churned": {"BOOL": bool(o.churned)},
+                    "source": {"S": "test"},
+                    "received_at": {"S": "2026-01-01T00:00:00.000000Z"},
+                }
+            }
+        }
+        for o in outcomes
+    ]
+    ddb = boto3.client("dynamodb")
+    for i in range(0, len(items), 25):
+        ddb.batch_write_item(RequestItems={table: items[i : i + 25]})
+    return len(items)

@@ -30,6 +30,10 @@ HANDLER_OF = {
     "train": "train",
     "promote": "promote",
     "rollback": "promote",
+    "build_training_set": "build_training_set",
+    "canary_start": "canary",
+    "auto_rollback_alarm": "auto_rollback",
+    "deploy_check_hook": "deploy_check",
     # Driven through their handlers in tests/functional/test_console.py.
     "console_call_list": "console",
     "dashboard_models": "console",
@@ -121,11 +125,17 @@ def test_an_http_api_on_the_default_stage_keeps_its_path(champion, lambda_contex
         ("feedback_ingest", "generated_cloudwatch_scheduled_event"),
         ("train", "generated_apigateway_aws_proxy_predict"),
         ("promote", "generated_apigateway_aws_proxy_predict"),
+        ("build_training_set", "generated_apigateway_aws_proxy_predict"),
+        ("canary", "generated_cloudwatch_scheduled_event"),
+        ("auto_rollback", "generated_cloudwatch_scheduled_event"),
+        ("deploy_check", "generated_cloudwatch_scheduled_event"),
         ("feature_refresh", "generated_apigateway_aws_proxy_predict"),
         ("feature_refresh", "feedback_ingest"),
     ],
 )
-def test_the_wrong_kind_of_event_is_refused_by_name(aws, lambda_context, function, wrong):
+def test_the_wrong_kind_of_event_is_refused_by_name(aws, lambda_context, function, wrong, monkeypatch):
+    monkeypatch.setenv("DEPLOY_CHECK_NEW_VERSION", "arn:aws:lambda:us-east-1:123456789012:function:predict:2")
+    monkeypatch.setenv("DEPLOY_CHECK_LIVE", "arn:aws:lambda:us-east-1:123456789012:function:predict:live")
     with pytest.raises(BadEventError) as e:
         load_function(function).handler(load_event(wrong), lambda_context)
     message = str(e.value)

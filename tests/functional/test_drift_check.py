@@ -5,10 +5,9 @@ import json
 import boto3
 import pytest
 
-from churnguard.adapters.outcomes import DynamoOutcomeStore
 from churnguard.domain.outcomes import Outcome
 from tests.conftest import load_function
-from tests.functional.loop_fixtures import DAY, NOW, champion, keys, log_records, write_log
+from tests.functional.loop_fixtures import DAY, NOW, champion, keys, log_records, put_outcomes, write_log
 from tests.functional.test_retrain_statemachine import create_retrain_state_machine
 
 EVENT = {
@@ -26,10 +25,10 @@ def drift_env(aws, services, trained, monkeypatch):
     sfn = boto3.client("stepfunctions")
     arn = create_retrain_state_machine(sfn)
     monkeypatch.setenv("RETRAIN_STATE_MACHINE_ARN", arn)
-    monkeypatch.setenv("TRAINING_DATA_URI", f"s3://{aws['MODEL_BUCKET']}/data/train.csv")
-    monkeypatch.setenv("HOLDOUT_DATA_URI", f"s3://{aws['MODEL_BUCKET']}/data/holdout.csv")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ChurnGuard")
-    return {"sfn": sfn, "arn": arn, "bucket": aws["MODEL_BUCKET"], "champion": champion(services, trained)}
+    # Trained a month before the checks (NOW), as a champion would be.
+    trained_at = "2026-02-08T06:00:00.000000Z"
+    return {"sfn": sfn, "arn": arn, "bucket": aws["MODEL_BUCKET"], "champion": champion(services, trained, trained_at)}
 
 
 def executions(env):
@@ -47,12 +46,9 @@ def test_shifted_log_starts_one_retraining_and_writes_the_report(drift_env, pred
     started = executions(drift_env)
     assert len(started) == 1 and started[0]["status"] == "RUNNING"
     inp = json.loads(drift_env["sfn"].describe_execution(executionArn=started[0]["executionArn"])["input"])
-    assert inp == {
-        "reason": "drift",
-        "drift_report": out["report"],
-        "data": f"s3://{drift_env['bucket']}/data/train.csv",
-        "holdout": f"s3://{drift_env['bucket']}/data/holdout.csv",
-    }
+    # No data named: the run builds its own training set (BuildTrainingSet applies TRAINING_DATA_URI).
+    assert inp == {"reason": "drift", "triggers": ["drift"], "drift_report": out["report"]}
+    assert out["estimated"]["status"] == "ok" and 0.6 < out["estimated"]["roc_auc"] < 0.95
 
     written = keys(drift_env["bucket"], f"reports/drift/{DAY.isoformat()}/")
     assert [k.rsplit(".", 1)[1] for k in written] == ["html", "json"]
@@ -94,14 +90,47 @@ def test_too_little_data_says_so_and_starts_nothing(drift_env, predictor, lambda
 def test_degraded_performance_on_outcomes_starts_retraining(drift_env, predictor, lambda_context, aws):
     records, churned = log_records(predictor, seed=24)
     write_log(drift_env["bucket"], records)
-    store = DynamoOutcomeStore(aws["OUTCOMES_TABLE"], boto3.client("dynamodb"))
     # The world changed: the customers the model calls safe are the ones leaving.
-    for r in records:
-        store.record(Outcome(r["customer_key"], r["churn_probability"] < 0.2, DAY), source="test")
+    put_outcomes(
+        aws["OUTCOMES_TABLE"], [Outcome(r["customer_key"], r["churn_probability"] < 0.2, DAY) for r in records]
+    )
     out = load_function("drift_check").handler(EVENT, lambda_context)
     assert out["performance"] == "degraded" and out["decision"] == "retrain"
     assert any("ROC-AUC" in r for r in out["reasons"]) and out["drifted_features"] == []
     assert out["retraining"]["started"] is True
+    assert out["triggers"] == ["degradation"] and out["retraining"]["input"]["reason"] == "degradation"
+
+
+def test_the_schedule_starts_a_run_even_without_drift(drift_env, predictor, lambda_context):
+    records, _ = log_records(predictor, seed=22)
+    write_log(drift_env["bucket"], records)
+    out = load_function("drift_check").handler({"trigger": "schedule", "time": EVENT["time"]}, lambda_context)
+    assert out["decision"] == "ok" and out["triggers"] == ["schedule"]
+    assert out["retraining"]["started"] is True and out["retraining"]["input"]["reason"] == "schedule"
+    [started] = executions(drift_env)
+    assert started["name"].startswith("schedule-")
+
+
+def test_enough_new_outcomes_start_a_run_by_volume(drift_env, predictor, lambda_context, aws, monkeypatch):
+    records, churned = log_records(predictor, seed=25)
+    write_log(drift_env["bucket"], records)
+    outcomes = [Outcome(r["customer_key"], bool(c), DAY) for r, c in zip(records[:400], churned[:400], strict=True)]
+    # An outcome nobody was scored for before it is not a labelled row.
+    put_outcomes(aws["OUTCOMES_TABLE"], [*outcomes, Outcome("never-scored", True, DAY)])
+    monkeypatch.setenv("RETRAIN_MIN_NEW_OUTCOMES", "500")
+    out = load_function("drift_check").handler(EVENT, lambda_context)
+    assert out["new_labelled_outcomes"] == 400 and out["triggers"] == [] and "retraining" not in out
+
+    monkeypatch.setenv("RETRAIN_MIN_NEW_OUTCOMES", "400")
+    out = load_function("drift_check").handler(EVENT, lambda_context)
+    assert out["triggers"] == ["volume"] and out["retraining"]["input"]["reason"] == "volume"
+
+
+def test_an_unknown_trigger_is_refused(drift_env, lambda_context):
+    from churnguard.entrypoints.events import BadEventError
+
+    with pytest.raises(BadEventError, match="trigger"):
+        load_function("drift_check").handler({"trigger": "whenever"}, lambda_context)
 
 
 def test_no_champion_is_reported_not_raised(aws, lambda_context, monkeypatch):

@@ -130,3 +130,67 @@ def test_shadow_is_tested_paired_and_small_samples_say_so():
     assert t["test"].startswith("McNemar") and t["significant"] and t["n"]["pairs"] == 500
     small = compare_variants(_joined("champion", 10, 0.3, rng) + _joined("canary", 10, 0.3, rng))["tests"]["canary"]
     assert small["p_value"] is None and "insufficient data" in small["verdict"]
+
+
+class ListLog:
+    """An in-memory prediction log (the PredictionLogSink port)."""
+
+    def __init__(self):
+        self.records = []
+
+    def add(self, records):
+        self.records.extend(records)
+
+    def flush(self):
+        return len(self.records)
+
+
+def _online(schema, predictor, load):
+    from churnguard.services.online_scoring import OnlineScoring
+
+    clock = Clock()
+    config = {"version": "v-canary", "share": 1.0, "shadow": False}
+    challengers = ChallengerProvider(lambda: config, load, ttl_s=30, clock=clock)
+    challengers.refresh_if_due()
+    log = ListLog()
+    return OnlineScoring(schema, lambda: predictor, challenger=challengers, log=log, hash_key=b"k"), log
+
+
+def _row(schema):
+    from tests.conftest import synth_frame
+
+    return {**synth_frame(1, seed=5).iloc[0].to_dict(), "customerID": "7590-VHVEG"}
+
+
+def test_a_canary_that_cannot_load_is_logged_as_failed_and_the_champion_answers(schema, predictor):
+    def broken(version):
+        raise RuntimeError("bundle checksum mismatch")
+
+    scoring, log = _online(schema, predictor, broken)
+    pred, later = scoring.predict_one(_row(schema))
+    scoring.follow_up(later, "r1")
+    [rec] = log.records
+    assert pred["model_version"] == predictor.version and rec["variant"] == "champion"
+    assert rec["canary_error"] == "unavailable" and rec["latency_ms"] > 0
+
+
+def test_a_canary_that_fails_to_score_is_logged_as_failed(schema, predictor):
+    class Exploding:
+        schema = predictor.schema
+
+        def predict_records(self, *a, **k):
+            raise ValueError("boom")
+
+    scoring, log = _online(schema, predictor, lambda v: Exploding())
+    pred, later = scoring.predict_one(_row(schema))
+    scoring.follow_up(later, "r1")
+    assert pred["model_version"] == predictor.version
+    assert log.records[0]["canary_error"] == "scoring" and log.records[0]["variant"] == "champion"
+
+
+def test_a_canary_answer_is_logged_with_its_scoring_time(schema, predictor):
+    scoring, log = _online(schema, predictor, lambda v: predictor)
+    _, later = scoring.predict_one(_row(schema))
+    scoring.follow_up(later, "r1")
+    [rec] = log.records
+    assert rec["variant"] == "canary" and "canary_error" not in rec and 0 < rec["latency_ms"] < 1000

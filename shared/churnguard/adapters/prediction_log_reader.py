@@ -37,17 +37,24 @@ class S3PredictionLogReader:
         self.skipped = 0
 
     def keys(self, start: date, end: date) -> list[str]:
-        """Object keys of every day from ``start`` to ``end`` inclusive."""
+        """Object keys of every day from ``start`` to ``end`` inclusive.
+
+        One listing from the first day's partition on, stopped after the last (keys sort by date), rather
+        than one per day: a six-month training window is then a handful of requests, not 180."""
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
+        first = partition_prefix(start, self.prefix)
+        past_end = partition_prefix(end + timedelta(days=1), self.prefix)
         keys: list[str] = []
-        day = start
         try:
             paginator = self.s3.get_paginator("list_objects_v2")
-            while day <= end:
-                for page in paginator.paginate(Bucket=self.bucket, Prefix=partition_prefix(day, self.prefix)):
-                    keys.extend(o["Key"] for o in page.get("Contents", []))
-                day += timedelta(days=1)
+            # "…/dt=2026-05-01" sorts before every key of that day and after every key of the day before.
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/dt=", StartAfter=first.rstrip("/"))
+            for page in pages:
+                batch = [o["Key"] for o in page.get("Contents", [])]
+                keys.extend(k for k in batch if k < past_end)
+                if batch and batch[-1] >= past_end:
+                    break
         except (ClientError, BotoCoreError) as e:
             raise StorageError(f"cannot list the prediction log in s3://{self.bucket}/{self.prefix}/: {e}") from e
         return sorted(keys)

@@ -205,7 +205,9 @@ class DynamoRegistry:
             sets = "#st = :s, updated_at = :u"
             if new == "production":
                 sets += ", promoted_at = :u"
-            if new not in ("production", "archived"):  # a switch's reason lives on the alias; a status change's here
+            # A switch's reason lives on the alias; a status change's here (also an archived version's reason
+            # given by set_status, e.g. why it was rolled back).
+            if new not in ("production", "archived") or (t.champion is None and reason is not None):
                 sets += ", reason = :r"
                 values[":r"] = reason
             for i, (k, v) in enumerate((extra or {}).items()):

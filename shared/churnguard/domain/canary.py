@@ -213,6 +213,201 @@ def _paired_test(base: list[Mapping[str, Any]], shadow: list[Mapping[str, Any]],
     }
 
 
+# ----- the canary stage of the retraining loop -----------------------------------------------------
+# Added to the latency limit so that sub-millisecond scoring times do not fail on noise.
+LATENCY_SLACK_MS = 5.0
+# Latency is compared only with at least this many timed answers on each side.
+MIN_TIMED = 20
+
+
+@dataclass(frozen=True)
+class CanaryPolicy:
+    """How the retraining loop runs and judges a candidate's canary. ``CanaryPolicy.from_dict({"share": "0.2"})``."""
+
+    share: float = 0.1
+    shadow: bool = False
+    wait_seconds: int = 86_400
+    # Canary answers (shadow scores) needed in the window before anything is concluded.
+    min_requests: int = 200
+    # Canary answers that failed (model unloadable or scoring error; the champion answered instead).
+    max_error_rate: float = 0.01
+    # The canary's p95 scoring time may be at most this many times the champion's, plus LATENCY_SLACK_MS.
+    max_latency_ratio: float = 2.0
+    # Its live scores against the scores it gave the held-out period (PSI and a KS test at alpha).
+    max_score_psi: float = 0.2
+    alpha: float = 0.05
+    # 5xx answers and fallbacks over all requests in the window (CloudWatch), whoever answered them.
+    max_service_error_rate: float = 0.01
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 <= self.share <= 1 or (not self.shadow and self.share <= 0):
+            problems.append("share must be in (0, 1] (or use shadow)")
+        if self.wait_seconds < 0 or self.min_requests < 1:
+            problems.append("wait_seconds must be >= 0 and min_requests >= 1")
+        if not 0 <= self.max_error_rate <= 1 or not 0 <= self.max_service_error_rate <= 1:
+            problems.append("max_error_rate and max_service_error_rate must be in [0, 1]")
+        if self.max_latency_ratio < 1 or self.max_score_psi <= 0 or not 0 < self.alpha < 1:
+            problems.append("max_latency_ratio must be >= 1, max_score_psi > 0 and alpha in (0, 1)")
+        if problems:
+            raise ValueError("canary policy: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CanaryPolicy:
+        from churnguard.domain.mapping import dataclass_from_mapping
+
+        data = dict(data)
+        if isinstance(data.get("shadow"), str):  # "false" from an environment variable is not True
+            data["shadow"] = data["shadow"].strip().lower() in ("1", "true", "yes")
+        return dataclass_from_mapping(cls, data, "canary settings")
+
+    def variant(self) -> str:
+        return "shadow" if self.shadow else "canary"
+
+
+@dataclass
+class CanaryVerdict:
+    decision: str  # promote | reject | inconclusive
+    reasons: list[str]
+    checks: list[dict[str, Any]]
+    counts: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision, "reasons": self.reasons, "checks": self.checks, "counts": self.counts}
+
+
+def _p95(values: list[float]) -> float:
+    import numpy as np
+
+    return float(np.quantile(np.asarray(values, dtype=float), 0.95))
+
+
+def judge_canary(
+    version: str,
+    policy: CanaryPolicy,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    expected_scores: Mapping[str, Any] | None = None,
+    joined: Iterable[Mapping[str, Any]] = (),
+    service: Mapping[str, float] | None = None,
+) -> CanaryVerdict:
+    """The canary's verdict from what is known at the end of its window.
+
+    ``records``: the prediction log over the window; ``expected_scores``: the score profile the
+    candidate gave the held-out period; ``joined``: outcomes joined point in time, by variant
+    (``outcomes.join_point_in_time``); ``service``: ``{"requests", "errors", "fallbacks"}`` of the
+    predict function over the window (None when unknown). Any failed check rejects; too little canary
+    traffic leaves it inconclusive (never promoted); otherwise it is promoted.
+    """
+    import numpy as np
+
+    from churnguard.domain.drift import score_shift
+
+    variant = policy.variant()
+    records = list(records)
+    mine = [r for r in records if r.get("variant") == variant and r.get("model_version") == version]
+    failed = [r for r in records if r.get("canary_error")] if not policy.shadow else []
+    attempts = len(mine) + len(failed)
+    checks: list[dict[str, Any]] = []
+    fails: list[str] = []
+
+    def check(name: str, status: str, detail: str) -> None:
+        checks.append({"name": name, "status": status, "detail": detail})
+        if status == "fail":
+            fails.append(detail)
+
+    enough = attempts >= policy.min_requests
+    check(
+        "traffic",
+        "pass" if enough else "unknown",
+        f"{attempts} {variant} requests in the window (at least {policy.min_requests} needed to judge)",
+    )
+    if enough and not policy.shadow:
+        rate = len(failed) / attempts
+        kinds = sorted({str(r["canary_error"]) for r in failed})
+        check(
+            "errors",
+            "fail" if rate > policy.max_error_rate else "pass",
+            f"{len(failed)} of {attempts} canary requests failed ({rate:.2%}"
+            + (f": {', '.join(kinds)}" if kinds else "")
+            + f"), limit {policy.max_error_rate:.2%}; the champion answered them",
+        )
+    timed = [float(r["latency_ms"]) for r in mine if isinstance(r.get("latency_ms"), (int, float))]
+    champion_timed = [
+        float(r["latency_ms"])
+        for r in records
+        if r.get("variant") == "champion" and isinstance(r.get("latency_ms"), (int, float))
+    ]
+    if len(timed) >= MIN_TIMED and len(champion_timed) >= MIN_TIMED:
+        mine_p95, champ_p95 = _p95(timed), _p95(champion_timed)
+        limit = policy.max_latency_ratio * champ_p95 + LATENCY_SLACK_MS
+        check(
+            "latency",
+            "fail" if mine_p95 > limit else "pass",
+            f"p95 scoring time {mine_p95:.2f} ms against the champion's {champ_p95:.2f} ms (limit {limit:.2f} ms)",
+        )
+    else:
+        check("latency", "unknown", f"{len(timed)} timed {variant} answers, {len(champion_timed)} champion ones")
+    scores = np.asarray(
+        [float(r["churn_probability"]) for r in mine if isinstance(r.get("churn_probability"), (int, float))]
+    )
+    if expected_scores is None:
+        check("score distribution", "unknown", "no offline score profile for this version")
+    elif len(scores) < policy.min_requests:
+        check("score distribution", "unknown", f"{len(scores)} live scores, {policy.min_requests} needed")
+    else:
+        shift = score_shift(expected_scores, scores, policy.max_score_psi, policy.alpha)
+        check(
+            "score distribution",
+            "fail" if shift.drifted else "pass",
+            f"live scores against the held-out period's: PSI {shift.psi:.3f} (limit {policy.max_score_psi:g}), "
+            f"KS p={shift.p_value:.2g} (alpha {policy.alpha:g})",
+        )
+    comparison = compare_variants(joined, alpha=policy.alpha)
+    test = comparison["tests"].get(variant)
+    if test is None or test.get("p_value") is None:
+        check(
+            "outcomes",
+            "unknown",
+            (test or {}).get("verdict") or f"no outcomes yet for {variant} predictions made in the window",
+        )
+    else:
+        worse = test["significant"] and test["error_rate_difference"] > 0
+        check(
+            "outcomes",
+            "fail" if worse else "pass",
+            f"{variant} against the champion on outcomes: {test['verdict']} ({test['test']}, p={test['p_value']:.3g}, "
+            f"error rate difference {test['error_rate_difference']:+.3f})",
+        )
+    if not service or not service.get("requests"):
+        check("service", "unknown", "no request metrics for the window (CloudWatch)")
+    else:
+        bad = float(service.get("errors") or 0) + float(service.get("fallbacks") or 0)
+        rate = bad / float(service["requests"])
+        check(
+            "service",
+            "fail" if rate > policy.max_service_error_rate else "pass",
+            f"{bad:.0f} of {service['requests']:.0f} requests answered 5xx or by the fallback ({rate:.2%}), "
+            f"limit {policy.max_service_error_rate:.2%}",
+        )
+    counts = {
+        "requests": attempts,
+        "answered": len(mine),
+        "failed": len(failed),
+        "labelled": comparison["variants"].get(variant, {}).get("n", 0),
+    }
+    if fails:
+        return CanaryVerdict("reject", fails, checks, counts)
+    if not enough:
+        return CanaryVerdict(
+            "inconclusive",
+            [f"only {attempts} {variant} requests in the window; at least {policy.min_requests} are needed"],
+            checks,
+            counts,
+        )
+    return CanaryVerdict("promote", [c["detail"] for c in checks if c["status"] == "pass"], checks, counts)
+
+
 def error_rates_over_time(joined: Iterable[Mapping[str, Any]], period_days: int = 7) -> dict[str, list[dict[str, Any]]]:
     """Each variant's error rate per period of ``period_days`` (by observed date), oldest first.
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
+def average_ranks(x: np.ndarray) -> np.ndarray:
     order = np.argsort(x, kind="mergesort")
     xs = x[order]
     ranks = np.empty(len(x), dtype=np.float64)
@@ -29,7 +29,7 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     n_neg = len(y) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = _average_ranks(np.asarray(p, dtype=np.float64))
+    ranks = average_ranks(np.asarray(p, dtype=np.float64))
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 

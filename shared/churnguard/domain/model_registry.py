@@ -97,6 +97,8 @@ class ModelVersion:
     reason: str | None = None
     # Set by the evaluate step: the gate's decision and the location of its report.
     evaluation: dict[str, Any] | None = None
+    # Set when a watch alarm rolled this version back (domain/watch.py): when, why, the alarm.
+    rolled_back: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

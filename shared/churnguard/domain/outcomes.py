@@ -8,8 +8,8 @@ The raw customer id is hashed on arrival (identity.customer_key) and never store
     parse_feedback({"customer_id": "7590-VHVEG", "churned": "yes", "observed_date": "2026-05-01"}, key)
     # -> Outcome(customer_key="3f1c...", churned=True, observed_date=date(2026, 5, 1))
 
-The point-in-time rule, used by the drift check, the canary report and every evaluation on
-served traffic (``join_point_in_time``):
+The point-in-time rule, used by the drift check, the canary report, every evaluation on served
+traffic and the retraining loop's fresh training set (``join_point_in_time``):
 
     An outcome observed on day D is matched with the customer's latest prediction made strictly
     before 00:00 UTC on D: a score made on the day the outcome was recorded, or after it, may
@@ -254,6 +254,7 @@ def join_point_in_time(
     variants: Collection[str] | None = None,
     by_variant: bool = True,
     max_age_days: int | None = None,
+    keep: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Each outcome with the latest prediction made before its observed date (the rule above).
 
@@ -262,7 +263,8 @@ def join_point_in_time(
     ``variants`` keep only those records. With ``by_variant`` (the canary report) each variant is
     matched on its own, one row per (outcome, variant); without it (the drift check) the latest of
     all the records kept is matched, one row per outcome. Rows hold ``JOINED_FIELDS`` (the observed
-    date as ``YYYY-MM-DD``), in the order of the outcomes, variants sorted by name.
+    date as ``YYYY-MM-DD``), plus the matched record's fields named in ``keep`` (a fresh training set
+    keeps ``features``), in the order of the outcomes, variants sorted by name.
 
         rows = join_point_in_time(log_records, store.outcomes(since=start), model_version="v3")
     """
@@ -305,6 +307,7 @@ def join_point_in_time(
                     "churned": bool(churned),
                     "observed_date": day.isoformat(),
                     "predicted_at": r.get("ts"),
+                    **{k: r.get(k) for k in keep},
                 }
             )
     return rows

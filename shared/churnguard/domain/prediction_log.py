@@ -5,7 +5,8 @@ Online predictions (through Firehose) and batch scores land in the same layout:
 
     {"ts": "2026-05-01T10:00:00.123456Z", "model_version": "v1", "variant": "champion",
      "customer_key": "<HMAC hex or null>", "features": {"tenure": 2, ...},
-     "churn_probability": 0.71, "will_churn": true, "request_id": "...", "source": "online"}
+     "churn_probability": 0.71, "will_churn": true, "request_id": "...", "source": "online",
+     "latency_ms": 0.41}
 
 The raw customer id never appears: only its keyed hash (``identity.customer_key``).
 Pure functions, no I/O: the Firehose writer and the batch scorer both build records here.
@@ -64,8 +65,14 @@ def prediction_record(
     feature_names: Sequence[str] | None = None,
     ts: datetime | None = None,
     source: str = "online",
+    latency_ms: float | None = None,
+    canary_error: str | None = None,
 ) -> dict[str, Any]:
-    """One log record. ``features`` may hold extra keys (id, target): only ``feature_names`` are kept."""
+    """One log record. ``features`` may hold extra keys (id, target): only ``feature_names`` are kept.
+
+    Online answers also carry ``latency_ms`` (the model's scoring time) and, when the canary should have
+    answered but could not (its model failed to load or to score) and the champion answered instead,
+    ``canary_error``: the canary stage of the retraining loop judges the canary on both."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
     if source not in SOURCES:
@@ -81,6 +88,8 @@ def prediction_record(
         "will_churn": bool(prediction["will_churn"]),
         "request_id": request_id,
         "source": source,
+        **({"latency_ms": round(latency_ms, 3)} if latency_ms is not None else {}),
+        **({"canary_error": canary_error} if canary_error else {}),
     }
 
 

@@ -75,17 +75,20 @@ def build_profile(schema: Schema, X: np.ndarray, scores: np.ndarray) -> dict[str
                 if finite.size
                 else [],
             }
-    score_edges = numeric_edges(scores)
-    score_freqs, _ = numeric_frequencies(scores, score_edges)
+    return {"rows": int(X.shape[0]), "features": features, "scores": score_profile(scores)}
+
+
+def score_profile(scores: np.ndarray) -> dict[str, Any]:
+    """How a model's scores were distributed: decile bins, their shares, the mean and a bounded sample
+    (the training profile's ``scores``; the evaluation's held-out scores, which the canary stage expects)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    edges = numeric_edges(scores)
+    freqs, _ = numeric_frequencies(scores, edges)
     return {
-        "rows": int(X.shape[0]),
-        "features": features,
-        "scores": {
-            "edges": score_edges,
-            "frequencies": score_freqs,
-            "mean": float(scores.mean()),
-            "sample": [
-                float(v) for v in np.sort(np.random.default_rng(1).choice(scores, min(500, scores.size), replace=False))
-            ],
-        },
+        "edges": edges,
+        "frequencies": freqs,
+        "mean": float(scores.mean()),
+        "sample": [
+            float(v) for v in np.sort(np.random.default_rng(1).choice(scores, min(500, scores.size), replace=False))
+        ],
     }

@@ -184,6 +184,21 @@ def drift_html(report: Mapping[str, Any]) -> str:
             f"<td>{_fmt(perf.get('roc_auc'))}</td><td>{_fmt(perf.get('reference_roc_auc'))}</td>"
             f"<td>{_fmt(perf.get('calibration_error'))}</td></tr></table>"
         )
+    est = report.get("estimated")
+    if est and est.get("roc_auc"):
+        body.append(
+            f"<h2>Performance estimated without labels</h2><p>{escape(est['status'])}: {escape(est['method'])}, "
+            f"on {est['rows']} recent predictions (threshold {_fmt(est.get('threshold'))}); 95% intervals from "
+            f"{est['draws']} simulated label sets</p><table><tr><th>metric</th><th>estimate</th><th>interval</th>"
+            "<th>training</th></tr>"
+            + "".join(
+                f"<tr><td>{name}</td><td>{_fmt(m['estimate'])}</td><td>{_fmt(m['low'])} to {_fmt(m['high'])}</td>"
+                f"<td>{_fmt(m.get('reference'))}</td></tr>"
+                for name in ("roc_auc", "precision", "recall")
+                if (m := est.get(name))
+            )
+            + "</table>"
+        )
     rows = list(report.get("features") or [])
     if report.get("score"):
         rows.append(report["score"])

@@ -206,9 +206,15 @@ def cmd_forget(a: argparse.Namespace) -> int:
 
 
 def cmd_promote(a: argparse.Namespace) -> int:
-    from churnguard.services.lifecycle import promote
+    from datetime import UTC, datetime
 
-    _print_json(promote(_services().registry, a.version, reason=a.reason, expected_revision=a.expect_revision))
+    from churnguard.bootstrap import build_promotion
+
+    # Through the promote function's own action: the watch after the promotion starts here too.
+    promotion = build_promotion(_services())
+    _print_json(
+        promotion.promote(a.version, reason=a.reason, now=datetime.now(UTC), expected_revision=a.expect_revision)
+    )
     return 0
 
 

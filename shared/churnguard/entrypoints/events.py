@@ -92,13 +92,26 @@ def scheduled_time(event: Mapping[str, Any]) -> datetime:
     if not isinstance(event, Mapping):
         raise BadEventError(f"expected a scheduled event (a JSON object), not {type(event).__name__}")
     scheduled = event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events"
-    by_hand = set(event) <= {"time"}
+    by_hand = set(event) <= {"time", "trigger"}
     if not (scheduled or by_hand):
         raise BadEventError(
             'this function runs on its EventBridge schedule (or by hand with {} or {"time": "<ISO 8601>"}), '
             f"not on {_kind(event)}"
         )
     return event_time(event)
+
+
+# What a schedule rule may name in its constant input: {"trigger": "schedule"} starts a retraining
+# whatever the drift check finds (the RetrainSchedule rule).
+TRIGGERS = ("schedule",)
+
+
+def scheduled_trigger(event: Mapping[str, Any]) -> str | None:
+    """The trigger a scheduled event names (``{"trigger": "schedule"}``), or None for a plain drift check."""
+    trigger = event.get("trigger") if isinstance(event, Mapping) else None
+    if trigger is not None and trigger not in TRIGGERS:
+        raise BadEventError(f"'trigger' must be one of {list(TRIGGERS)}, not {trigger!r}")
+    return trigger
 
 
 def event_time(event: Mapping[str, Any]) -> datetime:
@@ -133,6 +146,42 @@ def dropped_objects(event: Mapping[str, Any]) -> list[list[str]]:
         return [[f"s3://{r['s3']['bucket']['name']}/{unquote_plus(r['s3']['object']['key'])}"] for r in records]
     except (KeyError, TypeError) as e:
         raise BadEventError(f"not an S3 object-created event: missing {e}") from e
+
+
+def alarm_state_change(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"name", "state", "previous", "reason", "time"}`` of a CloudWatch alarm's state change, as a Lambda
+    alarm action delivers it (``{"source": "aws.cloudwatch", "alarmData": {...}}``) or through SNS (a
+    ``Records`` event whose message is the alarm notification). Anything else raises BadEventError."""
+    if not isinstance(event, Mapping):
+        raise BadEventError(f"expected a CloudWatch alarm event (a JSON object), not {type(event).__name__}")
+    try:
+        if event.get("source") == "aws.cloudwatch" and isinstance(event.get("alarmData"), Mapping):
+            data = event["alarmData"]
+            return {
+                "name": str(data["alarmName"]),
+                "state": str(data["state"]["value"]),
+                "previous": (data.get("previousState") or {}).get("value"),
+                "reason": data["state"].get("reason"),
+                "time": event.get("time") or data["state"].get("timestamp"),
+            }
+        records = event.get("Records")
+        if isinstance(records, list) and records and isinstance(records[0], Mapping) and "Sns" in records[0]:
+            import json
+
+            message = json.loads(records[0]["Sns"]["Message"])
+            return {
+                "name": str(message["AlarmName"]),
+                "state": str(message["NewStateValue"]),
+                "previous": message.get("OldStateValue"),
+                "reason": message.get("NewStateReason"),
+                "time": message.get("StateChangeTime"),
+            }
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadEventError(f"not a readable CloudWatch alarm state change: missing or malformed {e}") from e
+    raise BadEventError(
+        "this function runs on a CloudWatch alarm's state change (the alarm's Lambda action, or its SNS "
+        f"notification), not on {_kind(event)}"
+    )
 
 
 def _feature_definition(event: Mapping[str, Any]) -> str | None:

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from churnguard.domain.canary import CanaryConfig, Challenger
+from churnguard.domain.canary import CanaryConfig, Challenger, routes_to_canary
 from churnguard.domain.errors import ArtifactIntegrityError, ModelNotFoundError, ModelUnavailableError, StorageError
 from churnguard.domain.fallback import FALLBACK_BASE_RATE, FALLBACK_OFF, BaseRateEstimate, estimate_from_metrics
 from churnguard.domain.predictor import Predictor
@@ -178,26 +178,36 @@ class ChallengerProvider:
         self.ttl_s = ttl_s
         self.clock = clock
         self._current: Challenger | None = None
+        # A configured canary whose model could not be loaded: its customers are answered by the champion
+        # and their log records say so (canary_error), so the canary stage sees a broken canary as failing.
+        self._unavailable: CanaryConfig | None = None
         self._next_check = float("-inf")
 
     def current(self) -> Challenger | None:
         return self._current
+
+    def unavailable_for(self, customer_key: str | None) -> bool:
+        """Whether a configured canary that failed to load should have answered this customer."""
+        u = self._unavailable
+        return u is not None and not u.shadow and routes_to_canary(customer_key, u.share)
 
     def refresh_if_due(self) -> None:
         now = self.clock()
         if now < self._next_check:
             return
         self._next_check = now + self.ttl_s
+        config: CanaryConfig | None = None
         try:
             raw = self.read_config()
             if not raw:
-                self._current = None
+                self._current = self._unavailable = None
                 return
             config = CanaryConfig.from_dict(raw)
             if self._current is None or self._current.config.version != config.version:
                 self._current = Challenger(config, self.load_version(config.version))
             elif self._current.config != config:
                 self._current = Challenger(config, self._current.predictor)
+            self._unavailable = None
         except Exception as e:  # noqa: BLE001 - a broken challenger must never affect the champion
             log.warning("challenger unavailable, the champion answers everyone: %s: %s", type(e).__name__, e)
-            self._current = None
+            self._current, self._unavailable = None, config

@@ -189,6 +189,9 @@ def record_failure(
         return {"version": version, "marked": False, "reason": reason}
     if current.status != "candidate":
         return {"version": version, "marked": False, "status": current.status, "reason": reason}
+    canary = registry.canary()
+    if canary and canary.get("version") == version:
+        registry.clear_canary()  # a run that failed during its canary stage must not leave the canary serving
     registry.set_status(version, "failed", reason=reason)
     return {"version": version, "marked": True, "status": "failed", "reason": reason}
 

@@ -15,6 +15,7 @@ logs the predictions and lets the challenger cache refresh; it never raises.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,9 @@ class FollowUp:
     keys: Sequence[str | None]
     challenger: Challenger | None
     ts: datetime
+    # One answer's scoring time, and why a canary that should have answered did not (the champion did).
+    latency_ms: float | None = None
+    canary_error: str | None = None
 
 
 class OnlineScoring:
@@ -83,18 +87,23 @@ class OnlineScoring:
         """The answer for one validated row, and what to do after it (None: nothing)."""
         key = self.key_of(row) if self._follows_up else None
         ch = self.challenger.current() if self.challenger is not None else None
-        pred, variant = None, "champion"
+        pred, variant, canary_error = None, "champion", None
+        started = time.perf_counter()
         if ch is not None and ch.answers(key):
             try:
                 same = ch.predictor.schema.sha256 == self._schema_sha
                 pred, variant = ch.predictor.predict_records([row], reasons=reasons, validated=same)[0], "canary"
             except Exception as e:  # noqa: BLE001 - a failing canary hands the customer back to the champion
                 log.warning("canary scoring failed, the champion answers: %s: %s", type(e).__name__, e)
+                canary_error, started = "scoring", time.perf_counter()
+        elif ch is None and self.challenger is not None and self.challenger.unavailable_for(key):
+            canary_error = "unavailable"
         if pred is None:
             pred = self._champion_predictions([row], reasons)[0]
         if not self._follows_up:
             return pred, None
-        return pred, FollowUp([row], [pred], variant, [key], ch, datetime.now(UTC))
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        return pred, FollowUp([row], [pred], variant, [key], ch, datetime.now(UTC), latency_ms, canary_error)
 
     def predict_many(
         self, rows: Sequence[Mapping[str, Any]], reasons: bool = True
@@ -130,7 +139,9 @@ class OnlineScoring:
             self.challenger.refresh_if_due()
 
     def _records(self, later: FollowUp, request_id: str) -> list[dict[str, Any]]:
-        def record(row: Mapping[str, Any], pred: Mapping[str, Any], variant: str, key: str | None) -> dict[str, Any]:
+        def record(
+            row: Mapping[str, Any], pred: Mapping[str, Any], variant: str, key: str | None, answered: bool = False
+        ) -> dict[str, Any]:
             return prediction_record(
                 features=row,
                 prediction=pred,
@@ -139,10 +150,14 @@ class OnlineScoring:
                 request_id=request_id,
                 feature_names=self._feature_names,
                 ts=later.ts,
+                latency_ms=later.latency_ms if answered else None,
+                canary_error=later.canary_error if answered else None,
             )
 
         rows, keys = later.rows, later.keys
-        recs = [record(r, p, later.variant, k) for r, p, k in zip(rows, later.predictions, keys, strict=True)]
+        recs = [
+            record(r, p, later.variant, k, answered=True) for r, p, k in zip(rows, later.predictions, keys, strict=True)
+        ]
         ch = later.challenger
         if ch is not None and ch.shadow and ch.predictor.version != later.predictions[0]["model_version"]:
             try:

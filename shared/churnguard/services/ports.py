@@ -16,6 +16,8 @@ from churnguard.domain.bundle import ModelBundle
 from churnguard.domain.event_features import FeatureDefinition, FeatureFrame
 from churnguard.domain.model_registry import ModelVersion
 from churnguard.domain.outcomes import Outcome
+from churnguard.domain.training_set import LabelledRow
+from churnguard.domain.watch import Watch
 
 
 class ModelStore(Protocol):
@@ -154,6 +156,50 @@ class Eraser(Protocol):
 
     def erase(self, customer_key: str) -> dict[str, Any]:
         """``{"removed": n, ...details}``; raises a ChurnGuardError when the store fails."""
+        ...
+
+
+class LabelledRowSource(Protocol):
+    """Where a fresh training set's labelled rows come from: features as known before each outcome
+    observed from ``start`` to ``end``, and the outcome (services/training_set.ServedPredictions reads
+    the prediction log and the outcomes; features computed from event logs at cutoffs fit here too)."""
+
+    name: str
+
+    def labelled_rows(self, start: date, end: date, max_prediction_age_days: int) -> list[LabelledRow]: ...
+
+
+class WatchStore(Protocol):
+    """The watch after the latest promotion (domain/watch.py): one record per model."""
+
+    def start(self, watch: Watch) -> None:
+        """Record the watch of a promotion, replacing the previous one (a newer promotion supersedes it)."""
+        ...
+
+    def current(self) -> Watch | None: ...
+
+    def end(self, watch: Watch, outcome: str, detail: str, at: str) -> bool:
+        """Mark ``watch`` ended, only if it is still the current, unended one; False when it was not."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells operators (SNS AlarmTopic)."""
+
+    def notify(self, subject: str, message: Mapping[str, Any]) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Publishes the loop's events (EventBridge), ``source`` churnguard.retraining."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+
+
+class ServiceHealth(Protocol):
+    """What the predict function answered over a time window (CloudWatch metrics)."""
+
+    def counts(self, start: datetime, end: datetime) -> dict[str, float] | None:
+        """``{"requests", "errors", "fallbacks"}``, or None when nothing was recorded for the window."""
         ...
 
 

@@ -10,7 +10,6 @@ them once per container. Reports go under ``reports_root`` (``s3://bucket/report
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -20,6 +19,9 @@ from churnguard.domain.drift import DriftThresholds, check_prediction_log
 from churnguard.domain.errors import DataValidationError, ModelNotFoundError
 from churnguard.domain.evaluation import GateConfig, evaluate
 from churnguard.domain.features import encode_labelled_csv
+from churnguard.domain.outcomes import Outcome, as_date
+from churnguard.domain.reference_profile import score_profile
+from churnguard.domain.training_set import rows_from_prediction_log
 from churnguard.services.champion import load_predictor
 from churnguard.services.ports import (
     ModelStore,
@@ -47,11 +49,19 @@ def run_drift_check(
     outcomes: OutcomeStore | None = None,
     launcher: RetrainLauncher | None = None,
     now: datetime | None = None,
+    trigger: str | None = None,
+    min_new_outcomes: int = 0,
 ) -> dict[str, Any]:
     """Check the recent prediction log against the champion; write the report; start retraining if due.
 
     ``outcomes`` (None: none recorded) give the performance check its labels; ``launcher`` starts the
-    state machine (None: report only). Returns a small summary for logs and metrics.
+    state machine (None: report only). A run starts when any trigger fires: ``drift`` or ``degradation``
+    (the report's), ``schedule`` (``trigger="schedule"``: the RetrainSchedule rule) or ``volume`` (at least
+    ``min_new_outcomes`` > 0 outcomes observed since the champion was trained match a served prediction);
+    the run's ``reason`` names them. Returns a small summary for logs and metrics.
+
+    Volume counts outcomes since the newest registered version was trained (the champion, or a later
+    candidate the gate or the canary turned down), so one batch of outcomes starts one run, not one a day.
     """
     now = now or _now()
     try:
@@ -80,21 +90,46 @@ def run_drift_check(
     body = report.to_dict()
     objects.write(base + ".json", reports.to_json(body), "application/json")
     objects.write(base + ".html", reports.drift_html(body).encode(), "text/html; charset=utf-8")
+    triggers = list(report.triggers)
+    if trigger == "schedule":
+        triggers.append("schedule")
+    # Since the last training, not only the champion's: a rejected candidate already saw these outcomes.
+    last_trained = max((m.created_at for m in registry.list()), default=champion.created_at)
+    new_labelled = _new_labelled(records, labelled, max(last_trained, champion.created_at), loop.outcome_window_days)
+    if min_new_outcomes and new_labelled >= min_new_outcomes:
+        triggers.append("volume")
+    est = report.estimated
     summary: dict[str, Any] = {
         "decision": report.decision,
         "reasons": report.reasons,
+        "triggers": triggers,
         "champion": champion.version,
         "rows": report.rows,
         "drifted_features": report.drifted_features,
         "max_psi": round(report.max_psi, 4),
         "score_psi": round(report.score.psi, 4) if report.score else None,
         "performance": report.performance.status if report.performance else "no_outcomes",
+        "estimated": {
+            "status": est.status,
+            **{m: round(getattr(est, m).estimate, 4) for m in ("roc_auc", "precision", "recall") if getattr(est, m)},
+        }
+        if est
+        else None,
+        "new_labelled_outcomes": new_labelled,
         "report": base + ".json",
         "html": base + ".html",
     }
-    if report.decision == "retrain":
-        summary["retraining"] = _start_retraining(launcher, loop, champion.lineage, base + ".json", now)
+    if triggers:
+        summary["retraining"] = _start_retraining(launcher, triggers, base + ".json", now)
     return summary
+
+
+def _new_labelled(records: list[dict[str, Any]], outcomes: list[Outcome], trained_at: str, max_age_days: int) -> int:
+    """Outcomes observed after ``trained_at`` that match a served prediction: the labelled rows a new
+    training set would have that the last trained model never saw."""
+    trained = as_date(trained_at)
+    fresh = [o for o in outcomes if trained is None or o.observed_date > trained]
+    return len(rows_from_prediction_log(records, fresh, max_age_days)) if fresh else 0
 
 
 def _read_newest_first(log: PredictionLogSource, start: date, end: date, limit: int) -> list[dict[str, Any]]:
@@ -112,17 +147,13 @@ def _read_newest_first(log: PredictionLogSource, start: date, end: date, limit: 
 
 
 def _start_retraining(
-    launcher: RetrainLauncher | None, loop: LoopSettings, lineage: Mapping[str, Any], report_uri: str, now: datetime
+    launcher: RetrainLauncher | None, triggers: list[str], report_uri: str, now: datetime
 ) -> dict[str, Any]:
+    """Start a run that builds its own training set (BuildTrainingSet; TRAINING_DATA_URI overrides it there)."""
     if launcher is None:
         return {"started": False, "reason": "no retraining state machine configured (RETRAIN_STATE_MACHINE_ARN)"}
-    data = loop.training_data_uri or lineage.get("data_source")
-    if not isinstance(data, str) or not data.startswith("s3://"):
-        return {"started": False, "reason": "no training data location: set TRAINING_DATA_URI"}
-    execution_input = {"reason": "drift", "drift_report": report_uri, "data": data}
-    if loop.holdout_data_uri:
-        execution_input["holdout"] = loop.holdout_data_uri
-    name = f"drift-{now.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    execution_input = {"reason": ",".join(triggers), "triggers": triggers, "drift_report": report_uri}
+    name = f"{triggers[0]}-{now.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     return {**launcher.start(execution_input, name=name), "input": execution_input}
 
 
@@ -172,6 +203,8 @@ def evaluate_candidate(
         "champion": champion.version if champion else None,
         "holdout": holdout_uri,
         **result.to_dict(),
+        # What the canary stage expects the candidate's live scores to look like (the newest labelled period).
+        "score_profile": score_profile(p_challenger),
     }
     objects.write(base + ".json", reports.to_json(body), "application/json")
     objects.write(

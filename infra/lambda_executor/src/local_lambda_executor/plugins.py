@@ -20,3 +20,21 @@ def dynamodb_moto_server():
     from local_lambda_executor.dynamodb import create_service
 
     return create_service()
+
+
+@aws_provider(api="firehose", name="aws_prefixes")
+def firehose_aws_prefixes():
+    from localstack.services.plugins import Service
+
+    from local_lambda_executor.firehose import AwsPrefixFirehoseProvider
+
+    return Service.for_provider(AwsPrefixFirehoseProvider())
+
+
+@aws_provider(api="cloudwatch", name="metric_math_actions")
+def cloudwatch_metric_math_actions():
+    from localstack.services.plugins import Service
+
+    from local_lambda_executor.cloudwatch import create_provider
+
+    return Service.for_provider(create_provider())
