@@ -45,6 +45,16 @@ def test_train_promote_predict_through_the_cli(emulator, tmp_path):
     assert pred[0]["model_version"] == out["version"]
 
 
+def test_train_with_promote_says_the_new_version_is_the_champion(emulator, tmp_path):
+    data = tmp_path / "customers.csv"
+    data.write_bytes(synth_csv_bytes(1500))
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("n_folds: 3\nmax_rounds: 300\n")
+    p = run(["train", "--data", str(data), "--config", str(cfg), "--promote", "--quiet"], emulator.env)
+    listed = json.loads(run(["models", "list", "--json"], emulator.env).stdout)
+    assert f"version      {listed['champion']}  (production: promoted to champion)" in p.stdout
+
+
 def test_bad_data_is_refused_with_a_report_and_nothing_registered(emulator, tmp_path):
     data = tmp_path / "bad.csv"
     data.write_bytes(synth_csv_bytes(300).replace(b",Yes\n", b",Maybe\n", 3))

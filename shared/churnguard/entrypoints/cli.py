@@ -126,7 +126,16 @@ def cmd_train(a: argparse.Namespace) -> int:
             data, schema, config, services.store, services.registry, source=a.data, progress=progress
         )
         if a.promote:
-            summary["champion"] = services.registry.promote(summary["version"], reason="cli --promote")["version"]
+            from datetime import UTC, datetime
+
+            from churnguard.bootstrap import build_promotion
+
+            # As `churn promote` does: through the promote function's action, so the watch starts too.
+            promoted = build_promotion(services).promote(
+                summary["version"], reason="cli --promote", now=datetime.now(UTC)
+            )
+            summary["champion"] = promoted["version"]
+            summary["status"] = "production: promoted to champion"
     else:
         result = train_from_bytes(data, schema, config, progress)
         summary = {
