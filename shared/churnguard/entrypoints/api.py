@@ -311,6 +311,18 @@ class _BodyLimit:
         await self.app(scope, receive, send)
 
 
+# A customer id in a path: documented here, checked by the route with _is_bad_customer_id and answered by
+# _bad_customer_id in our words (FastAPI's own check would answer in its).
+CustomerIdPath = Annotated[
+    str,
+    Path(description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}),
+]
+
+
+def _is_bad_customer_id(customer_id: str) -> bool:
+    return is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH
+
+
 def _bad_customer_id(customer_id: str) -> JSONResponse:
     """422 naming a customer id in a path that is blank or too long (checked here, in our words)."""
     problem = {
@@ -547,17 +559,11 @@ def create_app(
         },
     )
     def stored_score(
-        customer_id: Annotated[
-            str,
-            # Documented here, checked below (with our message): FastAPI's own check would answer in its words.
-            Path(
-                description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
-            ),
-        ],
+        customer_id: CustomerIdPath,
     ) -> Any:
-        cid = customer_id.strip()
-        if is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH:
+        if _is_bad_customer_id(customer_id):
             return _bad_customer_id(customer_id)
+        cid = customer_id.strip()
         if customer_score is None:
             return JSONResponse(
                 {"error": "customer scores unavailable", "detail": "this deployment has no score table"},
@@ -586,20 +592,14 @@ def create_app(
         },
     )
     def predict_by_id(  # sync: a DynamoDB read must not block the event loop (it runs in the thread pool)
-        customer_id: Annotated[
-            str,
-            # Documented here, checked below (with our message): FastAPI's own check would answer in its words.
-            Path(
-                description="the customer's id", json_schema_extra={"maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
-            ),
-        ],
+        customer_id: CustomerIdPath,
         request: Request,
         background: BackgroundTasks,
         reasons: bool = Query(True, description="include TreeSHAP reasons"),
     ) -> Any:
-        cid = customer_id.strip()
-        if is_blank_id(customer_id) or len(customer_id) > MAX_ID_LENGTH:
+        if _is_bad_customer_id(customer_id):
             return _bad_customer_id(customer_id)
+        cid = customer_id.strip()
         if customer_features is None:
             return JSONResponse(
                 {"error": "customer features unavailable", "detail": "this deployment has no feature table"},
