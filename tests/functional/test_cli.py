@@ -132,6 +132,7 @@ def test_infer_then_train_on_a_csv_with_spaced_headers_and_coded_columns(tmp_pat
     assert re.search(r"cross-validation .* \d+/\d+  [\d.]+ s, about [\d.]+ s left", p.stderr), p.stderr
     assert re.search(r"final model .* [\d.]+ s, done", p.stderr), p.stderr
     assert "CV ROC-AUC" in p.stdout and "inner log-loss" in p.stdout
+    assert p.stdout.startswith("version      not registered (set MODEL_BUCKET") and "None" not in p.stdout
     assert any(line.startswith("model ") and "leaves" in line for line in p.stdout.splitlines())
 
 

@@ -152,7 +152,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         m = summary["metrics"]
-        print(f"version      {summary['version']}  ({summary['status']})")
+        if summary["version"] is None:
+            print(f"version      {summary['status']}")
+        else:
+            print(f"version      {summary['version']}  ({summary['status']})")
         print(f"CV ROC-AUC   {m['cv_roc_auc']:.4f} ± {m['cv_roc_auc_std']:.4f}")
         print(f"CV PR-AUC    {m['cv_pr_auc']:.4f}")
         print(f"Brier        {m['brier']:.4f}")
