@@ -291,6 +291,16 @@ def table(results: dict[str, Any]) -> str:
             "<= 60 s",
         ),
         (
+            "features: the retraining loop's fresh set from the same logs, 100k customers x 7 cutoffs (s / peak MB)",
+            "{} / {}".format(
+                *[
+                    ((results.get("features") or {}).get("loop_training_set") or {}).get(k)
+                    for k in ("seconds", "peak_rss_mb")
+                ]
+            ),
+            "",
+        ),
+        (
             "USD per million predictions on arm64 (list price 20% lower per GB-s; x86_64 p50 assumed, not measured)",
             (results.get("cost_arm64") or {}).get("usd_per_million_predictions"),
             "",
@@ -387,9 +397,17 @@ def main(argv: list[str] | None = None) -> int:
         help="re-measure only the batch figures, on the models build/bench/ holds (the rest of "
         "bench/results.json stays from its run; the README says when each part was measured)",
     )
+    p.add_argument(
+        "--features-and-packages-only",
+        action="store_true",
+        help="take the event-feature figures (make bench-features) and package sizes (make package) as they "
+        "stand now, keep the rest of bench/results.json from its run, and rewrite the README block",
+    )
     a = p.parse_args(argv)
     if a.batch_only:
         return batch_only(a.batch_rows)
+    if a.features_and_packages_only:
+        return features_and_packages_only()
     from churnguard.domain.schema import Schema
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -437,12 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         results["online_deeper_model"] = latency.measure(
             bundles["iranian"], IRANIAN_CSV, requests=a.requests, body=_iranian_body(), schema_path=schema_yaml
         )
-    sizes_file = ROOT / "build" / "lambda" / "sizes.json"
-    if sizes_file.exists():
-        sizes = json.loads(sizes_file.read_text())
-        results["packages"] = {
-            fid: {k: f.get(k) for k in ("unzipped_mb", "packaging", "note")} for fid, f in sizes["functions"].items()
-        }
+    results["packages"] = package_sizes() or results.get("packages")
     print("cold start ...", file=sys.stderr)
     before = calibration.measure()
     results.update(cold_start.measure(bundle))
@@ -463,6 +476,35 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = verdicts(results)
     results["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results["machine"]["load_avg_at_end"] = os.getloadavg()
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(table(results))
+    update_readme(results)
+    return 0
+
+
+def package_sizes() -> dict[str, Any] | None:
+    """The x86_64 package sizes ``make package`` measured (build/lambda/sizes.json), None before it ran."""
+    sizes_file = ROOT / "build" / "lambda" / "sizes.json"
+    if not sizes_file.exists():
+        return None
+    sizes = json.loads(sizes_file.read_text())
+    return {fid: {k: f.get(k) for k in ("unzipped_mb", "packaging", "note")} for fid, f in sizes["functions"].items()}
+
+
+def features_and_packages_only() -> int:
+    """After a change to the event-feature code or a function's requirements: ``make package bench-features``,
+    then this, without re-running the latency, batch and load parts."""
+    if not RESULTS.exists():
+        print("bench/results.json is missing: run make bench first", file=sys.stderr)
+        return 2
+    results = json.loads(RESULTS.read_text())
+    results["packages"] = package_sizes() or results.get("packages")
+    results["features"] = feature_results()
+    results["features_and_packages_remeasured"] = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "make package bench-features && python -m bench.run --features-and-packages-only",
+    }
+    results["targets"] = verdicts(results)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(table(results))
     update_readme(results)
@@ -517,6 +559,14 @@ def update_readme(results: dict[str, Any], readme: Path = ROOT / "README.md") ->
             f" The batch rows were measured again at {again['at']} (`{again['command']}`, same models, 1-minute "
             f"load average {again['load_avg_at_start'][0]:.1f}, then {again['load_avg_at_end'][0]:.1f}), "
             "with their own calibration loops."
+        )
+    parts = results.get("features_and_packages_remeasured")
+    if parts:
+        f = results.get("features") or {}
+        note += (
+            f" The event-feature rows and package sizes were measured again at {parts['at']} (`{parts['command']}`"
+            + (f", load average {f['load_average_start_end'][0]}, then {f['load_average_start_end'][1]}" if f else "")
+            + ")."
         )
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)

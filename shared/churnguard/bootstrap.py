@@ -61,9 +61,15 @@ from churnguard.services.console import ConsoleReads, ConsoleSessions
 from churnguard.services.erasure import forget_customer
 from churnguard.services.feedback import ingest_feedback_object, record_feedback
 from churnguard.services.online_scoring import OnlineScoring
-from churnguard.services.ports import Eraser, FeatureEngine, ObjectStore
+from churnguard.services.ports import Eraser, FeatureEngine, LabelledRowSource, ObjectStore
 from churnguard.services.retraining import evaluate_candidate, run_drift_check
-from churnguard.services.training_set import ServedPredictions, champion_schema, training_data_for_run
+from churnguard.services.training_set import (
+    EventFeatureRows,
+    ServedPredictions,
+    champion_schema,
+    choose_source,
+    training_data_for_run,
+)
 from churnguard.settings import ENV_OUTCOMES_TABLE, ENV_SCORES_TABLE, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -462,17 +468,37 @@ def build_feedback_ingest(services: Services) -> Callable[[list[str]], dict[str,
 
 def build_training_set_step(services: Services) -> Callable[..., dict[str, Any]]:
     """``prepare(run_id, now, data=None, holdout=None)``: the BuildTrainingSet step. The run's given data
-    (or the TRAINING_DATA_URI / HOLDOUT_DATA_URI override), else a fresh training set from the prediction
-    log and the outcomes under ``s3://MODEL_BUCKET/TRAINING_SETS_PREFIX/<run_id>/``."""
-    loop, retrain = services.settings.loop, services.settings.retrain
+    (or the TRAINING_DATA_URI / HOLDOUT_DATA_URI override), else a fresh training set under
+    ``s3://MODEL_BUCKET/TRAINING_SETS_PREFIX/<run_id>/``: from the event logs at recent cutoffs when the
+    feature definition (FEATURE_DEFINITION_URI) exists and the champion reads its features, else from the
+    prediction log joined to the outcomes (services/training_set.choose_source)."""
+    loop, retrain, features = services.settings.loop, services.settings.retrain, services.settings.features
     outcomes = build_outcome_store(services)
     if outcomes is None:
         raise ConfigurationError("set OUTCOMES_TABLE: a fresh training set joins served predictions to outcomes")
-    # A feature definition (event logs at cutoffs) would be another LabelledRowSource here.
-    source = ServedPredictions(build_prediction_log_reader(services), outcomes)
+    log = build_prediction_log_reader(services)
     plan = TrainingSetPlan.from_dict(
         {"max_prediction_age_days": loop.outcome_window_days, **(retrain.training_set or {})}
     )
+
+    def source(schema: Schema) -> LabelledRowSource:
+        definition, absent = None, "no feature definition (FEATURE_DEFINITION_URI unset)"
+        if features.definition_uri:
+            try:
+                text = _objects_for(features.definition_uri, services.clients).read(features.definition_uri)
+            except DataValidationError as e:  # none uploaded: this deployment scores snapshots
+                absent = f"no feature definition ({e})"
+            else:
+                definition = event_features.parse_definition(text, features.definition_uri)
+        return choose_source(
+            schema,
+            definition,
+            served=lambda why: ServedPredictions(log, outcomes, why),
+            events=lambda d, why: EventFeatureRows(
+                d, build_feature_engine(services.settings, services.clients), plan.period_days, why
+            ),
+            no_definition=absent,
+        )
 
     def prepare(run_id: str, now: datetime, data: str | None = None, holdout: str | None = None) -> dict[str, Any]:
         data = data or loop.training_data_uri

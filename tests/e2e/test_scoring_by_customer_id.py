@@ -1,6 +1,8 @@
 """Features from event logs as deployed: the FeatureRefreshFunction from template.yaml builds a training set
 from logs in S3, the TrainFunction trains on it unchanged, the refresh (the schedule's event) stores every
-active customer's features and scores, and POST /customers/{id}/predict answers through API Gateway.
+active customer's features and scores, and POST /customers/{id}/predict answers through API Gateway. With
+that model the champion, the retraining loop's BuildTrainingSetFunction builds its fresh set from the same
+logs at recent cutoffs, and Train and Evaluate take it as the state machine passes it.
 
 Runs after the drift test (file order). It makes its model the champion and restores the previous one at
 the end, so nothing after it sees a different champion.
@@ -88,6 +90,36 @@ def test_the_refresh_on_its_schedule_stores_features_and_scores_and_the_api_answ
     assert answer["reasons"] and {r["effect"] for r in answer["reasons"]} <= {"increases risk", "decreases risk"}
     unknown = api.post("/customers/nobody-at-all/predict")
     assert unknown.status_code == 404 and unknown.json()["error"] == "customer not found"
+
+
+def test_the_loop_builds_its_training_set_from_the_event_logs_and_evaluates_on_the_newest_cutoff(
+    stack, events_champion
+):
+    import csv
+    import io
+
+    _, trained = events_champion
+    bucket = stack.outputs["ModelBucketName"]
+    run = "e2e-events-run"
+    execution = {"id": f"arn:aws:states:::execution:retrain:{run}", "name": run, "started": "2026-06-01T06:00:00Z"}
+
+    built = stack.invoke("BuildTrainingSetFunctionName", {"run": {"reason": "e2e events"}, "execution": execution})
+
+    ts = built["training_set"]
+    assert ts["status"] == "built" and ts["source"] == "event_features", ts
+    assert built["data"] == f"s3://{bucket}/data/training-sets/{run}/train.csv"
+    assert ts["period"]["holdout"] == {"start": "2026-05-03", "end": "2026-06-01", "periods": 1}
+    assert ts["period"]["train"]["periods"] == 6 and ts["rows"]["train"] > 2000 and ts["rows"]["holdout"] > 300
+    body = stack.client("s3").get_object(Bucket=bucket, Key=f"data/training-sets/{run}/holdout.csv")["Body"].read()
+    assert {r["cutoff"] for r in csv.DictReader(io.StringIO(body.decode()))} == {"2026-05-02T00:00:00Z"}
+
+    # The state machine's next two steps, as it passes them the state: Train reads the schema written beside
+    # the rows (the champion's) and validates in time order; Evaluate judges on the held-out newest cutoff.
+    candidate = stack.invoke("TrainFunctionName", {**built, "config": FAST})
+    assert candidate["metrics"]["cv_method"] == "time-ordered" and candidate["metrics"]["rows"] == ts["rows"]["train"]
+    evaluation = stack.invoke("EvaluateFunctionName", {**built, "candidate": {"version": candidate["version"]}})
+    assert evaluation["champion"] == trained["version"], evaluation
+    assert evaluation["rows"] == ts["rows"]["holdout"] and evaluation["challenger"]["roc_auc"] > 0.6, evaluation
 
 
 def _a_scored_customer(stack, api) -> str:

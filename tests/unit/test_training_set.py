@@ -113,10 +113,10 @@ def test_too_few_rows_give_reasons_not_a_set(schema):
     split = T.split_by_period([row("a", TODAY)], plan, TODAY, schema, original=(2000, 500))
     assert len(split.reasons) == 1 and "newest period" in split.reasons[0]
 
-    nothing = T.split_by_period([], plan, TODAY, schema)
-    assert nothing.reasons == [
-        "no labelled rows in the last 180 days: no outcome matches a served prediction made before it (within 90 days)"
-    ]
+    assert T.split_by_period([], plan, TODAY, schema).reasons == ["no labelled rows in the last 180 days"]
+    # The source says why in its own terms (services/training_set: ServedPredictions, EventFeatureRows).
+    nothing = T.split_by_period([], plan, TODAY, schema, why_none="the logs end too early")
+    assert nothing.reasons == ["the logs end too early"]
 
 
 def test_the_csv_is_what_training_reads_and_holds_no_customer_key(schema):
@@ -135,9 +135,78 @@ def test_the_csv_is_what_training_reads_and_holds_no_customer_key(schema):
         T.read_original(original.drop(columns=["Churn"]).to_csv(index=False).encode(), schema, "s3://b/x.csv")
 
 
+def test_rows_built_at_cutoffs_carry_their_times_for_time_ordered_validation(schema):
+    from churnguard.domain.time_folds import time_folds
+
+    # Ten customers at three cutoffs a month apart, each labelled a month later.
+    cutoffs = ["2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"]
+    rows = [
+        T.LabelledRow(
+            f"c{i % 10}", features(i), i % 4 == 0, date(2026, 1 + i // 10, 1), cutoffs[i // 10], cutoffs[i // 10 + 1]
+        )
+        for i in range(30)
+    ]
+    original = synth_frame(4, seed=5).assign(cutoff="2025-11-01T00:00:00Z", label_end="2025-12-01T00:00:00Z")
+    frame = read_csv(io.BytesIO(T.to_csv(schema, rows, original.to_dict("records"), time_ordered=True)))
+
+    assert list(frame.columns)[-3:] == ["period", "cutoff", "label_end"]
+    assert frame["cutoff"].nunique() == 4
+    folds = time_folds(frame, 3)
+    assert len(folds) == 3 and all(
+        frame["label_end"].iloc[tr].max() <= frame["cutoff"].iloc[te].min() for tr, te in folds
+    )
+    # An original file without the times cannot join rows validated in time order: said, with the fix.
+    plain = synth_frame(3, seed=6).to_csv(index=False).encode()
+    with pytest.raises(DataValidationError, match="lacks columns: cutoff, label_end.*churn features build"):
+        T.read_original(plain, schema, "s3://b/original.csv", time_ordered=True)
+    assert T.read_original(plain, schema, "s3://b/original.csv")[0]
+
+
 def test_a_bad_plan_is_refused():
     with pytest.raises(ValueError, match="period_days must not exceed window_days"):
         T.TrainingSetPlan(window_days=10, period_days=30)
     with pytest.raises(ValueError, match="unknown training set settings"):
         T.TrainingSetPlan.from_dict({"windows": "3"})
     assert T.TrainingSetPlan.from_dict({"window_days": "60"}).window_days == 60
+
+
+def test_the_source_is_the_event_logs_only_for_a_champion_trained_on_their_features(schema):
+    from churnguard.domain.event_features import FeatureDefinition
+    from churnguard.domain.schema import CategoricalFeature, NumericFeature, Schema
+    from churnguard.services.training_set import choose_source
+
+    definition = FeatureDefinition.from_dict(
+        {
+            "name": "subs",
+            "entity": {"path": "c.csv", "id": "id", "attributes": [{"name": "plan", "type": "categorical"}]},
+            "sources": {"usage": {"path": "u.csv", "customer_id": "id", "time": "t"}},
+            "features": [{"name": "sessions", "source": "usage", "agg": "count", "window": 30}],
+            "label": {"horizon_days": 30, "cancellation": {"source": "usage"}},
+        }
+    )
+
+    def served(why):
+        return ("served", why)
+
+    def events(d, why):
+        return ("events", d.name, why)
+
+    chosen = choose_source(schema, None, served, events, no_definition="no feature definition (not uploaded)")
+    assert chosen == ("served", "no feature definition (not uploaded): served predictions joined to outcomes")
+    chosen = choose_source(schema, definition, served, events)
+    assert (
+        chosen[0] == "served"
+        and "does not compute (gender, SeniorCitizen, Partner, Dependents, tenure, ...)" in chosen[1]
+    )
+    trained_on_it = Schema(
+        name="subs-features",
+        id_column="id",
+        target="churned",
+        positive_label="Yes",
+        features=(CategoricalFeature("plan", ("a", "b"), nullable=True), NumericFeature("sessions")),
+    )
+    assert choose_source(trained_on_it, definition, served, events) == (
+        "events",
+        "subs",
+        "the champion reads the features of the definition 'subs'",
+    )

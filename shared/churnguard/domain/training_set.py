@@ -1,9 +1,10 @@
 """A fresh training set from the platform's own data: what each customer looked like, and what happened next.
 
-The retraining loop's first step. Labelled rows come from a ``LabelledRow`` source: today the features
+The retraining loop's first step. Labelled rows come from a ``LabelledRow`` source: either the features
 logged with each served prediction, matched to the outcome that followed by the one point-in-time join
 (``outcomes.join_point_in_time``: the latest served prediction made before the day the outcome was
-observed); features computed from event logs at past cutoffs fit the same shape. Then:
+observed), or features computed from event logs at recent cutoffs with the label the definition's rule
+gives for the horizon after each (observed when the horizon ends). Then:
 
 - rows are grouped into periods by the day the outcome was observed: ``period_days`` long, counted back
   from the newest labelled day, within ``window_days`` of today;
@@ -33,6 +34,7 @@ from churnguard.domain.errors import DataValidationError, RecordValidationError
 from churnguard.domain.features import FeatureEncoder
 from churnguard.domain.outcomes import SERVED_VARIANTS, Outcome, join_point_in_time
 from churnguard.domain.schema import Schema
+from churnguard.domain.time_folds import CUTOFF_COLUMN, LABEL_END_COLUMN
 
 # The column naming each row's period in the written CSVs (training ignores columns it does not know).
 PERIOD_COLUMN = "period"
@@ -69,13 +71,15 @@ class TrainingSetPlan:
 
 class LabelledRow(NamedTuple):
     """Features as known before an outcome, and the outcome. ``known_at`` identifies the feature vector
-    (the prediction's timestamp, or the cutoff it was computed at)."""
+    (the prediction's timestamp, or the cutoff it was computed at); ``label_end``, for rows built at a
+    cutoff, is when the label's horizon ended (time-ordered CV reads both)."""
 
     customer_key: str
     features: Mapping[str, Any]
     churned: bool
     observed_date: date
     known_at: str
+    label_end: str | None = None
 
 
 def rows_from_prediction_log(
@@ -183,11 +187,12 @@ def split_by_period(
     today: date,
     schema: Schema,
     original: tuple[int, int] = (0, 0),
+    why_none: str | None = None,
 ) -> Split:
     """Cut labelled rows into the held-out newest period and the training periods before it (module doc).
 
     ``original``: (rows, churned) of the original training file added to the training rows, counted
-    towards the minimums."""
+    towards the minimums. ``why_none``: the source's words for having no labelled row at all."""
     encoder = FeatureEncoder(schema)
     earliest = today - timedelta(days=plan.window_days)
     counts = {"labelled": 0, "outside_window": 0, "not_fitting_schema": 0, "repeats_in_period": 0}
@@ -202,8 +207,7 @@ def split_by_period(
             kept.append(r)
     if not kept:
         why = (
-            f"no labelled rows in the last {plan.window_days} days: no outcome matches a served prediction made "
-            f"before it (within {plan.max_prediction_age_days} days)"
+            why_none or f"no labelled rows in the last {plan.window_days} days"
             if not counts["labelled"] or counts["labelled"] == counts["outside_window"]
             else f"none of the {counts['labelled']} labelled rows fits the schema {schema.name!r}"
         )
@@ -269,38 +273,59 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def to_csv(schema: Schema, rows: Iterable[LabelledRow], original: Sequence[Mapping[str, str]] = ()) -> bytes:
+def to_csv(
+    schema: Schema,
+    rows: Iterable[LabelledRow],
+    original: Sequence[Mapping[str, str]] = (),
+    time_ordered: bool = False,
+) -> bytes:
     """Labelled rows as the CSV training reads: the schema's features, its target (positive label or
     "No"), and the period each row came from (``original`` for the original training file's rows).
+    ``time_ordered`` (rows built at cutoffs, a customer in several) adds the ``cutoff`` and ``label_end``
+    columns, so training validates in time order instead of shuffling a customer's months across folds.
     No customer id or key is written: a training set needs none, and it outlives the prediction log."""
     negative = "No" if schema.positive_label != "No" else "no"
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     names = schema.feature_names
-    w.writerow([*names, schema.target, PERIOD_COLUMN])
+    times = [CUTOFF_COLUMN, LABEL_END_COLUMN] if time_ordered else []
+    w.writerow([*names, schema.target, PERIOD_COLUMN, *times])
     for r in rows:
         w.writerow(
             [
                 *(_cell(r.features.get(n)) for n in names),
                 schema.positive_label if r.churned else negative,
                 r.observed_date.isoformat(),
+                *((r.known_at, r.label_end or "") if time_ordered else ()),
             ]
         )
     for o in original:
-        w.writerow([*(o.get(n, "") for n in names), o.get(schema.target, ""), ORIGINAL])
+        w.writerow([*(o.get(n, "") for n in names), o.get(schema.target, ""), ORIGINAL, *(o.get(t, "") for t in times)])
     return buf.getvalue().encode()
 
 
-def read_original(data: bytes, schema: Schema, source: str) -> tuple[list[dict[str, str]], int]:
-    """The rows of the original training file (a CSV with the schema's columns), and how many churned.
-    DataValidationError when it lacks a column or cannot be read."""
+def read_original(
+    data: bytes, schema: Schema, source: str, time_ordered: bool = False
+) -> tuple[list[dict[str, str]], int]:
+    """The rows of the original training file (a CSV with the schema's columns, and for a time-ordered
+    set its ``cutoff`` and ``label_end``), and how many churned. DataValidationError when it lacks a
+    column or cannot be read."""
     try:
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error) as e:
         raise DataValidationError(f"the original training file {source} is not a readable CSV: {e}") from e
     header = set(rows[0]) if rows else set()
-    missing = [c for c in [*schema.feature_names, schema.target] if c not in header]
+    needed = [*schema.feature_names, schema.target, *((CUTOFF_COLUMN, LABEL_END_COLUMN) if time_ordered else ())]
+    missing = [c for c in needed if c not in header]
     if missing:
-        raise DataValidationError(f"the original training file {source} lacks columns: {', '.join(missing)}")
+        raise DataValidationError(
+            f"the original training file {source} lacks columns: {', '.join(missing)}"
+            + (
+                " (rows built from event logs are validated in time order: use the CSV `churn features build` "
+                "wrote, which has them, or unset TRAINING_SET_ORIGINAL_URI)"
+                if time_ordered and set(missing) & {CUTOFF_COLUMN, LABEL_END_COLUMN}
+                else ""
+            )
+        )
     churned = sum((r.get(schema.target) or "").strip() == schema.positive_label for r in rows)
     return rows, churned

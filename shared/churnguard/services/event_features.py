@@ -37,7 +37,12 @@ from churnguard.services.ports import FeatureEngine, FeatureStore, ObjectStore, 
 
 def load_definition(uri: str, objects: ObjectStore) -> FeatureDefinition:
     """The definition at a local path or ``s3://`` URI; its relative paths are read from its folder."""
-    text = objects.read(uri).decode("utf-8", errors="replace")
+    return parse_definition(objects.read(uri), uri)
+
+
+def parse_definition(body: bytes, uri: str) -> FeatureDefinition:
+    """The definition read from ``uri`` (its relative paths resolve against that folder)."""
+    text = body.decode("utf-8", errors="replace")
     base = uri.rsplit("/", 1)[0] if uri.startswith("s3://") else str(Path(uri).resolve().parent)
     return FeatureDefinition.from_yaml(text, source=uri, base=base)
 

@@ -161,12 +161,22 @@ class Eraser(Protocol):
 
 class LabelledRowSource(Protocol):
     """Where a fresh training set's labelled rows come from: features as known before each outcome
-    observed from ``start`` to ``end``, and the outcome (services/training_set.ServedPredictions reads
-    the prediction log and the outcomes; features computed from event logs at cutoffs fit here too)."""
+    observed from ``start`` to ``end``, and the outcome (services/training_set: ServedPredictions reads
+    the prediction log and the outcomes, EventFeatureRows computes features from event logs at cutoffs)."""
 
     name: str
+    # Rows built at cutoffs, a customer in several: the training CSV carries cutoff/label_end for time-ordered CV.
+    time_ordered: bool
 
     def labelled_rows(self, start: date, end: date, max_prediction_age_days: int) -> list[LabelledRow]: ...
+
+    def why_none(self, window_days: int) -> str:
+        """Why the last ``labelled_rows`` call found nothing, in the source's own terms."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Why this source was chosen and what it read (for the training set's report)."""
+        ...
 
 
 class WatchStore(Protocol):
