@@ -333,6 +333,13 @@ def _bad_customer_id(customer_id: str) -> JSONResponse:
     return JSONResponse({"error": "invalid request", "problems": [problem]}, status_code=422)
 
 
+def _unavailable(what: str) -> JSONResponse:
+    """503 for a /customers route whose table this deployment does not have (``what``: "score", "feature")."""
+    return JSONResponse(
+        {"error": f"customer {what}s unavailable", "detail": f"this deployment has no {what} table"}, status_code=503
+    )
+
+
 class _JsonBodyByDefault:
     """Reads a body sent without a JSON Content-Type as JSON: every route here takes JSON or nothing.
 
@@ -565,10 +572,7 @@ def create_app(
             return _bad_customer_id(customer_id)
         cid = customer_id.strip()
         if customer_score is None:
-            return JSONResponse(
-                {"error": "customer scores unavailable", "detail": "this deployment has no score table"},
-                status_code=503,
-            )
+            return _unavailable("score")
         found = customer_score(cid)  # StorageError -> 503 above
         if found is None:
             return JSONResponse(
@@ -601,10 +605,7 @@ def create_app(
             return _bad_customer_id(customer_id)
         cid = customer_id.strip()
         if customer_features is None:
-            return JSONResponse(
-                {"error": "customer features unavailable", "detail": "this deployment has no feature table"},
-                status_code=503,
-            )
+            return _unavailable("feature")
         pred, later = predict_customer(cid, customer_features, scoring, reasons)  # 404 / 409 mapped above
         if later is not None:
             background.add_task(_follow_up, later, _request_id(request))
