@@ -284,6 +284,12 @@ def _not_json(errors: Sequence[Any], body: Any) -> str | None:
     return None
 
 
+def _meant_as_json(body: Any) -> bool:
+    """A body that opens (after JSON's whitespace) an object or an array was written as JSON, whatever
+    type it was sent as: a mistake in it is answered with where it is, not with its content type."""
+    return isinstance(body, str) and body.lstrip(" \t\r\n")[:1] in ("{", "[")
+
+
 def _sent_as_other_type(errors: Sequence[Any]) -> bool:
     """FastAPI reads a body sent with a non-JSON content type as bytes, and then finds bytes where an
     object belongs: the client's content type is the problem, not a field."""
@@ -347,7 +353,8 @@ class _JsonBodyByDefault:
     `curl -d` without -H sends application/x-www-form-urlencoded; FastAPI would not parse either as JSON and
     answer 422 "Input should be a valid dictionary" for a valid body. A body that is not JSON still gets the
     usual 400 naming the problem, except a form body (`a=1&b=2`) sent as a form: that is a wrong content type,
-    answered 415 naming it (the type declared is kept in the scope under DECLARED).
+    answered 415 naming it (the type declared is kept in the scope under DECLARED). A body sent as a form
+    that opens with `{` or `[` was meant as JSON (`curl -d '{"tenure": 1,'`): its mistake gets the 400.
     """
 
     FORM = b"application/x-www-form-urlencoded"
@@ -402,7 +409,7 @@ def _map_errors(app: FastAPI) -> None:
         errors = exc.errors()
         not_json = _not_json(errors, exc.body)
         declared_form = request.scope.get(_JsonBodyByDefault.DECLARED)
-        if not_json is not None and not declared_form:
+        if not_json is not None and (not declared_form or _meant_as_json(exc.body)):
             return _answer(request, {"error": "invalid JSON", "detail": not_json}, 400)
         if not_json is not None or _sent_as_other_type(errors):
             # A form that is not JSON (`a=1&b=2`) was meant as a form: name the type rather than a JSON position.
