@@ -41,7 +41,7 @@ from churnguard.domain.errors import (
     StorageError,
 )
 from churnguard.domain.outcomes import EARLIEST, FALSE, ID_PATTERN, MAX_ID_LENGTH, TRUE, is_blank_id
-from churnguard.domain.schema import CategoricalFeature, Schema
+from churnguard.domain.schema import CategoricalFeature, Schema, is_plain_number_text
 from churnguard.services.champion import ChampionProvider
 from churnguard.services.event_features import predict_customer
 from churnguard.services.online_scoring import FollowUp, OnlineScoring
@@ -62,6 +62,13 @@ def _not_a_bool(v: Any) -> Any:
     return v
 
 
+def _plain_number(v: Any) -> Any:
+    # pydantic reads "1_0" as 10, which batch scoring refuses: a number sent as text is read as batch reads it.
+    if isinstance(v, str) and not is_plain_number_text(v):
+        raise ValueError("is not a number: write it with ASCII digits and no '_' (as batch scoring reads it)")
+    return v
+
+
 def customer_model(schema: Schema) -> type[BaseModel]:
     """A pydantic model with one field per schema column (id and target optional)."""
     fields: dict[str, Any] = {}
@@ -78,7 +85,7 @@ def customer_model(schema: Schema) -> type[BaseModel]:
             # The bounds sit on the number itself, so a nullable field's document still states them
             # (on the Optional they became unknown "ge"/"le" keys that no client reads).
             bounds = Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False)
-            typ = Annotated[base, bounds, BeforeValidator(_not_a_bool)]
+            typ = Annotated[base, bounds, BeforeValidator(_not_a_bool), BeforeValidator(_plain_number)]
             info = Field(description=f.describe_allowed())
         if f.nullable:
             typ = Annotated[typ | None, BeforeValidator(_blank_to_none)]
