@@ -195,3 +195,16 @@ def test_no_champion_gets_503_not_500(schema):
     health = c.get("/health")  # not "ok" while every prediction is refused
     assert health.status_code == 503 and health.headers["Retry-After"]
     assert health.json()["status"] == "unavailable" and "no champion" in health.json()["detail"]
+
+
+def test_customer_routes_without_their_table_answer_503_naming_it(client):
+    """A deployment without a score or feature table: the /customers routes say which one is missing."""
+    score = client.get("/customers/C-1/score")
+    assert score.status_code == 503
+    assert score.json() == {"error": "customer scores unavailable", "detail": "this deployment has no score table"}
+    features = client.post("/customers/C-1/predict")
+    assert features.status_code == 503
+    assert features.json() == {
+        "error": "customer features unavailable",
+        "detail": "this deployment has no feature table",
+    }

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
+from churnguard.adapters.aws_errors import error_code, is_missing, s3_errors
 from churnguard.adapters.s3_objects import S3ObjectStore, parse_s3_uri
 from churnguard.domain.batch.chunks import chunk_records, header_record
 from churnguard.domain.errors import DataValidationError, StorageError
@@ -25,13 +25,14 @@ class S3BatchIO(S3ObjectStore):
         if not isinstance(uri, str) or not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
             raise DataValidationError(f"input must be an s3://bucket/key or s3://bucket/prefix/ location, not {uri!r}")
         bucket, _, key = uri[5:].partition("/")
-        try:
+        no_bucket = DataValidationError(f"input {uri} does not exist (no such bucket)")
+        with s3_errors(f"cannot list {uri}", missing=no_bucket):
             if key and not key.endswith("/"):
                 try:
                     head = self.s3.head_object(Bucket=bucket, Key=key)
                     return [(f"s3://{bucket}/{key}", int(head["ContentLength"]))]
                 except ClientError as e:
-                    if error_code(e) not in MISSING_OBJECT:
+                    if not is_missing(e):
                         raise
                     key += "/"  # not an object: try it as a prefix
             found: list[tuple[str, int]] = []
@@ -39,12 +40,6 @@ class S3BatchIO(S3ObjectStore):
                 for obj in page.get("Contents", []):
                     if obj["Key"].endswith(".csv"):
                         found.append((f"s3://{bucket}/{obj['Key']}", int(obj["Size"])))
-        except ClientError as e:
-            if error_code(e) in MISSING_OBJECT:
-                raise DataValidationError(f"input {uri} does not exist (no such bucket)") from e
-            raise StorageError(f"cannot list {uri}: {e}") from e
-        except BotoCoreError as e:
-            raise StorageError(f"cannot list {uri}: {e}") from e
         if not found:
             raise DataValidationError(
                 f"input {uri} does not exist: no such object and no .csv objects under that prefix"
@@ -54,16 +49,13 @@ class S3BatchIO(S3ObjectStore):
     def read_range(self, uri: str, first: int, last: int) -> bytes:
         """Bytes ``first..last`` inclusive (S3 clips ``last`` to the object's end)."""
         bucket, key = parse_s3_uri(uri)
-        try:
-            return self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")["Body"].read()
-        except ClientError as e:
-            if error_code(e) in MISSING_OBJECT:
-                raise DataValidationError(f"input object {uri} does not exist") from e
-            if error_code(e) == "InvalidRange":
-                return b""
-            raise StorageError(f"cannot read {uri}: {e}") from e
-        except BotoCoreError as e:
-            raise StorageError(f"cannot read {uri}: {e}") from e
+        with s3_errors(f"cannot read {uri}", missing=DataValidationError(f"input object {uri} does not exist")):
+            try:
+                return self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")["Body"].read()
+            except ClientError as e:
+                if error_code(e) == "InvalidRange":
+                    return b""  # a range that starts past the object's end: nothing there
+                raise
 
     def header(self, uri: str) -> bytes:
         return header_record(lambda first, last: self.read_range(uri, first, last))

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
+from churnguard.adapters.aws_errors import s3_errors
 from churnguard.adapters.s3_objects import parse_s3_uri
-from churnguard.domain.errors import ChurnGuardError, DataValidationError, StorageError
+from churnguard.domain.errors import ChurnGuardError, DataValidationError
 from churnguard.domain.event_features import (
     DATA_ERROR,
     FeatureDefinition,
@@ -226,7 +225,7 @@ class DuckDBFeatureEngine:
         pattern = key if _GLOB & set(key) else None
         prefix = key[: min(key.index(c) for c in _GLOB if c in key)] if pattern else key
         folder.mkdir(parents=True, exist_ok=True)
-        try:
+        with s3_errors(f"cannot read {uri}", missing=DataValidationError(f"{what}: {uri} does not exist")):
             if not pattern and not key.endswith("/"):
                 keys = [key]
             else:
@@ -241,12 +240,6 @@ class DuckDBFeatureEngine:
                 local = folder / f"{i:05d}-{Path(k).name}"
                 self.s3.download_file(bucket, k, str(local))
                 files.append(str(local))
-        except ClientError as e:
-            if error_code(e) in MISSING_OBJECT:
-                raise DataValidationError(f"{what}: {uri} does not exist") from e
-            raise StorageError(f"cannot read {uri}: {e}") from e
-        except BotoCoreError as e:
-            raise StorageError(f"cannot read {uri}: {e}") from e
         if not files:
             raise DataValidationError(f"{what}: no {fmt} object under {uri}")
         return files

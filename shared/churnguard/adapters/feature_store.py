@@ -15,50 +15,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from churnguard.adapters.customer_table import CustomerTable
 from churnguard.adapters.dynamo_batch import write_batches
 from churnguard.domain.errors import StorageError
-from churnguard.domain.identity import customer_key
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoFeatureStore:
+class DynamoFeatureStore(CustomerTable):
     name = "features"  # as an Eraser
-
-    def __init__(self, table: str, dynamodb_client: DynamoDBClient, hash_key: bytes, threads: int = 8) -> None:
-        if not hash_key:
-            raise ValueError("a customer-id hash key is required")
-        self.table = table
-        self.client = dynamodb_client
-        self.hash_key = hash_key
-        self.threads = threads
+    contents = "customer features"
 
     def put_many(self, vectors: Iterable[tuple[str, Mapping[str, Any]]], as_of: str, definition_sha256: str) -> int:
-        secret = self.hash_key
-
-        def requests() -> Iterator[dict[str, Any]]:
-            for cid, features in vectors:
-                item = {
-                    "customer_key": {"S": customer_key(cid, secret)},
-                    "features": {"S": json.dumps(features, separators=(",", ":"), allow_nan=False)},
-                    "as_of": {"S": as_of},
-                    "definition_sha256": {"S": definition_sha256},
-                }
-                yield {"PutRequest": {"Item": item}}
-
-        return write_batches(self.client, self.table, requests(), "customer features", self.threads)
+        return self._upsert(
+            {
+                "customer_key": {"S": self.key_of(cid)},
+                "features": {"S": json.dumps(features, separators=(",", ":"), allow_nan=False)},
+                "as_of": {"S": as_of},
+                "definition_sha256": {"S": definition_sha256},
+            }
+            for cid, features in vectors
+        )
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
-        key = customer_key(customer_id, self.hash_key)
-        try:
-            item = self.client.get_item(TableName=self.table, Key={"customer_key": {"S": key}}).get("Item")
-        except (ClientError, BotoCoreError) as e:
-            raise StorageError(f"cannot read customer features from {self.table}: {e}") from e
+        item = self._item(customer_id)
         if not item:
             return None
         return {

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.aws_errors import error_code
+from churnguard.adapters.aws_errors import s3_errors
 from churnguard.domain.bundle import (
     MANIFEST_FILE,
     MAX_FILE_BYTES,
@@ -82,16 +82,13 @@ class S3ModelStore:
         """One file's bytes: refused before its body is read when its length is over the limit or not the
         ``declared`` size, and read in pieces up to that size only."""
         limit = MAX_FILE_BYTES[name] if declared is None else declared
-        try:
+        missing = (
+            ModelNotFoundError(f"no model bundle at {self.location(version)}")
+            if name == MANIFEST_FILE
+            else ArtifactIntegrityError(f"{name} of {version} is missing from {self.location(version)}")
+        )
+        with s3_errors(f"cannot read {name} of {version}", missing=missing):
             obj = self.s3.get_object(Bucket=self.bucket, Key=self._key(version, name))
-        except ClientError as e:
-            if error_code(e) in ("NoSuchKey", "404", "NotFound"):
-                if name == MANIFEST_FILE:
-                    raise ModelNotFoundError(f"no model bundle at {self.location(version)}") from e
-                raise ArtifactIntegrityError(f"{name} of {version} is missing from {self.location(version)}") from e
-            raise StorageError(f"cannot read {name} of {version}: {e}") from e
-        except BotoCoreError as e:
-            raise StorageError(f"cannot read {name} of {version}: {e}") from e
         body = obj["Body"]
         try:
             length = int(obj.get("ContentLength", -1))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
+from churnguard.adapters.aws_errors import is_missing, s3_errors
 from churnguard.domain.errors import StorageError
 
 if TYPE_CHECKING:
@@ -50,14 +50,13 @@ class S3ReportArchive:
         return self._read(f"{self.prefix}/evaluation/{version}/evaluation.json")
 
     def _read(self, key: str) -> dict[str, Any] | None:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if error_code(e) in MISSING_OBJECT:
-                return None
-            raise StorageError(f"cannot read s3://{self.bucket}/{key}: {e}") from e
-        except BotoCoreError as e:
-            raise StorageError(f"cannot read s3://{self.bucket}/{key}: {e}") from e
+        with s3_errors(f"cannot read s3://{self.bucket}/{key}"):
+            try:
+                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except ClientError as e:
+                if is_missing(e):
+                    return None  # no such report (yet) is an answer, not a failure
+                raise
         try:
             report = json.loads(body)
         except ValueError as e:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churnguard.adapters.aws_errors import MISSING_OBJECT, error_code
+from churnguard.adapters.aws_errors import s3_errors
 from churnguard.domain.errors import DataValidationError, StorageError
 
 if TYPE_CHECKING:
@@ -35,14 +35,8 @@ class S3ObjectStore:
 
     def read(self, uri: str) -> bytes:
         bucket, key = parse_s3_uri(uri)
-        try:
+        with s3_errors(f"cannot read {uri}", missing=DataValidationError(f"input object {uri} does not exist")):
             return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if error_code(e) in MISSING_OBJECT:
-                raise DataValidationError(f"input object {uri} does not exist") from e
-            raise StorageError(f"cannot read {uri}: {e}") from e
-        except BotoCoreError as e:
-            raise StorageError(f"cannot read {uri}: {e}") from e
 
     def write(self, uri: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         bucket, key = parse_s3_uri(uri)

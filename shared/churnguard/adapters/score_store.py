@@ -14,29 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from churnguard.adapters.dynamo_batch import write_batches
-from churnguard.domain.errors import StorageError
-from churnguard.domain.identity import customer_key
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from churnguard.adapters.customer_table import CustomerTable
 
 
-class DynamoScoreStore:
-    def __init__(self, table: str, dynamodb_client: DynamoDBClient, hash_key: bytes, threads: int = 8) -> None:
-        if not hash_key:
-            raise ValueError("a customer-id hash key is required")
-        self.table = table
-        self.client = dynamodb_client
-        self.hash_key = hash_key
-        self.threads = threads
-
-    def key_of(self, customer_id: str) -> str:
-        return customer_key(customer_id, self.hash_key)
+class DynamoScoreStore(CustomerTable):
+    contents = "customer scores"
 
     # ----- writes -----------------------------------------------------------------------
     def put_many(
@@ -44,12 +28,11 @@ class DynamoScoreStore:
     ) -> int:
         """Upsert (id, probability, will_churn, risk, reasons JSON) rows; returns how many were written."""
         common = {"job_id": {"S": job_id}, "scored_at": {"S": scored_at}, "model_version": {"S": model_version}}
-        secret = self.hash_key
 
         def items() -> Iterator[dict[str, Any]]:
             for cid, p, churn, risk, reasons in rows:
                 item = {
-                    "customer_key": {"S": customer_key(cid, secret)},
+                    "customer_key": {"S": self.key_of(cid)},
                     "churn_probability": {"N": repr(p)},
                     "will_churn": {"BOOL": churn},
                     "risk_level": {"S": risk},
@@ -57,18 +40,14 @@ class DynamoScoreStore:
                 }
                 if reasons:
                     item["reasons"] = {"S": reasons}
-                yield {"PutRequest": {"Item": item}}
+                yield item
 
-        return write_batches(self.client, self.table, items(), "customer scores", self.threads)
+        return self._upsert(items())
 
     # ----- reads ------------------------------------------------------------------------
     def get(self, customer_id: str) -> dict[str, Any] | None:
         """The latest stored score of a customer, or None when the customer was never scored."""
-        try:
-            out = self.client.get_item(TableName=self.table, Key={"customer_key": {"S": self.key_of(customer_id)}})
-        except (ClientError, BotoCoreError) as e:
-            raise StorageError(f"cannot read customer scores from {self.table}: {e}") from e
-        item = out.get("Item")
+        item = self._item(customer_id)
         if not item:
             return None
         return {

@@ -29,6 +29,7 @@ from typing import Any
 
 from churnguard.domain.classification import brier, roc_auc
 from churnguard.domain.identity import bucket_of
+from churnguard.domain.mapping import check_settings
 
 log = logging.getLogger(__name__)
 
@@ -240,17 +241,27 @@ class CanaryPolicy:
     max_service_error_rate: float = 0.01
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 0 <= self.share <= 1 or (not self.shadow and self.share <= 0):
-            problems.append("share must be in (0, 1] (or use shadow)")
-        if self.wait_seconds < 0 or self.min_requests < 1:
-            problems.append("wait_seconds must be >= 0 and min_requests >= 1")
-        if not 0 <= self.max_error_rate <= 1 or not 0 <= self.max_service_error_rate <= 1:
-            problems.append("max_error_rate and max_service_error_rate must be in [0, 1]")
-        if self.max_latency_ratio < 1 or self.max_score_psi <= 0 or not 0 < self.alpha < 1:
-            problems.append("max_latency_ratio must be >= 1, max_score_psi > 0 and alpha in (0, 1)")
-        if problems:
-            raise ValueError("canary policy: " + "; ".join(problems))
+        check_settings(
+            "canary policy",
+            [
+                (
+                    not 0 <= self.share <= 1 or (not self.shadow and self.share <= 0),
+                    "share must be in (0, 1] (or use shadow)",
+                ),
+                (
+                    self.wait_seconds < 0 or self.min_requests < 1,
+                    "wait_seconds must be >= 0 and min_requests >= 1",
+                ),
+                (
+                    not 0 <= self.max_error_rate <= 1 or not 0 <= self.max_service_error_rate <= 1,
+                    "max_error_rate and max_service_error_rate must be in [0, 1]",
+                ),
+                (
+                    self.max_latency_ratio < 1 or self.max_score_psi <= 0 or not 0 < self.alpha < 1,
+                    "max_latency_ratio must be >= 1, max_score_psi > 0 and alpha in (0, 1)",
+                ),
+            ],
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CanaryPolicy:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from churnguard.domain import classification as M
+from churnguard.domain.mapping import check_settings
 from churnguard.domain.outcomes import SERVED_VARIANTS, Outcome, join_point_in_time
 from churnguard.domain.prediction_log import parse_ts
 from churnguard.domain.reference_profile import categorical_frequencies, numeric_frequencies
@@ -70,19 +71,22 @@ class DriftThresholds:
     max_estimated_pr_drop: float = 0.15
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.min_rows < 1 or self.min_outcomes < 1 or self.min_class_count < 1:
-            problems.append("min_rows, min_outcomes and min_class_count must be >= 1")
-        if not 0 < self.alpha < 1:
-            problems.append("alpha must be in (0, 1)")
-        if self.psi <= 0 or self.score_psi <= 0:
-            problems.append("psi and score_psi must be > 0")
-        if self.max_auc_drop < 0 or not 0 < self.max_calibration_error <= 1:
-            problems.append("max_auc_drop must be >= 0 and max_calibration_error in (0, 1]")
-        if self.max_estimated_pr_drop < 0:
-            problems.append("max_estimated_pr_drop must be >= 0")
-        if problems:
-            raise ValueError("drift thresholds: " + "; ".join(problems))
+        check_settings(
+            "drift thresholds",
+            [
+                (
+                    self.min_rows < 1 or self.min_outcomes < 1 or self.min_class_count < 1,
+                    "min_rows, min_outcomes and min_class_count must be >= 1",
+                ),
+                (not 0 < self.alpha < 1, "alpha must be in (0, 1)"),
+                (self.psi <= 0 or self.score_psi <= 0, "psi and score_psi must be > 0"),
+                (
+                    self.max_auc_drop < 0 or not 0 < self.max_calibration_error <= 1,
+                    "max_auc_drop must be >= 0 and max_calibration_error in (0, 1]",
+                ),
+                (self.max_estimated_pr_drop < 0, "max_estimated_pr_drop must be >= 0"),
+            ],
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftThresholds:

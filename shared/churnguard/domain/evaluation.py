@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from churnguard.domain import classification as M
+from churnguard.domain.mapping import check_settings
 
 # Metric: (higher is better?, default margin)
 COMPARED = {"pr_auc": True, "brier": False, "calibration_error": False}
@@ -48,12 +49,14 @@ class GateConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.confidence < 1:
-            raise ValueError("gate: confidence must be in (0, 1)")
-        if self.n_bootstrap < 100:
-            raise ValueError("gate: n_bootstrap must be at least 100 for a usable interval")
-        if self.min_rows < 2 or self.min_class_count < 1:
-            raise ValueError("gate: min_rows must be >= 2 and min_class_count >= 1")
+        check_settings(
+            "gate",
+            [
+                (not 0 < self.confidence < 1, "confidence must be in (0, 1)"),
+                (self.n_bootstrap < 100, "n_bootstrap must be at least 100 for a usable interval"),
+                (self.min_rows < 2 or self.min_class_count < 1, "min_rows must be >= 2 and min_class_count >= 1"),
+            ],
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateConfig:

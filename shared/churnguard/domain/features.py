@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from churnguard.domain.errors import DataValidationError, RecordValidationError
-from churnguard.domain.schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, Schema
+from churnguard.domain.schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, Schema, is_plain_number_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,6 +123,8 @@ def _to_float(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
+        if not is_plain_number_text(value):
+            return None  # refused as batch refuses it
         try:
             return float(value.strip())
         except ValueError:

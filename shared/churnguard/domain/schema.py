@@ -36,6 +36,14 @@ DEFAULT_SCHEMA_PATH = Path(str(resources.files("churnguard") / "schemas" / "telc
 MISSING_STRINGS = frozenset({"", "na", "nan", "null", "none"})
 
 
+def is_plain_number_text(text: str) -> bool:
+    """Whether a number written as text may be read as one: ASCII, without ``_``, as batch scoring reads
+    numbers (pandas). Python's float() also reads ``1_0`` and other scripts' digits (``١٠``) as 10, and
+    pydantic reads ``1_0``; the API and encode_record ask this first, so a value scores the same way (or
+    is refused the same way) online and in batch. ``is_plain_number_text("1_0")`` is False."""
+    return text.isascii() and "_" not in text
+
+
 @dataclass(frozen=True)
 class NumericFeature:
     name: str

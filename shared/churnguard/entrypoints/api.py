@@ -41,7 +41,7 @@ from churnguard.domain.errors import (
     StorageError,
 )
 from churnguard.domain.outcomes import EARLIEST, FALSE, ID_PATTERN, MAX_ID_LENGTH, TRUE, is_blank_id
-from churnguard.domain.schema import CategoricalFeature, Schema
+from churnguard.domain.schema import CategoricalFeature, Schema, is_plain_number_text
 from churnguard.services.champion import ChampionProvider
 from churnguard.services.event_features import predict_customer
 from churnguard.services.online_scoring import FollowUp, OnlineScoring
@@ -62,6 +62,13 @@ def _not_a_bool(v: Any) -> Any:
     return v
 
 
+def _plain_number(v: Any) -> Any:
+    # pydantic reads "1_0" as 10, which batch scoring refuses: a number sent as text is read as batch reads it.
+    if isinstance(v, str) and not is_plain_number_text(v):
+        raise ValueError("is not a number: write it with ASCII digits and no '_' (as batch scoring reads it)")
+    return v
+
+
 def customer_model(schema: Schema) -> type[BaseModel]:
     """A pydantic model with one field per schema column (id and target optional)."""
     fields: dict[str, Any] = {}
@@ -78,7 +85,7 @@ def customer_model(schema: Schema) -> type[BaseModel]:
             # The bounds sit on the number itself, so a nullable field's document still states them
             # (on the Optional they became unknown "ge"/"le" keys that no client reads).
             bounds = Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False)
-            typ = Annotated[base, bounds, BeforeValidator(_not_a_bool)]
+            typ = Annotated[base, bounds, BeforeValidator(_not_a_bool), BeforeValidator(_plain_number)]
             info = Field(description=f.describe_allowed())
         if f.nullable:
             typ = Annotated[typ | None, BeforeValidator(_blank_to_none)]
@@ -284,6 +291,12 @@ def _not_json(errors: Sequence[Any], body: Any) -> str | None:
     return None
 
 
+def _meant_as_json(body: Any) -> bool:
+    """A body that opens (after JSON's whitespace) an object or an array was written as JSON, whatever
+    type it was sent as: a mistake in it is answered with where it is, not with its content type."""
+    return isinstance(body, str) and body.lstrip(" \t\r\n")[:1] in ("{", "[")
+
+
 def _sent_as_other_type(errors: Sequence[Any]) -> bool:
     """FastAPI reads a body sent with a non-JSON content type as bytes, and then finds bytes where an
     object belongs: the client's content type is the problem, not a field."""
@@ -333,6 +346,13 @@ def _bad_customer_id(customer_id: str) -> JSONResponse:
     return JSONResponse({"error": "invalid request", "problems": [problem]}, status_code=422)
 
 
+def _unavailable(what: str) -> JSONResponse:
+    """503 for a /customers route whose table this deployment does not have (``what``: "score", "feature")."""
+    return JSONResponse(
+        {"error": f"customer {what}s unavailable", "detail": f"this deployment has no {what} table"}, status_code=503
+    )
+
+
 class _JsonBodyByDefault:
     """Reads a body sent without a JSON Content-Type as JSON: every route here takes JSON or nothing.
 
@@ -340,7 +360,8 @@ class _JsonBodyByDefault:
     `curl -d` without -H sends application/x-www-form-urlencoded; FastAPI would not parse either as JSON and
     answer 422 "Input should be a valid dictionary" for a valid body. A body that is not JSON still gets the
     usual 400 naming the problem, except a form body (`a=1&b=2`) sent as a form: that is a wrong content type,
-    answered 415 naming it (the type declared is kept in the scope under DECLARED).
+    answered 415 naming it (the type declared is kept in the scope under DECLARED). A body sent as a form
+    that opens with `{` or `[` was meant as JSON (`curl -d '{"tenure": 1,'`): its mistake gets the 400.
     """
 
     FORM = b"application/x-www-form-urlencoded"
@@ -395,7 +416,7 @@ def _map_errors(app: FastAPI) -> None:
         errors = exc.errors()
         not_json = _not_json(errors, exc.body)
         declared_form = request.scope.get(_JsonBodyByDefault.DECLARED)
-        if not_json is not None and not declared_form:
+        if not_json is not None and (not declared_form or _meant_as_json(exc.body)):
             return _answer(request, {"error": "invalid JSON", "detail": not_json}, 400)
         if not_json is not None or _sent_as_other_type(errors):
             # A form that is not JSON (`a=1&b=2`) was meant as a form: name the type rather than a JSON position.
@@ -565,10 +586,7 @@ def create_app(
             return _bad_customer_id(customer_id)
         cid = customer_id.strip()
         if customer_score is None:
-            return JSONResponse(
-                {"error": "customer scores unavailable", "detail": "this deployment has no score table"},
-                status_code=503,
-            )
+            return _unavailable("score")
         found = customer_score(cid)  # StorageError -> 503 above
         if found is None:
             return JSONResponse(
@@ -601,10 +619,7 @@ def create_app(
             return _bad_customer_id(customer_id)
         cid = customer_id.strip()
         if customer_features is None:
-            return JSONResponse(
-                {"error": "customer features unavailable", "detail": "this deployment has no feature table"},
-                status_code=503,
-            )
+            return _unavailable("feature")
         pred, later = predict_customer(cid, customer_features, scoring, reasons)  # 404 / 409 mapped above
         if later is not None:
             background.add_task(_follow_up, later, _request_id(request))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from churnguard.domain.features import FeatureEncoder
-from churnguard.domain.schema import MISSING_STRINGS, CategoricalFeature, NumericFeature
+from churnguard.domain.schema import MISSING_STRINGS, CategoricalFeature, NumericFeature, is_plain_number_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,7 +120,7 @@ def _numbers_if_clean(cells: np.ndarray) -> np.ndarray | None:
     """numpy's floats of ``cells`` (a new array) when they are exactly pandas', else None."""
     try:
         text = "".join(cells)
-        if text.isascii() and text.isprintable() and "_" not in text:
+        if is_plain_number_text(text) and text.isprintable():
             nums = np.asarray(cells, dtype=np.float64)
             if not np.isnan(nums).any() and not np.signbit(nums[nums == 0]).any():
                 return nums
