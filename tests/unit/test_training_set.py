@@ -165,6 +165,9 @@ def test_rows_built_at_cutoffs_carry_their_times_for_time_ordered_validation(sch
 def test_a_bad_plan_is_refused():
     with pytest.raises(ValueError, match="period_days must not exceed window_days"):
         T.TrainingSetPlan(window_days=10, period_days=30)
+    # Every broken rule at once, so one deploy fixes them all.
+    with pytest.raises(ValueError, match=r"^training set: period_days must not .*; min_train_rows, .* must be >= 1$"):
+        T.TrainingSetPlan(window_days=10, period_days=30, min_train_rows=0)
     with pytest.raises(ValueError, match="unknown training set settings"):
         T.TrainingSetPlan.from_dict({"windows": "3"})
     assert T.TrainingSetPlan.from_dict({"window_days": "60"}).window_days == 60

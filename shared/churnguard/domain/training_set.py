@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from churnguard.domain.errors import DataValidationError, RecordValidationError
 from churnguard.domain.features import FeatureEncoder
+from churnguard.domain.mapping import check_settings, dataclass_from_mapping
 from churnguard.domain.outcomes import SERVED_VARIANTS, Outcome, join_point_in_time
 from churnguard.domain.schema import Schema
 from churnguard.domain.time_folds import CUTOFF_COLUMN, LABEL_END_COLUMN
@@ -55,17 +56,23 @@ class TrainingSetPlan:
     min_class_count: int = 20
 
     def __post_init__(self) -> None:
-        if min(self.window_days, self.period_days, self.max_prediction_age_days) < 1:
-            raise ValueError("training set: window_days, period_days and max_prediction_age_days must be >= 1")
-        if self.period_days > self.window_days:
-            raise ValueError("training set: period_days must not exceed window_days")
-        if min(self.min_train_rows, self.min_holdout_rows, self.min_class_count) < 1:
-            raise ValueError("training set: min_train_rows, min_holdout_rows and min_class_count must be >= 1")
+        check_settings(
+            "training set",
+            [
+                (
+                    min(self.window_days, self.period_days, self.max_prediction_age_days) < 1,
+                    "window_days, period_days and max_prediction_age_days must be >= 1",
+                ),
+                (self.period_days > self.window_days, "period_days must not exceed window_days"),
+                (
+                    min(self.min_train_rows, self.min_holdout_rows, self.min_class_count) < 1,
+                    "min_train_rows, min_holdout_rows and min_class_count must be >= 1",
+                ),
+            ],
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainingSetPlan:
-        from churnguard.domain.mapping import dataclass_from_mapping
-
         return dataclass_from_mapping(cls, data, "training set settings")
 
 
