@@ -491,19 +491,16 @@ def package_sizes() -> dict[str, Any] | None:
     return {fid: {k: f.get(k) for k in ("unzipped_mb", "packaging", "note")} for fid, f in sizes["functions"].items()}
 
 
-def features_and_packages_only() -> int:
-    """After a change to the event-feature code or a function's requirements: ``make package bench-features``,
-    then this, without re-running the latency, batch and load parts."""
+def _previous() -> dict[str, Any] | None:
+    """The last run's bench/results.json, which a partial re-measure updates (None, said, when missing)."""
     if not RESULTS.exists():
         print("bench/results.json is missing: run make bench first", file=sys.stderr)
-        return 2
-    results = json.loads(RESULTS.read_text())
-    results["packages"] = package_sizes() or results.get("packages")
-    results["features"] = feature_results()
-    results["features_and_packages_remeasured"] = {
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "make package bench-features && python -m bench.run --features-and-packages-only",
-    }
+        return None
+    return json.loads(RESULTS.read_text())
+
+
+def _save(results: dict[str, Any]) -> int:
+    """A partial re-measure's results: verdicts again, bench/results.json, the table and the README block."""
     results["targets"] = verdicts(results)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(table(results))
@@ -511,12 +508,26 @@ def features_and_packages_only() -> int:
     return 0
 
 
+def features_and_packages_only() -> int:
+    """After a change to the event-feature code or a function's requirements: ``make package bench-features``,
+    then this, without re-running the latency, batch and load parts."""
+    results = _previous()
+    if results is None:
+        return 2
+    results["packages"] = package_sizes() or results.get("packages")
+    results["features"] = feature_results()
+    results["features_and_packages_remeasured"] = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "make package bench-features && python -m bench.run --features-and-packages-only",
+    }
+    return _save(results)
+
+
 def batch_only(rows: int) -> int:
     """The batch part of make bench alone: after a change to batch scoring, without re-running the rest."""
-    if not RESULTS.exists():
-        print("bench/results.json is missing: run make bench first", file=sys.stderr)
+    results = _previous()
+    if results is None:
         return 2
-    results = json.loads(RESULTS.read_text())
     paths = {name: WORK / f"{name}.json" for name in ("telco", "iranian") if (WORK / f"{name}.json").exists()}
     if "telco" not in paths:
         print(f"no trained models in {WORK}: run make bench first", file=sys.stderr)
@@ -531,11 +542,7 @@ def batch_only(rows: int) -> int:
         "load_avg_at_end": os.getloadavg(),
         "command": "python -m bench.run --skip-train --batch-only",
     }
-    results["targets"] = verdicts(results)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print(table(results))
-    update_readme(results)
-    return 0
+    return _save(results)
 
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
