@@ -570,10 +570,10 @@ def update_readme(results: dict[str, Any], readme: Path = ROOT / "README.md") ->
     parts = results.get("features_and_packages_remeasured")
     if parts:
         f = results.get("features") or {}
+        start, end = f.get("load_average_start_end") or ["?", "?"]
         note += (
-            f" The event-feature rows and package sizes were measured again at {parts['at']} (`{parts['command']}`"
-            + (f", load average {f['load_average_start_end'][0]}, then {f['load_average_start_end'][1]}" if f else "")
-            + ")."
+            f" The event-feature rows (measured {f.get('measured_at')}, load average {start}, then {end})"
+            f" and the package sizes were taken in at {parts['at']} (`{parts['command']}`)."
         )
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
